@@ -1,0 +1,53 @@
+"""`expkit launch`: start a command as a tracked, reproducible run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from expkit.cli.options import emit, json_option, runs_dir_option, warn
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.option("--name", help="Run name (default: from the command, e.g. train for train.py).")
+@click.option("--gpus", help="GPU indices like 0,1, or none for CPU only (default: inherit).")
+@click.option("--seed", type=int, help="Seed, exported as PYTHONHASHSEED and EXPKIT_SEED (default: chosen and recorded).")
+@click.option("--config", type=click.Path(path_type=Path), help="Config file to record (copied into the run dir).")
+@click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Extra environment variable (repeatable).")
+@click.option("--wandb-project", help="Sets WANDB_PROJECT, WANDB_NAME, WANDB_RUN_GROUP and WANDB_DIR for the run.")
+@runs_dir_option
+@json_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def launch(name, gpus, seed, config, env_pairs, wandb_project, runs_dir, as_json, command):
+    """Launch COMMAND detached, with a full reproducibility manifest.
+
+    The run survives the terminal closing. Its folder runs/<name>_<YYYYmmdd-HHMMSS>/ holds manifest.json,
+    status.json, stdout.log, git.patch and the config copy.
+
+    Example:
+
+        expkit launch --gpus 0 --seed 1 --config cfg.yaml -- python train.py --config cfg.yaml
+    """
+    from expkit.runs.launch import LaunchFailed, LaunchRequest, launch as do_launch, parse_env_pairs
+
+    req = LaunchRequest(argv=list(command), name=name, gpus=gpus, seed=seed, config=config,
+                        env=parse_env_pairs(list(env_pairs)), runs_dir=runs_dir, wandb_project=wandb_project)
+    try:
+        result = do_launch(req)
+    except LaunchFailed as exc:
+        if as_json:
+            emit(exc.result.to_json(), True)
+        raise
+    if not as_json:
+        for w in result.warnings:
+            warn(w)
+
+    def text():
+        click.echo(f"launched {result.run.id} (pid {result.pid})")
+        click.echo(f"  log:     {result.run.log_path}")
+        click.echo(f"  follow:  expkit runs logs {result.run.id} --follow")
+        click.echo(f"  status:  expkit runs show {result.run.id}")
+        click.echo(f"  stop:    expkit runs stop {result.run.id}")
+
+    emit(result.to_json(), as_json, text)

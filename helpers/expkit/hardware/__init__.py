@@ -1,0 +1,1 @@
+"""GPUs via NVML (nvidia-ml-py), an nvidia-smi fallback, and disk."""

@@ -1,0 +1,326 @@
+"""Launch a command as a run: validate, create the run dir, record the manifest, start it detached.
+
+The manifest is complete before the command starts. The command runs under a supervisor in its own
+session, so it survives the launching shell, an SSH drop and Claude Code exiting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import expkit
+from expkit.errors import ExpkitError, Failure
+from expkit.fsutil import atomic_write_bytes, atomic_write_json
+from expkit.redact import redact_argv, redact_env, scrub, secret_values
+from expkit.runs import gitstate, interpreter, manifest as mf
+from expkit.runs.store import MANIFEST, Run, default_runs_dir
+from expkit.timeutil import now_iso, stamp
+
+MIN_FREE_BYTES = 50 * 1024 * 1024
+_LAUNCHERS = {"python", "python3", "torchrun", "accelerate", "deepspeed", "bash", "sh", "uv", "uvx", "conda",
+              "mamba", "micromamba", "poetry", "pipenv", "srun", "mpirun", "nohup", "env", "time", "run", "launch",
+              "exec", "-m"}
+
+
+@dataclass
+class LaunchRequest:
+    argv: list[str]
+    name: str | None = None
+    gpus: str | None = None  # "0,1" | "none" | None (inherit)
+    seed: int | None = None
+    config: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    runs_dir: Path | None = None
+    wandb_project: str | None = None
+    cwd: Path | None = None
+    group: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # merged into the manifest (reproduces, sweep, plan ...)
+
+
+@dataclass
+class LaunchResult:
+    run: Run
+    pid: int | None
+    state: str
+    reason: str | None
+    warnings: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run.id, "run_dir": str(self.run.path), "pid": self.pid, "state": self.state,
+                "reason": self.reason, "log": str(self.run.log_path), "warnings": self.warnings,
+                "next": {"logs": f"expkit runs logs {self.run.id} --follow", "stop": f"expkit runs stop {self.run.id}",
+                         "show": f"expkit runs show {self.run.id}"}}
+
+
+def default_name(argv: list[str]) -> str:
+    """`python train.py` -> train; `torchrun --nproc 2 src/train.py` -> train; `python -m pkg.cli` -> cli."""
+    for i, arg in enumerate(argv):
+        if arg == "-m" and i + 1 < len(argv):
+            return _clean(argv[i + 1].rsplit(".", 1)[-1])
+        if arg.endswith((".py", ".sh")) and not arg.startswith("-"):
+            return _clean(Path(arg).stem)
+    for arg in argv:
+        base = os.path.basename(arg)
+        if base and not arg.startswith("-") and "=" not in arg and not re.match(r"python[\d.]*$", base) \
+                and base not in _LAUNCHERS:
+            return _clean(base)
+    return "run"
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return text[:40] or "run"
+
+
+def parse_env_pairs(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise ExpkitError(f"--env expects KEY=VALUE, got '{pair}'", "write it as --env OMP_NUM_THREADS=4")
+        env[key] = value
+    return env
+
+
+def parse_gpus(gpus: str | None) -> str | None:
+    """'0,1' -> '0,1'; 'none' / '' -> '' (no GPU); None -> None (inherit)."""
+    if gpus is None:
+        return None
+    text = gpus.strip().lower()
+    if text in ("none", "cpu", ""):
+        return ""
+    items = [g.strip() for g in text.split(",")]
+    if not all(re.match(r"^\d+$", g) or re.match(r"^gpu-[0-9a-f-]+$", g) for g in items):
+        raise ExpkitError(f"--gpus expects indices like 0,1 or 'none', got '{gpus}'",
+                          "list GPU indices separated by commas (see `nvidia-smi -L`), or --gpus none for CPU")
+    return ",".join(gpus.strip().split(","))
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """A clear error before anything starts when the runs dir cannot take a run."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExpkitError(f"cannot create the runs dir {runs_dir}: {exc.strerror}",
+                          "pass a writable folder with --runs-dir or set EXPKIT_RUNS_DIR") from None
+    if not os.access(runs_dir, os.W_OK | os.X_OK):
+        raise ExpkitError(f"the runs dir {runs_dir} is not writable",
+                          "fix its permissions, or pass a writable folder with --runs-dir")
+    free = shutil.disk_usage(runs_dir).free
+    if free < MIN_FREE_BYTES:
+        raise ExpkitError(f"the runs dir {runs_dir} has only {free // (1024 * 1024)} MiB free",
+                          "free some disk space, or pass --runs-dir on another disk")
+    ignore = runs_dir / ".gitignore"
+    if not ignore.exists():  # keep runs out of `git status`, so they never make the tree dirty
+        try:
+            atomic_write_bytes(ignore, b"# written by expkit: runs are not source code\n*\n")
+        except OSError as exc:
+            raise ExpkitError(f"cannot write in the runs dir {runs_dir}: {exc.strerror}",
+                              "free some disk space or fix permissions, or pass --runs-dir") from None
+
+
+def create_run_dir(runs_dir: Path, name: str) -> Path:
+    """runs/<name>_<YYYYmmdd-HHMMSS>, made unique with -2, -3 ... when launches collide in one second."""
+    base = f"{name}_{stamp()}"
+    for n in range(1, 1000):
+        path = runs_dir / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ExpkitError(f"could not create a unique run dir for {base}", "retry in a second")
+
+
+def build_env(req: LaunchRequest, seed: int, run_dir: Path, config_copy: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(req.env)
+    gpus = parse_gpus(req.gpus)
+    if gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpus
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # indices mean what nvidia-smi and `expkit gpus` show
+    env["PYTHONHASHSEED"] = str(seed)
+    env["EXPKIT_SEED"] = str(seed)
+    env["EXPKIT_RUN_DIR"] = str(run_dir)
+    env["EXPKIT_RUN_ID"] = run_dir.name
+    env.setdefault("PYTHONUNBUFFERED", "1")  # logs appear as they are printed
+    if config_copy:
+        env["EXPKIT_CONFIG"] = str(run_dir / config_copy)
+    if req.wandb_project:
+        env["WANDB_PROJECT"] = req.wandb_project
+        env["WANDB_NAME"] = run_dir.name
+        env["WANDB_RUN_GROUP"] = req.group or run_dir.name.rsplit("_", 1)[0]
+        env["WANDB_DIR"] = str(run_dir)
+    elif req.group:
+        env.setdefault("WANDB_RUN_GROUP", req.group)
+    return env
+
+
+def _load_config(path: Path) -> tuple[str, Any]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return "json", json.loads(text)
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        return "yaml", yaml.safe_load(text)
+    return "text", None
+
+
+def prepare(req: LaunchRequest) -> tuple[Run, dict[str, str], list[str]]:
+    """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings)."""
+    if not req.argv:
+        raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
+    cwd = Path(req.cwd or os.getcwd()).resolve()
+    runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
+    parse_gpus(req.gpus)
+    config_fmt, config_values = None, None
+    if req.config is not None:
+        cfg = Path(req.config)
+        if not cfg.is_absolute():
+            cfg = cwd / cfg
+        if not cfg.is_file():
+            raise ExpkitError(f"config file not found: {req.config}", "pass an existing YAML or JSON file to --config")
+        try:
+            config_fmt, config_values = _load_config(cfg)
+        except Exception as exc:
+            raise ExpkitError(f"cannot parse the config {req.config}: {exc}",
+                              "fix the file, or rename it without .yaml/.json to record it as plain text") from None
+        req.config = cfg
+    check_runs_dir(runs_dir)
+
+    seed = req.seed if req.seed is not None else random.SystemRandom().randrange(0, 2**31 - 1)
+    name = _clean(req.name) if req.name else default_name(req.argv)
+    run_dir = create_run_dir(runs_dir, name)
+    run = Run(run_dir)
+    config_copy = f"config{req.config.suffix.lower() or '.txt'}" if req.config else None
+    env = build_env(req, seed, run_dir, config_copy)
+    secrets = secret_values(os.environ, req.env)
+    warnings: list[str] = []
+
+    # Start the interpreter probe first: it overlaps the git capture.
+    resolved = interpreter.resolve(req.argv, env, cwd)
+    probe = interpreter.start_probe(resolved["path"], env, cwd) if resolved["path"] else None
+    git, patch = gitstate.capture(cwd, exclude=[runs_dir])
+    python = interpreter.finish_probe(probe, resolved)
+    from expkit.hardware.gpus import list_gpus
+
+    if git.get("is_repo"):
+        if git.get("commit") is None:
+            warnings.append("the repository has no commit yet: this run cannot be reproduced from git")
+        if git.get("dirty"):
+            warnings.append(
+                f"uncommitted changes ({git['changed_files']} changed, {git['untracked_files']} untracked): "
+                "saved to git.patch, but commit them for a run you can reproduce with certainty")
+            warnings.extend(git.get("patch_notes", []))
+    else:
+        warnings.append("not inside a git repository: the code state of this run is not recorded")
+
+    manifest: dict[str, Any] = {
+        "schema": 1,
+        "expkit_version": expkit.__version__,
+        "run_id": run.id,
+        "name": name,
+        "group": req.group,
+        "created_at": now_iso(),
+        "command": {"argv": redact_argv(req.argv), "cwd": str(cwd), "shell": shlex.join(redact_argv(req.argv))},
+        "backend": {"name": "local"},
+        "seed": {"value": seed, "source": "explicit" if req.seed is not None else "generated"},
+        "config": None,
+        "git": git,
+        "python": python,
+        "host": mf.host_info(),
+        "gpus": {"requested": req.gpus, "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **list_gpus()},
+        "env": mf.relevant_env(env),
+        "env_overrides": redact_env(req.env),
+        "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],
+                   "dir": env["WANDB_DIR"]} if req.wandb_project else None),
+        "warnings": warnings,
+    }
+    if req.config is not None:
+        data = req.config.read_bytes()
+        atomic_write_bytes(run_dir / config_copy, scrub(data, secrets))
+        import hashlib
+
+        manifest["config"] = {"source": str(req.config), "copy": config_copy, "format": config_fmt,
+                              "sha256": hashlib.sha256(data).hexdigest(), "values": config_values}
+    if patch:
+        atomic_write_bytes(run_dir / "git.patch", scrub(patch, secrets))
+        git["patch"] = "git.patch"
+    manifest.update(req.extra)
+    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets))
+    run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
+                      "backend": "local", "created_at": manifest["created_at"],
+                      "command": manifest["command"]["shell"]})
+    return run, env, warnings
+
+
+def start(run: Run, argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 30) -> tuple[int | None, str | None]:
+    """Start the supervisor detached and wait for it to report the pid (or why the command could not start)."""
+    pkg_parent = str(Path(expkit.__file__).resolve().parent.parent)
+    code = f"import sys; sys.path.insert(0, {pkg_parent!r}); from expkit.runs.supervisor import main; main()"
+    read_fd, write_fd = os.pipe()
+    with open(run.path / "supervisor.log", "ab") as sup_log:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(run.path), str(write_fd)], cwd=cwd, env=env,
+                                stdin=subprocess.PIPE, stdout=sup_log, stderr=sup_log, pass_fds=(write_fd,),
+                                start_new_session=True, close_fds=True)
+    os.close(write_fd)
+    try:
+        proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd)}).encode())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    data = b""
+    deadline = time.monotonic() + timeout
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            chunk = pipe.read(4096)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        return None, f"the supervisor did not report within {timeout:.0f}s (see {run.path / 'supervisor.log'})"
+    msg = json.loads(data.decode().splitlines()[0])
+    return (msg["pid"], None) if msg.get("ok") else (None, msg.get("reason"))
+
+
+def launch(req: LaunchRequest) -> LaunchResult:
+    run, env, warnings = prepare(req)
+    cwd = Path(run.manifest()["command"]["cwd"])
+    pid, reason = start(run, req.argv, cwd, env)
+    status = run.status()
+    result = LaunchResult(run=run, pid=pid, state=status["state"], reason=reason or status.get("reason"),
+                          warnings=warnings)
+    if pid is None:
+        if status["state"] == "queued":  # the supervisor never wrote anything
+            raw = run.raw_status()
+            raw.update(state="failed", reason=reason, ended_at=now_iso())
+            run.write_status(raw)
+            result.state = "failed"
+        raise LaunchFailed(result)
+    return result
+
+
+class LaunchFailed(Failure):
+    def __init__(self, result: LaunchResult):
+        argv0 = result.run.manifest().get("command", {}).get("argv", ["?"])[0]
+        hint = (f"check that `{argv0}` is installed and on PATH (or give its full path); "
+                f"the failed run is recorded as {result.run.id}")
+        super().__init__(f"run {result.run.id} failed to start: {result.reason}", hint)
+        self.result = result

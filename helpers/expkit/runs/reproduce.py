@@ -1,0 +1,87 @@
+"""Relaunch a run from a git worktree at its recorded commit with its git.patch applied."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from expkit.errors import ExpkitError
+from expkit.redact import MASK
+from expkit.runs.launch import LaunchRequest, LaunchResult, launch
+from expkit.runs.store import Run
+from expkit.timeutil import stamp
+
+
+def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
+    """Everything reproduce would do, checked, without doing it."""
+    m = run.manifest()
+    git = m.get("git") or {}
+    if not git.get("is_repo"):
+        raise ExpkitError(f"run {run.id} was not launched inside a git repository: its code state was not recorded",
+                          "commit the project to git and launch again; this run cannot be reproduced from code")
+    commit = git.get("commit")
+    if not commit:
+        raise ExpkitError(f"run {run.id} was launched before the repository's first commit",
+                          "commit the code and launch again")
+    root = Path(git["root"])
+    if not (root / ".git").exists():
+        raise ExpkitError(f"the repository {root} recorded for run {run.id} no longer exists",
+                          "clone it back to that path, then retry")
+    has = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root, capture_output=True)
+    if has.returncode != 0:
+        raise ExpkitError(f"commit {commit[:12]} of run {run.id} is not in {root}",
+                          "fetch it (`git fetch --all`), or restore the branch it was on; it may have been rebased away")
+    argv = m["command"]["argv"]
+    if any(MASK in a for a in argv):
+        raise ExpkitError(f"run {run.id}'s command had a secret argument that was not recorded",
+                          "pass the secret through an environment variable instead, and launch it again by hand")
+    env, missing = {}, []
+    for key, value in (m.get("env_overrides") or {}).items():
+        if value == MASK:
+            if key in os.environ:
+                env[key] = os.environ[key]
+            else:
+                missing.append(key)
+        else:
+            env[key] = value
+    worktree = runs_dir / ".worktrees" / f"{run.id}-repro-{stamp()}"
+    cwd = worktree / git.get("cwd_relative", ".")
+    config = None
+    if m.get("config"):
+        src = Path(m["config"]["source"])
+        try:
+            config = worktree / src.relative_to(root)
+        except ValueError:
+            config = run.path / m["config"]["copy"]  # lived outside the repo: use the recorded copy
+    return {
+        "source_run": run.id, "commit": commit, "repo": str(root), "worktree": str(worktree), "cwd": str(cwd),
+        "patch": str(run.path / "git.patch") if git.get("patch") else None,
+        "patch_truncated": bool(git.get("patch_truncated")), "argv": argv, "seed": m["seed"]["value"],
+        "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
+        "missing_secrets": missing, "wandb_project": (m.get("wandb") or {}).get("project"),
+        "name": m.get("name"), "group": m.get("group"),
+    }
+
+
+def reproduce(run: Run, runs_dir: Path) -> tuple[LaunchResult, dict[str, Any]]:
+    p = plan(run, runs_dir)
+    worktree = Path(p["worktree"])
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    add = subprocess.run(["git", "worktree", "add", "--detach", str(worktree), p["commit"]], cwd=p["repo"],
+                         capture_output=True, text=True)
+    if add.returncode != 0:
+        raise ExpkitError(f"git worktree add failed: {add.stderr.strip()}", "check the repository, then retry")
+    if p["patch"]:
+        applied = subprocess.run(["git", "apply", "--whitespace=nowarn", p["patch"]], cwd=worktree,
+                                 capture_output=True, text=True)
+        if applied.returncode != 0:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=p["repo"], capture_output=True)
+            raise ExpkitError(f"the run's git.patch does not apply on {p['commit'][:12]}: {applied.stderr.strip()}",
+                              "the patch may have been cut at its size cap; inspect it in the run dir")
+    req = LaunchRequest(argv=p["argv"], name=p["name"], gpus=p["gpus"], seed=p["seed"],
+                        config=Path(p["config"]) if p["config"] else None, env=p["env"], runs_dir=runs_dir,
+                        wandb_project=p["wandb_project"], cwd=Path(p["cwd"]), group=p["group"],
+                        extra={"reproduces": {"run_id": run.id, "worktree": p["worktree"], "commit": p["commit"]}})
+    return launch(req), p

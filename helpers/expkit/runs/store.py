@@ -1,0 +1,159 @@
+"""The run-dir store: one folder per run under the runs dir, readable by any fresh process.
+
+    runs/<name>_<YYYYmmdd-HHMMSS>/
+        manifest.json   what was run, where, with what code, seed, config, environment, hardware
+        status.json     state, pid identity, start/end, exit code or signal (written atomically)
+        stdout.log      the command's stdout+stderr
+        git.patch       the uncommitted diff (tracked changes and untracked text files)
+        config.<ext>    a copy of --config
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from expkit.errors import ExpkitError
+from expkit.fsutil import atomic_write_json, read_json
+from expkit.runs import process
+from expkit.timeutil import seconds_between
+
+STATES = ("queued", "running", "succeeded", "failed", "stopped", "lost")
+TERMINAL = ("succeeded", "failed", "stopped", "lost")
+MANIFEST = "manifest.json"
+STATUS = "status.json"
+LOG = "stdout.log"
+STOP_REQUEST = "stop.json"
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest ancestor holding .git, else the starting folder."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def default_runs_dir(cwd: Path | None = None) -> Path:
+    env = os.environ.get("EXPKIT_RUNS_DIR")
+    if env:
+        return Path(env)
+    return project_root(cwd) / "runs"
+
+
+def resolve_runs_dir(runs_dir: Path | str | None) -> Path:
+    return Path(runs_dir) if runs_dir else default_runs_dir()
+
+
+@dataclass
+class Run:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG
+
+    def manifest(self) -> dict[str, Any]:
+        return read_json(self.path / MANIFEST, default={}) or {}
+
+    def raw_status(self) -> dict[str, Any]:
+        return read_json(self.path / STATUS, default={}) or {}
+
+    def write_status(self, status: dict[str, Any]) -> None:
+        atomic_write_json(self.path / STATUS, status)
+
+    def status(self) -> dict[str, Any]:
+        """The recorded status with the live state derived from the process identity."""
+        return derive_status(self.raw_status())
+
+    def state(self) -> str:
+        return self.status()["state"]
+
+
+def derive_status(raw: dict[str, Any]) -> dict[str, Any]:
+    """Recorded state, corrected by what /proc says now.
+
+    running + the process (same pid, start time, boot) alive        -> running
+    running + process gone + supervisor still alive (finishing up)  -> running
+    running + both gone without a recorded end                      -> lost
+    """
+    st = dict(raw)
+    state = st.get("state") or "queued"
+    backend = st.get("backend", "local")
+    if state == "running" and backend == "local":
+        host = st.get("host")
+        if host and host != os.uname().nodename:
+            st["note"] = f"running on {host}: liveness cannot be checked from here"
+        else:
+            child = process.is_same_process_alive(st.get("pid"), st.get("pid_start_ticks"), st.get("boot_id"))
+            sup = process.is_same_process_alive(
+                st.get("supervisor_pid"), st.get("supervisor_start_ticks"), st.get("boot_id")
+            )
+            if not child and not sup:
+                state = "lost"
+                st["reason"] = (
+                    "the process is gone and no exit was recorded "
+                    "(machine rebooted, or the run and its supervisor were killed)"
+                )
+            elif child and not sup:
+                st["note"] = "the supervisor is gone: the exit code of this run cannot be recorded"
+    st["state"] = state
+    st["duration_s"] = seconds_between(st.get("started_at"), st.get("ended_at")) if st.get("started_at") else None
+    return st
+
+
+class RunStore:
+    def __init__(self, runs_dir: Path | str | None = None):
+        self.root = resolve_runs_dir(runs_dir)
+
+    def all(self) -> list[Run]:
+        """Every run, newest first (by the timestamp in the id, then by name)."""
+        if not self.root.is_dir():
+            return []
+        runs = [Run(p) for p in self.root.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
+        runs.sort(key=lambda r: (_id_stamp(r.id), r.path.stat().st_mtime), reverse=True)
+        return runs
+
+    def get(self, ref: str) -> Run:
+        """Resolve a full id, a unique prefix, or `latest`."""
+        if not ref:
+            raise ExpkitError("no run id given", "give a run id, a unique prefix of one, or `latest`")
+        if "/" in ref or ref in (".", ".."):
+            path = Path(ref)
+            if (path / MANIFEST).exists():
+                return Run(path.resolve())
+            raise ExpkitError(f"{ref} is not a run directory (no {MANIFEST})", "give a run id from `expkit runs list`")
+        runs = self.all()
+        if not runs:
+            raise ExpkitError(f"no runs in {self.root}", "launch one with `expkit launch -- CMD`, or pass --runs-dir")
+        if ref == "latest":
+            return runs[0]
+        exact = [r for r in runs if r.id == ref]
+        if exact:
+            return exact[0]
+        matches = [r for r in runs if r.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            shown = ", ".join(r.id for r in matches[:5]) + (" ..." if len(matches) > 5 else "")
+            raise ExpkitError(f"run id '{ref}' is ambiguous: {len(matches)} runs match", f"did you mean one of: {shown}")
+        close = difflib.get_close_matches(ref, [r.id for r in runs], n=3, cutoff=0.4)
+        hint = f"closest ids: {', '.join(close)}" if close else "see `expkit runs list` for the run ids"
+        raise ExpkitError(f"no run '{ref}' in {self.root}", hint)
+
+
+_STAMP = re.compile(r"_(\d{8}-\d{6})(?:-\d+)?$")
+
+
+def _id_stamp(run_id: str) -> str:
+    m = _STAMP.search(run_id)
+    return m.group(1) if m else ""
