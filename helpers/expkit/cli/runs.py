@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -12,7 +13,23 @@ from expkit.runs.store import RunStore
 from expkit.timeutil import human_ago, human_duration
 
 
-@click.group()
+# Subcommands of `expkit runs` that live in other modules: name -> (module, attribute). Loaded on use.
+RUNS_EXTRA: dict[str, tuple[str, str]] = {
+}
+
+
+class RunsGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(RUNS_EXTRA))
+
+    def get_command(self, ctx, name):
+        if name in RUNS_EXTRA:
+            module, attr = RUNS_EXTRA[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=RunsGroup)
 def runs():
     """List, inspect, follow, stop, wait for and reproduce runs.
 

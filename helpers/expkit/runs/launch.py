@@ -180,8 +180,37 @@ def _load_config(path: Path) -> tuple[str, Any]:
     return "text", None
 
 
-def prepare(req: LaunchRequest) -> tuple[Run, dict[str, str], list[str]]:
-    """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings)."""
+def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: Path) -> dict[str, Any]:
+    """The costly, shareable part of a manifest: code state, interpreter, host, GPUs.
+
+    A sweep or a plan captures it once and passes it to prepare() for each of its runs.
+    """
+    from expkit.hardware.gpus import list_gpus
+
+    resolved = interpreter.resolve(argv, env, cwd)
+    probe = interpreter.start_probe(resolved["path"], env, cwd) if resolved["path"] else None  # overlaps git
+    git, patch = gitstate.capture(cwd, exclude=[runs_dir])
+    python = interpreter.finish_probe(probe, resolved)
+    warnings: list[str] = []
+    if git.get("is_repo"):
+        if git.get("commit") is None:
+            warnings.append("the repository has no commit yet: this run cannot be reproduced from git")
+        if git.get("dirty"):
+            warnings.append(
+                f"uncommitted changes ({git['changed_files']} changed, {git['untracked_files']} untracked): "
+                "saved to git.patch, but commit them for a run you can reproduce with certainty")
+            warnings.extend(git.get("patch_notes", []))
+    else:
+        warnings.append("not inside a git repository: the code state of this run is not recorded")
+    return {"git": git, "patch": patch, "python": python, "host": mf.host_info(), "gpus": list_gpus(),
+            "warnings": warnings}
+
+
+def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[Run, dict[str, str], list[str]]:
+    """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings).
+
+    `context` (from capture_context) skips the capture when many runs share one code state.
+    """
     if not req.argv:
         raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
     cwd = Path(req.cwd or os.getcwd()).resolve()
@@ -209,25 +238,9 @@ def prepare(req: LaunchRequest) -> tuple[Run, dict[str, str], list[str]]:
     config_copy = f"config{req.config.suffix.lower() or '.txt'}" if req.config else None
     env = build_env(req, seed, run_dir, config_copy)
     secrets = secret_values(os.environ, req.env)
-    warnings: list[str] = []
 
-    # Start the interpreter probe first: it overlaps the git capture.
-    resolved = interpreter.resolve(req.argv, env, cwd)
-    probe = interpreter.start_probe(resolved["path"], env, cwd) if resolved["path"] else None
-    git, patch = gitstate.capture(cwd, exclude=[runs_dir])
-    python = interpreter.finish_probe(probe, resolved)
-    from expkit.hardware.gpus import list_gpus
-
-    if git.get("is_repo"):
-        if git.get("commit") is None:
-            warnings.append("the repository has no commit yet: this run cannot be reproduced from git")
-        if git.get("dirty"):
-            warnings.append(
-                f"uncommitted changes ({git['changed_files']} changed, {git['untracked_files']} untracked): "
-                "saved to git.patch, but commit them for a run you can reproduce with certainty")
-            warnings.extend(git.get("patch_notes", []))
-    else:
-        warnings.append("not inside a git repository: the code state of this run is not recorded")
+    ctx = context or capture_context(req.argv, env, cwd, runs_dir)
+    git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"])
 
     manifest: dict[str, Any] = {
         "schema": 1,
@@ -240,10 +253,10 @@ def prepare(req: LaunchRequest) -> tuple[Run, dict[str, str], list[str]]:
         "backend": {"name": "local"},
         "seed": {"value": seed, "source": "explicit" if req.seed is not None else "generated"},
         "config": None,
-        "git": git,
-        "python": python,
-        "host": mf.host_info(),
-        "gpus": {"requested": req.gpus, "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **list_gpus()},
+        "git": dict(git),
+        "python": ctx["python"],
+        "host": ctx["host"],
+        "gpus": {"requested": req.gpus, "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
         "env": mf.relevant_env(env),
         "env_overrides": redact_env(req.env),
         "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],
@@ -259,7 +272,7 @@ def prepare(req: LaunchRequest) -> tuple[Run, dict[str, str], list[str]]:
                               "sha256": hashlib.sha256(data).hexdigest(), "values": config_values}
     if patch:
         atomic_write_bytes(run_dir / "git.patch", scrub(patch, secrets))
-        git["patch"] = "git.patch"
+        manifest["git"]["patch"] = "git.patch"
     manifest.update(req.extra)
     atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets))
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
