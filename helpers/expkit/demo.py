@@ -1,0 +1,105 @@
+"""`expkit demo`: the whole product on a tiny real project, in seconds, on any CPU machine.
+
+The example project (examples/quickstart) is copied into a fresh folder, committed to a new git
+repository, and launched as a real detached run that is followed to its end and then inspected.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from expkit.errors import ExpkitError, Failure
+
+Echo = Callable[[str], None]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=expkit demo", "-c", "user.email=demo@expkit.invalid", *args],
+                   cwd=cwd, check=True, capture_output=True)
+
+
+def make_project(workdir: Path) -> Path:
+    """Copy the quickstart example into workdir/quickstart as a fresh git repository."""
+    src = EXAMPLES / "quickstart"
+    if not src.is_dir():
+        raise ExpkitError(f"the example project is missing ({src})",
+                          "run the demo from a clone of the expkit repository (pip install -e .)")
+    project = workdir / "quickstart"
+    shutil.copytree(src, project, ignore=shutil.ignore_patterns("__pycache__", "runs"))
+    _git(project, "init", "-q")
+    _git(project, "add", ".")
+    _git(project, "commit", "-q", "-m", "quickstart example")
+    return project
+
+
+def section(echo: Echo, title: str) -> None:
+    echo("")
+    echo(f"== {title} " + "=" * max(0, 66 - len(title)))
+
+
+def run_section(project: Path, echo: Echo) -> "expkit.runs.store.Run":  # noqa: F821
+    """Launch the example training run, follow it to the end, and show what was recorded."""
+    from expkit.runs.control import follow, tail_lines
+    from expkit.runs.launch import LaunchRequest, launch
+    from expkit.timeutil import human_duration
+
+    section(echo, "1. launch a real training run, detached, with a reproducibility manifest")
+    argv = [sys.executable, "train.py", "--config", "config.json"]
+    echo("$ expkit launch --seed 42 --config config.json -- python train.py --config config.json")
+    result = launch(LaunchRequest(argv=argv, seed=42, config=project / "config.json", cwd=project,
+                                  runs_dir=project / "runs", name="train"))
+    run = result.run
+    echo(f"launched {run.id} (pid {result.pid}); it would survive this terminal closing")
+
+    section(echo, f"2. follow its log: expkit runs logs {run.id} --follow")
+    for chunk in follow(run, start_offset=0):
+        echo("  " + chunk.rstrip("\n"))
+
+    section(echo, f"3. what was recorded: expkit runs show {run.id}")
+    m, st = run.manifest(), run.status()
+    git = m["git"]
+    py = m["python"]
+    echo(f"  state      {st['state']} (exit code {st.get('exit_code')}) in {human_duration(st.get('duration_s'))}")
+    echo(f"  command    {m['command']['shell']}")
+    echo(f"  code       commit {git['commit'][:12]} on {git.get('branch')}, dirty={git['dirty']}")
+    echo(f"  seed       {m['seed']['value']} ({m['seed']['source']}) -> PYTHONHASHSEED, EXPKIT_SEED")
+    echo(f"  config     {m['config']['copy']} (sha256 {m['config']['sha256'][:12]}), lr={m['config']['values']['lr']}")
+    echo(f"  python     {py.get('version')} at {py.get('executable')}")
+    echo(f"  host       {m['host']['hostname']}, {m['host']['cpu_count']} CPUs")
+    gpus = m["gpus"]
+    echo(f"  gpus       {', '.join(d['name'] for d in gpus['devices']) or 'none: ' + str(gpus['reason'])}")
+    echo(f"  files      {', '.join(sorted(p.name for p in run.path.iterdir() if not p.name.startswith('.')))}")
+
+    section(echo, "4. the end of its log and its final metric")
+    for line in tail_lines(run.log_path, 3):
+        echo("  " + line)
+    metrics_file = run.path / "metrics.jsonl"
+    if metrics_file.exists():
+        last = json.loads(metrics_file.read_text().splitlines()[-1])
+        echo(f"  final metric: val_acc={last['val_acc']:.4f} at step {last['step']} (from metrics.jsonl)")
+    if st["state"] != "succeeded":
+        raise Failure(f"the demo run {run.id} ended {st['state']}: {st.get('reason')}",
+                      f"see its log: {run.log_path}")
+    return run
+
+
+def run_demo(workdir: Path | None, echo: Echo) -> Path:
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="expkit-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    echo(f"expkit demo: a tiny real project in {workdir}")
+    project = make_project(workdir)
+    run = run_section(project, echo)
+    section(echo, "next")
+    echo(f"  cd {project}")
+    echo(f"  expkit runs list                  # every run, newest first")
+    echo(f"  expkit runs reproduce {run.id} --dry-run")
+    echo(f"  expkit launch -- python train.py  # your own run")
+    return workdir
