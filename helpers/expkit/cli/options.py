@@ -28,7 +28,9 @@ runs_dir_option = click.option(
 def emit(obj: Any, as_json: bool, text: Callable[[], None] | str | None = None) -> None:
     """Print `obj` as one JSON object, or call/print the human form."""
     if as_json:
-        sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+        # indented for a person at a terminal; compact (and C-encoded, so faster) for a program
+        indent = 2 if sys.stdout.isatty() else None
+        sys.stdout.write(json.dumps(obj, indent=indent, default=str) + "\n")
         sys.stdout.flush()
         return
     if callable(text):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def boot_id() -> str | None:
@@ -19,8 +19,7 @@ def boot_id() -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class ProcStat:
+class ProcStat(NamedTuple):
     pid: int
     state: str  # R, S, D, Z (zombie), T, X ...
     ppid: int

@@ -10,10 +10,8 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +48,17 @@ def resolve_runs_dir(runs_dir: Path | str | None) -> Path:
     return Path(runs_dir) if runs_dir else default_runs_dir()
 
 
-@dataclass
 class Run:
-    path: Path
+    """One run directory; every fact is read from disk, so any process can inspect any run."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Run) and other.path == self.path
 
     @property
     def id(self) -> str:
@@ -146,6 +152,8 @@ class RunStore:
         if len(matches) > 1:
             shown = ", ".join(r.id for r in matches[:5]) + (" ..." if len(matches) > 5 else "")
             raise ExpkitError(f"run id '{ref}' is ambiguous: {len(matches)} runs match", f"did you mean one of: {shown}")
+        import difflib
+
         close = difflib.get_close_matches(ref, [r.id for r in runs], n=3, cutoff=0.4)
         hint = f"closest ids: {', '.join(close)}" if close else "see `expkit runs list` for the run ids"
         raise ExpkitError(f"no run '{ref}' in {self.root}", hint)
