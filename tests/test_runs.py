@@ -137,6 +137,15 @@ def test_lost_when_run_and_supervisor_die_without_recording(expkit, git_repo):
     assert res.returncode == 1
 
 
+def test_stop_is_recorded_even_when_the_supervisor_is_gone(expkit, git_repo):
+    out = launch(expkit, git_repo, sys.executable, "-c", "import time; time.sleep(120)")
+    st = json.loads((Path(out["run_dir"]) / "status.json").read_text())
+    os.kill(st["supervisor_pid"], signal.SIGKILL)
+    res = expkit("runs", "stop", out["run_id"], "--grace", "2", "--json", cwd=git_repo).json()
+    assert res["state"] == "stopped" and "exit code is unknown" in res["reason"]
+    assert wait_for(lambda: not alive(st["pid"]))
+
+
 def test_a_reused_pid_does_not_fool_status(expkit, git_repo):
     """status.json points at a live process (this test) with another start time: that is not our run."""
     out = launch(expkit, git_repo, sys.executable, "train.py", "1")

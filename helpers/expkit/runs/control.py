@@ -94,6 +94,14 @@ def stop(run: Run, grace: float = 10.0) -> dict:
     while time.monotonic() < end and run.state() not in TERMINAL:
         time.sleep(POLL_S)
     final = run.status()
+    if final["state"] not in ("stopped", "succeeded", "failed"):
+        # the supervisor was gone (killed or machine trouble): record the stop ourselves
+        raw = run.raw_status()
+        raw.update(state="stopped", ended_at=now_iso(), exit_code=None,
+                   reason=f"stopped by request ({' then '.join(sent) or 'no signal needed'}); "
+                          "its supervisor was gone, so the exit code is unknown")
+        run.write_status(raw)
+        final = run.status()
     return {"run_id": run.id, "state": final["state"], "already_ended": False, "signals": sent,
             "reason": final.get("reason")}
 
