@@ -253,3 +253,31 @@ def reproduce(run_id, dry_run, runs_dir, as_json):
          f"launched {result.run.id} (pid {result.pid}) reproducing {run.id}\n"
          f"  code:   {p['worktree']} at {p['commit'][:12]}\n"
          f"  follow: expkit runs logs {result.run.id} --follow")
+
+
+@runs.command("digest")
+@click.option("--peek", is_flag=True, help="Report without marking the runs as seen.")
+@runs_dir_option
+@json_option
+def digest(peek, runs_dir, as_json):
+    """One line per run that ended since the last digest (the first digest looks back 24 hours).
+
+    Silent when there is nothing new; the plugin's SessionStart hook calls it so a new session learns
+    what finished or failed while nobody was watching.
+
+    Example:
+
+        expkit runs digest --peek
+    """
+    from expkit.runs.digest import ended_since_last
+
+    rows = ended_since_last(RunStore(runs_dir), mark=not peek)
+
+    def text():
+        for r in rows:
+            code = f"exit {r['exit_code']}" if r["exit_code"] is not None else (r["signal"] or r["state"])
+            hint = "" if r["state"] == "succeeded" else f"; why: expkit runs diagnose {r['run_id']}"
+            click.echo(f"expkit: run {r['run_id']} {r['state']} ({code}) {human_ago(r['ended_at'])}: "
+                       f"{(r['command'] or '')[:80]}{hint}")
+
+    emit({"runs": rows}, as_json, text)
