@@ -133,6 +133,14 @@ def test_dirty_tree_is_saved_as_patch_with_a_warning(expkit, git_repo):
     assert "warning: uncommitted changes" in res.stderr
 
 
+def test_an_untracked_virtualenv_is_not_code(expkit, git_repo):
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(git_repo / ".venv")], check=True)
+    out = expkit("launch", "--json", "--", sys.executable, "train.py", "1", cwd=git_repo).json()
+    m = json.loads((Path(out["run_dir"]) / "manifest.json").read_text())
+    assert m["git"]["dirty"] is False and m["git"]["virtualenvs_skipped"] == [".venv/"]
+    assert not (Path(out["run_dir"]) / "git.patch").exists()
+
+
 def test_not_a_git_repo_still_launches(expkit, tmp_path):
     res = expkit("launch", "--json", "--", sys.executable, "-c", "print('hi')", cwd=tmp_path)
     assert res.returncode == 0, res

@@ -42,6 +42,27 @@ def _new_file_diff(rel: str, data: bytes) -> bytes:
     return (head + "".join(body)).encode("utf-8")
 
 
+def _drop_virtualenvs(root: Path, untracked: list[str]) -> tuple[list[str], list[str]]:
+    """Untracked virtualenvs (a folder with pyvenv.cfg) are environments, not code: leave them out."""
+    is_venv: dict[str, bool] = {}
+    kept, venvs = [], set()
+    for rel in untracked:
+        parts = rel.split("/")[:-1]
+        hit = None
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if folder not in is_venv:
+                is_venv[folder] = (root / folder / "pyvenv.cfg").is_file()
+            if is_venv[folder]:
+                hit = folder
+                break
+        if hit:
+            venvs.add(hit + "/")
+        else:
+            kept.append(rel)
+    return kept, sorted(venvs)
+
+
 def capture(cwd: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any], bytes | None]:
     """Return (git facts for the manifest, patch bytes or None). Never raises for a non-repo."""
     try:
@@ -80,6 +101,9 @@ def capture(cwd: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any
         if any(full == ex or ex in full.parents for ex in excluded):
             continue
         (untracked if code == "??" else tracked_changed).append(rel)
+    untracked, venvs = _drop_virtualenvs(root, untracked)
+    if venvs:
+        info["virtualenvs_skipped"] = venvs
     info["dirty"] = bool(untracked or tracked_changed)
     info["changed_files"] = len(tracked_changed)
     info["untracked_files"] = len(untracked)
