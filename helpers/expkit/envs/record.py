@@ -78,7 +78,7 @@ def resolve(project: Path, name: str | None) -> mg.Env:
             for prefix in prefixes:
                 if mg.env_name(prefix) == name:
                     return mg.Env(name, tool, prefix)
-            known += [f"{mg.env_name(p)} ({tool})" for p in prefixes]
+            known += [f"{mg.env_name(p)} ({tool})" for p in prefixes if mg.env_name(p) not in known]
             break
     listed = ", ".join(dict.fromkeys(known)) or "none"
     raise ExpkitError(f"no environment named '{name}'",
