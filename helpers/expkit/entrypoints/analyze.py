@@ -255,12 +255,15 @@ def _dataclass_flags(cls: ast.ClassDef, pattern: str, hyphens: bool = False) -> 
     for stmt in cls.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
             name = stmt.target.id.replace("_", "-") if hyphens else stmt.target.id
-            default = stmt.value
-            if isinstance(default, ast.Call) and (getattr(default.func, "id", "") == "field"
-                                                  or getattr(default.func, "attr", "") == "field"):
-                default = next((k.value for k in default.keywords if k.arg == "default"), None)
-            flags.append({"name": pattern.format(name), "default": _value(default), "type": ast.unparse(stmt.annotation),
-                          "required": stmt.value is None})
+            default, required = _value(stmt.value), stmt.value is None
+            if isinstance(stmt.value, ast.Call) and (getattr(stmt.value.func, "id", "") == "field"
+                                                     or getattr(stmt.value.func, "attr", "") == "field"):
+                kw = {k.arg: k.value for k in stmt.value.keywords}
+                required = "default" not in kw and "default_factory" not in kw
+                default = _value(kw["default"]) if "default" in kw else \
+                    f"{ast.unparse(kw['default_factory'])}()" if "default_factory" in kw else None
+            flags.append({"name": pattern.format(name), "default": default, "type": ast.unparse(stmt.annotation),
+                          "required": required})
     return flags
 
 
@@ -295,7 +298,7 @@ def _hydra_flags(path: Path, kw: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not isinstance(data, dict):
         return []
-    return [{"name": f"{k}=", "default": v if not isinstance(v, (dict, list)) else None, "kind": "override"}
+    return [{"name": k, "default": v if not isinstance(v, (dict, list)) else None, "kind": "override"}
             for k, v in data.items() if k != "defaults"]
 
 

@@ -174,11 +174,15 @@ def _launch_facts(text: str) -> tuple[str | None, list[str]]:
     return runs, sorted(set(hints))
 
 
+def _existing(project: Path, rel: str | None) -> str | None:
+    """A referenced file as it is on disk: as written, or under src/ (a `python -m pkg.mod` in a src layout)."""
+    return next((c for c in (rel, f"src/{rel}") if (project / c).is_file()), None) if rel else None
+
+
 def _shell_script(project: Path, rel: str) -> list[dict[str, Any]]:
     text = (project / rel).read_text(encoding="utf-8", errors="replace")
     runs, hints = _launch_facts(text)
-    if runs and not (project / runs).is_file():
-        runs = next((c for c in (f"src/{runs}",) if (project / c).is_file()), None)
+    runs = _existing(project, runs)
     base = 30 if "train" in rel else 15
     return [{"kind": "shell", "path": rel, "command": f"bash {rel}", "runs": runs, "distributed": hints,
              "base_score": base, "why": [f"script {rel}"]}]
@@ -188,10 +192,9 @@ def _tasks(project: Path, file: str, recipes: dict[str, str], kind: str, prefix:
     out = []
     for name, body in recipes.items():
         runs, hints = _launch_facts(body)
+        runs = _existing(project, runs)
         if not runs and not hints and "train" not in name:
             continue
-        if runs and not (project / runs).is_file():
-            runs = None
         out.append({"kind": kind, "path": file, "target": name, "command": f"{prefix} {name}", "runs": runs,
                     "distributed": hints, "base_score": 40 if "train" in name else 15, "why": [f"{kind} target {name}"]})
     return out
@@ -221,7 +224,7 @@ def _justfile(project: Path) -> list[dict[str, Any]]:
     recipes: dict[str, str] = {}
     current = None
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        m = re.match(r"^@?([A-Za-z0-9_-]+)[^:=]*:(?!=)", line)
+        m = re.match(r"^@?([A-Za-z0-9_-]+)\b[^:]*:(?!=)", line)
         if m and not line[:1].isspace():
             current = m.group(1)
             recipes[current] = ""
@@ -259,7 +262,7 @@ def _project_scripts(project: Path) -> list[dict[str, Any]]:
     out = []
     for name, ref in scripts.items():
         module = str(ref).split(":", 1)[0].replace(".", "/") + ".py"
-        runs = next((c for c in (module, f"src/{module}") if (project / c).is_file()), None)
+        runs = _existing(project, module)
         out.append({"kind": "project_script", "path": "pyproject.toml", "target": name, "command": name, "runs": runs,
                     "distributed": [], "base_score": 40 if "train" in name else 25,
                     "why": [f"[project.scripts] {name} = {ref}"]})
