@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +70,27 @@ def find_entrypoints(project: Path) -> dict[str, Any]:
 
 
 def _walk(project: Path) -> tuple[list[str], list[str]]:
+    """Relative paths of .py and launcher .sh files; skips VCS, virtualenvs (pyvenv.cfg) and run outputs."""
     py, sh = [], []
-    stack = [(project, "")]
+    stack = [(str(project), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as it:
+                entries = list(it)
         except OSError:
             continue
+        if prefix and any(e.name == "pyvenv.cfg" for e in entries):
+            continue
         for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                if e.name not in SKIP_DIRS and not e.name.startswith(".") and not (Path(e.path) / "pyvenv.cfg").exists():
-                    stack.append((Path(e.path), f"{prefix}{e.name}/"))
-            elif e.name.endswith(".py"):
-                py.append(prefix + e.name)
-            elif e.name.endswith(".sh") and (prefix in ("", "scripts/", "bin/", "tools/") or "train" in e.name):
-                sh.append(prefix + e.name)
+            name = e.name
+            if name.endswith(".py"):
+                py.append(prefix + name)
+            elif name.endswith(".sh"):
+                if prefix in ("", "scripts/", "bin/", "tools/") or "train" in name:
+                    sh.append(prefix + name)
+            elif name not in SKIP_DIRS and name[0] != "." and e.is_dir(follow_symlinks=False):
+                stack.append((e.path, f"{prefix}{name}/"))
     return sorted(py), sorted(sh)
 
 
@@ -143,6 +146,8 @@ def _py_command(project: Path, rel: str, info: dict[str, Any], commands: list[di
         if flag.get("required") and flag.get("kind") != "subcommand":
             placeholder = f"<{flag['name'].lstrip('-').upper().replace('-', '_')}>"
             args += [placeholder] if not flag["name"].startswith("-") else [flag["name"], placeholder]
+    import shlex
+
     return shlex.join(launcher + target).replace("'", "") + ("" if not args else " " + " ".join(args))
 
 
@@ -255,6 +260,8 @@ def _project_scripts(project: Path) -> list[dict[str, Any]]:
     path = project / "pyproject.toml"
     if not path.is_file():
         return []
+    import tomllib
+
     try:
         scripts = (tomllib.loads(path.read_text(encoding="utf-8")).get("project") or {}).get("scripts") or {}
     except tomllib.TOMLDecodeError:

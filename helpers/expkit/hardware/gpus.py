@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from typing import Any
 
 INDEX_ORDER = "PCI_BUS_ID"
@@ -26,7 +24,16 @@ def driver_present() -> bool:
     /proc/driver/nvidia and ship no nvidia-smi)."""
     if os.environ.get("EXPKIT_NVML_ALWAYS") == "1":
         return True
-    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+    return os.path.exists("/proc/driver/nvidia/version") or _which("nvidia-smi") is not None
+
+
+def _which(name: str) -> str | None:
+    """shutil.which without importing shutil: `expkit gpus` on a CPU machine must cost about an `import click`."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(folder or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def list_gpus() -> dict[str, Any]:
@@ -39,7 +46,7 @@ def list_gpus() -> dict[str, Any]:
     result, nvml_problem = _from_nvml()
     if result is not None:
         return {**base, **result}
-    if shutil.which("nvidia-smi"):
+    if _which("nvidia-smi"):
         result = _from_nvidia_smi()
         result.setdefault("notes", []).insert(0, f"NVML unavailable ({nvml_problem}); read from nvidia-smi")
         return {**base, **result}
@@ -92,6 +99,8 @@ def _from_nvml() -> tuple[dict[str, Any] | None, str | None]:
 
 def _from_nvidia_smi() -> dict[str, Any]:
     """The fallback: two CSV queries (GPUs, then compute apps), parsed by parse_smi_*."""
+    import subprocess
+
     try:
         gpus = subprocess.run(["nvidia-smi", f"--query-gpu={','.join(SMI_GPU_FIELDS)}",
                                "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20)
