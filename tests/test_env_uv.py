@@ -67,3 +67,36 @@ def test_detect_recommends_uv_when_present(proj):
     assert out["managers"]["uv"] is True
     assert out["recommendation"]["manager"] == "uv"  # the recorded env
     assert out["recommendation"]["create"] is None
+
+
+def test_force_recreates(proj, tmp_path):
+    root, _ = proj
+    other = tmp_path / "p"
+    other.mkdir()
+    assert ex("env", "create", "e", "--manager", "uv", "--path", other).returncode == 0
+    marker = other / "e" / "marker"
+    marker.write_text("old env")
+    r = ex("env", "create", "e", "--manager", "uv", "--path", other, "--force", "--json")
+    assert r.returncode == 0 and r.json()["created"] is True
+    assert not marker.exists() and (other / "e" / "bin" / "python").exists()
+
+
+def test_uv_lock_project_is_installed_with_uv_sync(tmp_path):
+    """A project locked with the real `uv lock`: install runs `uv sync --frozen` into the chosen env."""
+    root = tmp_path / "locked"
+    root.mkdir()
+    shutil.copytree(FIX / "tinyproj" / "tinypkg", root / "tinypkg")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "lockedproj"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = ["tinypkg"]\n\n'
+        '[tool.uv.sources]\ntinypkg = { path = "tinypkg" }\n')
+    subprocess.run([UV, "lock"], cwd=root, check=True, capture_output=True)
+    assert ex("env", "create", "envs/locked", "--manager", "uv", "--path", root).returncode == 0
+    detect = ex("env", "detect", root, "--json").json()
+    assert detect["dependency_files"][0]["uv_lock"] is True
+    r = ex("env", "install", root, "--json")
+    assert r.returncode == 0, r
+    env_path = root / "envs" / "locked"
+    assert [s["command"] for s in r.json()["steps"]] == [f"UV_PROJECT_ENVIRONMENT={env_path} uv sync --frozen"]
+    assert subprocess.run([env_path / "bin" / "python", "-c", "import tinypkg; print(tinypkg.VALUE)"],
+                          capture_output=True, text=True).stdout.strip() == "42"
+    assert not (root / ".venv").exists()  # synced into the chosen env, not uv's default
