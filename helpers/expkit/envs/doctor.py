@@ -107,7 +107,7 @@ def _torch(facts: dict[str, Any] | None, gpu_count: int) -> dict[str, Any]:
     if t.get("cuda_available"):
         return check("torch/cuda", "pass", f"torch {t['version']} ({build}), {t['device_count']} device(s) visible")
     status = "fail" if gpu_count else "warn"  # a GPU torch cannot use is a failure; no GPU at all is a warning
-    return check("torch/cuda", status, f"torch {t['version']} ({build}): CUDA unavailable: {facts['cuda_reason']}",
+    return check("torch/cuda", status, f"CUDA unavailable: {facts['cuda_reason']}",
                  "see the reason: install a CUDA build of torch matching the driver" if gpu_count else
                  "fine for a CPU smoke test; use a GPU machine for real training")
 

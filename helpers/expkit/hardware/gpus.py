@@ -42,7 +42,7 @@ def list_gpus() -> dict[str, Any]:
     utilization_gpu/memory (%), temperature_c, power_w, processes [{pid, user, used_memory_mib, expkit_run}]."""
     base = {"devices": [], "driver": None, "cuda_driver": None, "source": None, "index_order": INDEX_ORDER}
     if not driver_present():
-        return {**base, "reason": "no NVIDIA driver loaded (no /proc/driver/nvidia, no nvidia-smi): no GPU here"}
+        return {**base, "reason": "no NVIDIA driver loaded (no /proc/driver/nvidia, no nvidia-smi on PATH)"}
     result, nvml_problem = _from_nvml()
     if result is not None:
         return {**base, **result}

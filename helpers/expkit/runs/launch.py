@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +227,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
     requested_gpus = req.gpus
     if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
-        req.gpus = ",".join(map(str, resolve_auto(req.gpus)[0]))
+        req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
     parse_gpus(req.gpus)
     config_fmt, config_values = None, None
     if req.config is not None:
@@ -269,7 +269,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "git": dict(git),
         "python": ctx["python"],
         "host": ctx["host"],
-        "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus), "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
+        "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus),
+                 "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
         "env": mf.relevant_env(env),
         "env_overrides": redact_env(req.env),
         "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],
