@@ -81,10 +81,16 @@ def test_environment_yml_that_is_not_a_mapping(tmp_path):
     assert r.returncode == 2 and "not a conda environment file" in r.stderr
 
 
-def test_pipfile_only_is_refused_with_a_way_out(tmp_path):
+def test_pipfile_only_is_reported_by_detect_and_refused_by_install(tmp_path):
     write(tmp_path, {"Pipfile": "[packages]\nnumpy = '*'\n"})
-    r = run_expkit_cmd("env", "detect", tmp_path, env=NO_TOOLS)
-    assert r.returncode == 2 and "Pipfile" in r.stderr and "pipenv requirements > requirements.txt" in r.stderr
+    r = run_expkit_cmd("env", "detect", tmp_path, "--json", env=NO_TOOLS)
+    assert r.returncode == 0 and r.json()["recommendation"]["install_plan"] == []
+    assert "pipenv requirements > requirements.txt" in r.json()["notes"][0]
+    (tmp_path / "e" / "bin").mkdir(parents=True)
+    (tmp_path / "e" / "bin" / "python").symlink_to("/usr/bin/python3")
+    r = run_expkit_cmd("env", "install", "--env", "e", tmp_path, env=NO_TOOLS)
+    assert r.returncode == 2 and "only a Pipfile" in r.stderr and "pipenv requirements" in r.stderr
+    assert not (tmp_path / ".expkit").exists()
 
 
 def test_path_that_does_not_exist_or_is_a_file(tmp_path):

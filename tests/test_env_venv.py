@@ -134,3 +134,11 @@ def test_verify_reports_a_cpu_only_torch_build_and_why(tmp_path_factory):
     assert "CPU-only build" in r.json()["cuda_reason"] and "torch.version.cuda is None" in r.json()["cuda_reason"]
     text = ex("env", "verify", "--path", root)
     assert "(CPU-only build)" in text.stdout and "why:" in text.stdout
+
+
+def test_verify_never_imports_torch_or_wandb_in_expkits_process(proj):
+    """-X importtime lists every module the expkit process imports; the probe's own imports stay in the env."""
+    r = ex("env", "verify", "--path", proj["root"], "--json", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "expkit.envs.verify" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "wandb")}

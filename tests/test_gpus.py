@@ -149,3 +149,11 @@ def test_launch_gpus_auto_without_gpu_is_a_clear_error(expkit, git_repo):
     assert "error: --gpus auto: no GPU found" in r.stderr and "--gpus none" in r.stderr
     r = expkit("launch", "--gpus", "auto:0", "--", "python", "train.py", cwd=git_repo)
     assert r.returncode == 2 and "at least 1" in r.stderr
+
+
+@pytest.mark.skipif(driver_present(), reason="this machine has an NVIDIA driver")
+def test_no_gpu_path_loads_neither_nvml_nor_subprocess(expkit, tmp_path):
+    """What keeps `expkit gpus` on a CPU machine about as cheap as `import click` (benchmarks/bench_env.py)."""
+    r = expkit("gpus", "--json", cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "expkit.hardware.gpus" in imported and "pynvml" not in imported and "subprocess" not in imported

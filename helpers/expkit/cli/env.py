@@ -62,6 +62,8 @@ def detect(path, as_json):
             click.echo(f"  {rec['create']}")
         for cmd in rec["install_plan"]:
             click.echo(f"  {cmd}")
+        for note in out["notes"]:
+            click.echo(f"note: {note}")
 
     emit(out, as_json, text)
 

@@ -12,6 +12,9 @@ from expkit.errors import ExpkitError, Failure
 from expkit.timeutil import now_iso, stamp
 
 
+PIPFILE_ONLY = "only a Pipfile here: expkit does not install from Pipfiles"
+
+
 def detect(project: Path) -> dict[str, Any]:
     """Managers present, the active env, conda envs, dependency files, and one recommended manager + plan."""
     project = _project(project)
@@ -29,6 +32,7 @@ def detect(project: Path) -> dict[str, Any]:
     target = recorded["envs"].get(recorded["default"]) if recorded.get("default") else None
     env = mg.Env(target["name"], target["manager"], target.get("path")) if target else \
         mg.get(manager).env(".venv" if manager in ("uv", "venv") else project.name, project)
+    steps = [s["shell"] for s in plan(project, env, files)]
     return {
         "project": str(project),
         "managers": present,
@@ -39,7 +43,9 @@ def detect(project: Path) -> dict[str, Any]:
         "recommendation": {"manager": env.manager, "env": env.name, "why": why if not target else
                            f"this project already uses {env.manager} env '{env.name}' (created by expkit)",
                            "create": None if target else f"expkit env create {env.name} --manager {env.manager}",
-                           "install_plan": [s["shell"] for s in plan(project, env, files)]},
+                           "install_plan": steps},
+        "notes": [f"{PIPFILE_ONLY}: export it with `pipenv requirements > requirements.txt`"]
+        if not steps and any(f.kind == "pipfile" for f in files) else [],
     }
 
 
@@ -124,12 +130,9 @@ def plan(project: Path, env: mg.Env, files: list[depfiles.DepFile] | None = None
         main = next((r for r in reqs if r.path == "requirements.txt"), reqs[0] if reqs else None)
         if main:
             step([*pip, "-r", main.path], f"{main.path}: the project's pinned requirements")
-        if (pyproject and pyproject.installable) or "setup.py" in by_kind or "setup.cfg" in by_kind:
-            src = pyproject.path if pyproject and pyproject.installable else by_kind.get("setup.py", by_kind.get("setup.cfg"))[0].path
-            step([*pip, "-e", "."], f"{src}: the project itself, editable, so code changes need no reinstall")
-    if "pipfile" in by_kind and not steps:
-        raise ExpkitError("only a Pipfile here: expkit does not install from Pipfiles",
-                          "run `pipenv install` yourself, or export it: `pipenv requirements > requirements.txt`")
+        package = [f for f in files if f.installable or f.kind in ("setup.py", "setup.cfg")]
+        if package:
+            step([*pip, "-e", "."], f"{package[0].path}: the project itself, editable, so code changes need no reinstall")
     if with_pkgs:
         step([*pip, *with_pkgs], f"--with: {', '.join(with_pkgs)}")
     return steps
@@ -146,6 +149,9 @@ def install(project: Path, env_name: str | None, with_pkgs: tuple[str, ...],
         raise ExpkitError(f"the {env.manager} env '{env.name}' does not exist", f"create it: expkit env create {env.name}"
                           f" --manager {env.manager}")
     steps = plan(project, env, files, with_pkgs)
+    if not steps and any(f.kind == "pipfile" for f in files):
+        raise ExpkitError(PIPFILE_ONLY, "run `pipenv install` yourself, or export it: "
+                                        "`pipenv requirements > requirements.txt`")
     if not steps:
         raise ExpkitError(f"no dependency files in {project} and nothing given with --with",
                           "add a requirements.txt or pyproject.toml, or name packages: --with torch==2.4.0")

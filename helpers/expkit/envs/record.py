@@ -68,7 +68,7 @@ def resolve(project: Path, name: str | None) -> mg.Env:
     recorded = data["envs"].get(name)
     if recorded:
         return mg.Env(recorded["name"], recorded["manager"], recorded.get("path"))
-    if (project / name / "bin" / "python").exists() or (Path(name).is_absolute() and (Path(name) / "bin" / "python").exists()):
+    if (project / name / "bin" / "python").exists():  # a venv folder (an absolute NAME stays absolute)
         return _folder_env(project, name)
     known = list(data["envs"])
     for tool in mg.CONDA_LIKE:
