@@ -140,3 +140,11 @@ def test_skips_virtualenvs_and_run_outputs(tmp_path):
         (tmp_path / junk).mkdir(parents=True)
         (tmp_path / junk / "train.py").write_text("print('junk')\n")
     assert find_entrypoints(tmp_path)["inspected_files"] == ["train.py"]
+
+
+def test_suggested_command_quotes_paths_but_not_placeholders(tmp_path):
+    (tmp_path / "exp 1").mkdir()
+    (tmp_path / "exp 1" / "train.py").write_text(
+        "import argparse\np = argparse.ArgumentParser()\np.add_argument('--data', required=True)\n"
+        "import os\nrank = os.environ['LOCAL_RANK']\nif __name__ == '__main__':\n    p.parse_args()\n")
+    assert find_entrypoints(tmp_path)["suggested"] == "torchrun --nproc_per_node=<N> 'exp 1/train.py' --data <DATA>"

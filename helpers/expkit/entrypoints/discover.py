@@ -47,7 +47,7 @@ def find_entrypoints(project: Path) -> dict[str, Any]:
     analyses = {rel: analyze(project / rel) for rel in chosen}
     for rel, info in analyses.items():
         score, why = _score_py(rel, info, rel in referenced)
-        cands.append({"kind": "python", "path": rel, "command": _py_command(project, rel, info, commands),
+        cands.append({"kind": "python", "path": rel, "command": _py_command(project, rel, info),
                       "score": score, "why": why, **info})
     for c in commands:
         target = analyses.get(c.get("runs") or "")
@@ -122,7 +122,8 @@ def _score_py(rel: str, info: dict[str, Any], referenced: bool) -> tuple[int, li
     return score, why
 
 
-def _py_command(project: Path, rel: str, info: dict[str, Any], commands: list[dict[str, Any]]) -> str:
+def _py_command(project: Path, rel: str, info: dict[str, Any]) -> str:
+    """The launcher the file's own code implies, the file (or -m module inside a package), required flags."""
     dist = info["distributed"]
     if "accelerate launch" in dist:
         launcher = ["accelerate", "launch"]
@@ -148,7 +149,7 @@ def _py_command(project: Path, rel: str, info: dict[str, Any], commands: list[di
             args += [placeholder] if not flag["name"].startswith("-") else [flag["name"], placeholder]
     import shlex
 
-    return shlex.join(launcher + target).replace("'", "") + ("" if not args else " " + " ".join(args))
+    return " ".join(p if p.startswith("<") or p.endswith(">") else shlex.quote(p) for p in launcher + target + args)
 
 
 def _launch_facts(text: str) -> tuple[str | None, list[str]]:
@@ -169,7 +170,7 @@ def _launch_facts(text: str) -> tuple[str | None, list[str]]:
             continue
         for m in PY_TARGET_RE.finditer(line):
             if m.group(2):
-                runs = m.group(2).lstrip("./")
+                runs = m.group(2).removeprefix("./")
                 break
             if m.group(1) and not m.group(1).startswith("torch.distributed"):
                 runs = m.group(1).replace(".", "/") + ".py"
