@@ -44,7 +44,8 @@ def nvml(tmp_path, sleeper):
          "memory_used_mib": 40000, "utilization_gpu": 99, "temperature_c": 71, "power_w": 650.0,
          "processes": [{"pid": os.getpid(), "used_memory_mib": 39000}, {"pid": sleeper, "used_memory_mib": 900}]},
         {"name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-b", "pci_bus_id": "00000000:43:00.0", "memory_total_mib": 81559,
-         "memory_used_mib": 1500, "utilization_gpu": 0, "temperature_c": 30, "power_w": 72.0},
+         "memory_used_mib": 1500, "utilization_gpu": 0, "temperature_c": 30, "power_w": 72.0,
+         "graphics_processes": [{"pid": 1, "used_memory_mib": 300}]},
     ]}
     path = tmp_path / "nvml.json"
     path.write_text(json.dumps(state))
@@ -86,8 +87,10 @@ def test_free_selection_and_threshold(expkit, nvml):
     assert r.returncode == 0, r
     # GPU 0 has processes; GPU 1 uses 1500 MiB (> 1024 default); GPU 2 is idle
     assert r.json()["free"] == [2] and [d["index"] for d in r.json()["devices"]] == [2]
+    # GPU 1 only has a display server (a graphics process) on it: under 2000 MiB it is free
     r = expkit("gpus", "--free", "--max-used-mib", "2000", "--json", env=nvml)
     assert r.json()["free"] == [1, 2]
+    assert r.json()["devices"][0]["processes"][0]["kind"] == "graphics"
     r = expkit("gpus", env=nvml)
     assert "[0] NVIDIA H100 80GB HBM3  40000/81559 MiB  util 99%  71C  650.0W  busy" in r.stdout
     assert "expkit run train_20260101-000000" in r.stdout

@@ -9,7 +9,7 @@ from expkit.cli.options import emit, json_option
 
 @click.command()
 @click.option("--free", "only_free", is_flag=True,
-              help="Only GPUs with no process on them and memory use under the threshold.")
+              help="Only GPUs with no compute process on them and memory use under the threshold.")
 @click.option("--max-used-mib", type=click.IntRange(min=0), default=None,
               help="Threshold for --free (default 1024 MiB, or $EXPKIT_GPU_FREE_MIB).")
 @json_option

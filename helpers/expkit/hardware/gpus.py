@@ -71,11 +71,13 @@ def _from_nvml() -> tuple[dict[str, Any] | None, str | None]:
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
             util = _try(lambda: pynvml.nvmlDeviceGetUtilizationRates(h))
             power = _try(lambda: pynvml.nvmlDeviceGetPowerUsage(h))
-            procs = {}
-            for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+            procs: dict[int, dict[str, Any]] = {}
+            for kind, getter in (("compute", "nvmlDeviceGetComputeRunningProcesses"),
+                                 ("graphics", "nvmlDeviceGetGraphicsRunningProcesses")):
                 for p in _try(lambda: getattr(pynvml, getter)(h)) or []:
                     used = getattr(p, "usedGpuMemory", None)
-                    procs.setdefault(p.pid, process_info(p.pid, used // MIB if isinstance(used, int) else None))
+                    if p.pid not in procs:
+                        procs[p.pid] = process_info(p.pid, used // MIB if isinstance(used, int) else None, kind)
             devices.append({
                 "nvml_index": i,
                 "uuid": _str(pynvml.nvmlDeviceGetUUID(h)),
@@ -154,9 +156,10 @@ def parse_smi_apps(text: str) -> dict[str, list[tuple[int, int | None]]]:
     return out
 
 
-def process_info(pid: int, used_mib: int | None) -> dict[str, Any]:
+def process_info(pid: int, used_mib: int | None, kind: str = "compute") -> dict[str, Any]:
     """pid, user and whether it is an expkit run (EXPKIT_RUN_ID in its environment), from /proc.
-    user/expkit_run are None when /proc does not tell (another user's process, another PID namespace)."""
+    user/expkit_run are None when /proc does not tell (another user's process, another PID namespace).
+    kind is compute (CUDA work) or graphics (a display server: it does not make a GPU busy)."""
     user, run_id, readable = None, None, False
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -177,21 +180,22 @@ def process_info(pid: int, used_mib: int | None) -> dict[str, Any]:
                     run_id = item.split(b"=", 1)[1].decode(errors="replace")
     except OSError:
         pass
-    return {"pid": pid, "user": user, "used_memory_mib": used_mib,
+    return {"pid": pid, "kind": kind, "user": user, "used_memory_mib": used_mib,
             "expkit_run": run_id is not None if readable else None, "run_id": run_id}
 
 
 def free_gpus(info: dict[str, Any] | None = None, max_used_mib: int | None = None) -> list[dict[str, Any]]:
-    """GPUs with no process on them and at most `max_used_mib` memory used (default DEFAULT_FREE_MIB,
-    or $EXPKIT_GPU_FREE_MIB). Every device gets a `free` flag and, when busy, a `busy_because`."""
+    """GPUs with no compute process on them and at most `max_used_mib` memory used (default DEFAULT_FREE_MIB,
+    or $EXPKIT_GPU_FREE_MIB). A display server alone (graphics process) does not make a GPU busy.
+    Every device gets a `free` flag and, when busy, a `busy_because`."""
     info = info if info is not None else list_gpus()
     limit = max_used_mib if max_used_mib is not None else int(os.environ.get("EXPKIT_GPU_FREE_MIB", DEFAULT_FREE_MIB))
     free = []
     for d in info["devices"]:
         why = []
-        if d.get("processes"):
-            who = ", ".join(_describe(p) for p in d["processes"])
-            why.append(f"{len(d['processes'])} process(es) on it: {who}")
+        jobs = [p for p in d.get("processes") or [] if p.get("kind") != "graphics"]
+        if jobs:
+            why.append(f"{len(jobs)} process(es) on it: {', '.join(_describe(p) for p in jobs)}")
         used = d.get("memory_used_mib")
         if used is not None and used > limit:
             why.append(f"{used} MiB used (> {limit} MiB)")
