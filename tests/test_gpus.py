@@ -3,7 +3,7 @@
 No NVIDIA GPU or driver exists on the test machines. The no-GPU path is tested for real; device and process
 parsing and the --free selection go through the documented NVML stand-in (tests/fakes/pynvml) at the pynvml
 boundary; the nvidia-smi fallback replays output recorded in nvidia-smi's real CSV format
-(tests/fixtures/nvidia-smi/). Processes on the fake GPUs are real processes, so user and run detection are real.
+(tests/fakes/nvidia-smi/). Processes on the fake GPUs are real processes, so user and run detection are real.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from conftest import HELPERS
 from expkit.hardware.gpus import driver_present, parse_smi_apps, parse_smi_gpus
 
 FAKES = Path(__file__).parent / "fakes"
-SMI = Path(__file__).parent / "fixtures" / "nvidia-smi"
+SMI = Path(__file__).parent / "fakes" / "nvidia-smi"
 
 
 @pytest.fixture(scope="module")
