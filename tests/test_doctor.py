@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HELPERS, git
+from conftest import HELPERS
 from expkit.hardware.gpus import driver_present
 
 FAKES = Path(__file__).parent / "fakes"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import run_expkit_cmd
-from expkit.envs.depfiles import find
+from expkit.envs.depfiles import check_requirements, find
+from expkit.errors import ExpkitError
 from expkit.envs.ops import failing_requirement, recommend
 
 NO_TOOLS = {"PATH": "/usr/bin:/bin", "VIRTUAL_ENV": "", "CONDA_PREFIX": ""}
@@ -108,3 +111,17 @@ def test_failing_requirement_from_real_tool_messages():
     uv = "  × No solution found when resolving dependencies:\n  ╰─▶ Because nosuchpkg was not found in the package registry and you require nosuchpkg, ...\n"
     assert failing_requirement(uv) == "nosuchpkg"
     assert failing_requirement("nothing useful") is None
+
+
+def test_requirement_lines_researchers_write_are_accepted(tmp_path):
+    text = ("--extra-index-url https://example.org/simple\n-r base.txt\n-e ./libs/mylib\n"
+            "torch==2.4.0+cu121\nnumpy>=1.26,<3  # pinned below 3\nJinja2\ntensorflow~=2.15.0\n"
+            "accelerate[deepspeed]>=0.30 ; sys_platform == 'linux'\nmylib @ https://example.org/mylib-1.0.tar.gz\n"
+            "einops==0.8.0 \\\n    --hash=sha256:abc \\\n    --hash=sha256:def\n./vendored/pkg\n")
+    check_requirements(tmp_path / "requirements.txt", text)  # raises on any line it rejects
+
+
+def test_bad_requirement_after_a_continuation_names_its_first_line(tmp_path):
+    with pytest.raises(ExpkitError) as err:
+        check_requirements(tmp_path / "r.txt", "einops==0.8.0 \\\n    --hash=sha256:abc\nnot valid!\n")
+    assert err.value.message.startswith(f"{tmp_path / 'r.txt'}:3: not a valid requirement: 'not valid!'")

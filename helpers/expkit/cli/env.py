@@ -148,7 +148,8 @@ def verify(env_name, project, as_json):
         if t.get("version"):
             build = f"CUDA {t['cuda_build']}" if t.get("cuda_build") else "CPU-only"
             click.echo(f"torch:   {t['version']} ({build} build)")
-            click.echo(f"cuda:    {'available, ' + str(t['device_count']) + ' device(s): ' + ', '.join(t['devices']) if t['cuda_available'] else 'not available'}")
+            devices = f"available, {t['device_count']} device(s): {', '.join(t['devices'])}"
+            click.echo(f"cuda:    {devices if t['cuda_available'] else 'not available'}")
             if t.get("cudnn"):
                 click.echo(f"cudnn:   {t['cudnn']}")
         else:

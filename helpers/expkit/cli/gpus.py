@@ -45,7 +45,8 @@ def gpus(only_free, max_used_mib, as_json):
             click.echo(f"[{d['index']}] {d['name']}  {mem}  util {_v(d['utilization_gpu'])}%  "
                        f"{_v(d['temperature_c'])}C  {_v(d['power_w'])}W  {'free' if d['free'] else 'busy'}")
             for p in d["processes"]:
-                run = f"  expkit run {p['run_id']}" if p.get("run_id") else "  (display)" if p.get("kind") == "graphics" else ""
+                run = f"  expkit run {p['run_id']}" if p.get("run_id") else ""
+                run += "  (display)" if p.get("kind") == "graphics" else ""
                 click.echo(f"      pid {p['pid']}  {p['user'] or '?'}  {_v(p['used_memory_mib'])} MiB{run}")
 
     emit(out, as_json, text)

@@ -10,7 +10,6 @@ import ast
 from pathlib import Path
 from typing import Any
 
-FRAMEWORK_ORDER = ["lightning", "hf_trainer", "accelerate", "keras", "jax", "pytorch"]
 _HF_TRAINERS = {"Trainer", "Seq2SeqTrainer", "SFTTrainer", "DPOTrainer", "RewardTrainer", "PPOTrainer", "GRPOTrainer"}
 
 
@@ -192,7 +191,7 @@ def framework(f: _Facts) -> list[str]:
 
 def distributed(f: _Facts) -> list[str]:
     hints = []
-    if f.called("spawn") and any(n.startswith(("torch.multiprocessing", "multiprocessing")) for n, _ in f.calls if n.endswith("spawn")):
+    if any(n.endswith(".spawn") and n.startswith(("torch.multiprocessing", "multiprocessing")) for n, _ in f.calls):
         hints.append("mp.spawn")
     if f.called("init_process_group") or f.uses("torch.distributed") or f.called("DistributedDataParallel"):
         hints.append("torch.distributed")

@@ -24,9 +24,10 @@ PATTERNS = [
     ("pipfile", "Pipfile"),
 ]
 
-_REQ = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._, -]*\])?\s*"
-                  r"((===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*(,\s*(===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*)*)?"
-                  r"(\s*;.*)?$")
+_SPEC = r"(===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*"  # one version clause, like >=1.26
+_REQ = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._, -]*\])?\s*"  # name[extras]
+                  rf"({_SPEC}(,\s*{_SPEC})*)?"  # version clauses
+                  r"(\s*;.*)?$")  # environment marker
 _REQ_AT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*@\s*\S+")
 
 
@@ -77,8 +78,15 @@ def _check(kind: str, path: Path, project: Path) -> DepFile:
 
 def check_requirements(path: Path, text: str) -> None:
     """Each line must be a requirement, an option (-r, -e, --index-url ...), a path/URL, or blank/comment."""
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
+    lines = text.splitlines()
+    joined: list[tuple[int, str]] = []  # (first line number, logical line): a trailing \ continues a line
+    for n, raw in enumerate(lines, 1):
+        if joined and joined[-1][1].endswith("\\"):
+            joined[-1] = (joined[-1][0], joined[-1][1][:-1] + " " + raw)
+        else:
+            joined.append((n, raw))
+    for n, raw in joined:
+        line = re.split(r"\s--?[a-z]", raw.split(" #", 1)[0])[0].strip()  # drop per-line options (--hash=...)
         if not line or line.startswith("#") or line.startswith("-"):
             continue
         if line.startswith((".", "/", "~")) or "://" in line or line.startswith("git+"):
@@ -96,7 +104,8 @@ def _toml(path: Path, text: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{m.group(1)}" if m else str(path)
-        raise ExpkitError(f"{where}: malformed TOML: {exc}", f"fix {path.name} at that line; nothing was installed") from None
+        raise ExpkitError(f"{where}: malformed TOML: {exc}",
+                          f"fix {path.name} at that line; nothing was installed") from None
 
 
 def _yaml(path: Path, text: str) -> dict[str, Any]:
@@ -108,7 +117,8 @@ def _yaml(path: Path, text: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ExpkitError(f"{where}: malformed YAML: {problem}", f"fix {path.name} at that line; nothing was installed") from None
+        raise ExpkitError(f"{where}: malformed YAML: {problem}",
+                          f"fix {path.name} at that line; nothing was installed") from None
     if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
         raise ExpkitError(f"{path}:1: not a conda environment file (expected a mapping with a dependencies list)",
                           "see `conda env export --from-history` for the format; nothing was installed")
