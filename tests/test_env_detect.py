@@ -66,8 +66,12 @@ def test_active_venv_is_reported(tmp_path):
     venv = tmp_path / "myenv"
     venv.mkdir()
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nuv = 0.5.0\n")
+    (tmp_path / "requirements.txt").write_text("numpy\n")
     r = run_expkit_cmd("env", "detect", tmp_path, "--json", env={**NO_TOOLS, "VIRTUAL_ENV": str(venv)})
     assert r.json()["active_env"] == {"manager": "uv", "name": "myenv", "path": str(venv)}
+    rec = r.json()["recommendation"]  # the env the researcher works in is the target: nothing to create
+    assert rec["env"] == "myenv" and rec["create"] is None and "active uv env" in rec["why"]
+    assert rec["install_plan"] == [f"uv pip install --python {venv / 'bin' / 'python'} -r requirements.txt"]
 
 
 def test_malformed_pyproject_names_file_and_line(tmp_path):

@@ -30,19 +30,26 @@ def detect(project: Path) -> dict[str, Any]:
     manager, why = recommend(files, present)
     recorded = record.load(project)
     target = recorded["envs"].get(recorded["default"]) if recorded.get("default") else None
-    env = mg.Env(target["name"], target["manager"], target.get("path")) if target else \
-        mg.get(manager).env(".venv" if manager in ("uv", "venv") else project.name, project)
+    active = mg.active_env()
+    create: str | None = None
+    if target:
+        env = mg.Env(target["name"], target["manager"], target.get("path"))
+        why = f"this project already uses {env.manager} env '{env.name}' (created by expkit)"
+    elif active and active["name"] != "base":  # never install a project into conda's base
+        env = mg.Env(active["name"], active["manager"], active["path"])
+        why = f"the active {env.manager} env '{env.name}' is where you work now"
+    else:
+        env = mg.get(manager).env(".venv" if manager in ("uv", "venv") else project.name, project)
+        create = f"expkit env create {env.name} --manager {env.manager}"
     steps = [s["shell"] for s in plan(project, env, files)]
     return {
         "project": str(project),
         "managers": present,
-        "active_env": mg.active_env(),
+        "active_env": active,
         "conda_envs": conda_envs,
         "recorded_envs": recorded["envs"],
         "dependency_files": [f.to_json() for f in files],
-        "recommendation": {"manager": env.manager, "env": env.name, "why": why if not target else
-                           f"this project already uses {env.manager} env '{env.name}' (created by expkit)",
-                           "create": None if target else f"expkit env create {env.name} --manager {env.manager}",
+        "recommendation": {"manager": env.manager, "env": env.name, "why": why, "create": create,
                            "install_plan": steps},
         "notes": [f"{PIPFILE_ONLY}: export it with `pipenv requirements > requirements.txt`"]
         if not steps and any(f.kind == "pipfile" for f in files) else [],
