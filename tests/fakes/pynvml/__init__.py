@@ -7,7 +7,8 @@ tests/fakes on PYTHONPATH and point FAKE_NVML_STATE at a JSON file:
      "devices": [{"name": "NVIDIA A100-SXM4-80GB", "uuid": "GPU-0000...", "pci_bus_id": "00000000:07:00.0",
                   "memory_total_mib": 81920, "memory_used_mib": 0, "utilization_gpu": 0,
                   "utilization_memory": 0, "temperature_c": 30, "power_w": 60.0,
-                  "processes": [{"pid": 123, "used_memory_mib": 1024}]}]}
+                  "processes": [{"pid": 123, "used_memory_mib": 1024}],
+                  "graphics_processes": [{"pid": 456, "used_memory_mib": 200}]}]}
 
 The file is re-read on every call, so a test can change what the "GPUs" report while a process runs.
 Set FAKE_NVML_FAIL to a message to make nvmlInit() fail like a missing driver does.
@@ -118,4 +119,5 @@ def nvmlDeviceGetComputeRunningProcesses(handle):
 
 
 def nvmlDeviceGetGraphicsRunningProcesses(handle):
-    return []
+    return [SimpleNamespace(pid=p["pid"], usedGpuMemory=p.get("used_memory_mib", 0) * 1024 * 1024)
+            for p in _dev(handle).get("graphics_processes", [])]
