@@ -1,0 +1,218 @@
+"""One pass over a script: what it imports, calls and defines, and where each of those sits.
+
+Every codemod plans its edits from this summary instead of walking the tree again: a 1,500-line script
+is visited once (LibCST's metadata providers and AddImportsVisitor each cost several full passes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+import libcst.matchers as m
+
+Block = cst.Module | cst.IndentedBlock
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+@dataclass
+class Site:
+    """A node of interest with the path of (block, statement) pairs from the module down to it."""
+
+    node: cst.CSTNode
+    path: tuple  # ((block, stmt), ...) outermost first
+    func: cst.FunctionDef | None  # innermost enclosing function
+    loops: tuple  # enclosing For/While nodes, outermost first
+    ancestors: tuple  # every node from the module down to (not including) node
+
+    @property
+    def stmt(self) -> cst.BaseStatement:
+        return self.path[-1][1]
+
+    @property
+    def block(self) -> Block:
+        return self.path[-1][0]
+
+    def stmt_in(self, block: Block) -> cst.BaseStatement | None:
+        for blk, stmt in self.path:
+            if blk is block:
+                return stmt
+        return None
+
+
+@dataclass
+class CallSite(Site):
+    name: str | None = None  # dotted name as written (`pl.Trainer`, `model.fit`)
+    qualname: str | None = None  # resolved through imports (`pytorch_lightning.Trainer`)
+
+
+@dataclass
+class Analysis:
+    module: cst.Module
+    imports: dict = field(default_factory=dict)  # local alias -> qualified name
+    import_stmts: list = field(default_factory=list)  # top-level import statements, in order
+    calls: list = field(default_factory=list)  # CallSite
+    functions: dict = field(default_factory=dict)  # name -> FunctionDef (first definition)
+    func_sites: dict = field(default_factory=dict)  # FunctionDef -> Site
+    assigns: list = field(default_factory=list)  # Site of Assign/AnnAssign statements (node = small statement)
+    dataclasses: set = field(default_factory=set)  # names of classes decorated with @dataclass
+    wandb_lines: list = field(default_factory=list)  # Site of every `wandb` reference
+    loops: list = field(default_factory=list)  # Site of every For/While statement
+
+    def qualify(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        head, _, rest = name.partition(".")
+        base = self.imports.get(head)
+        if base is None:
+            return None
+        return f"{base}.{rest}" if rest else base
+
+    def uses(self, *packages: str) -> bool:
+        return any(q == p or q.startswith(p + ".") for q in self.imports.values() for p in packages)
+
+    def calls_to(self, *qualnames: str, suffix: str | None = None) -> list:
+        out = []
+        for c in self.calls:
+            q = c.qualname or ""
+            if q in qualnames or (suffix and (c.name or "").endswith(suffix)):
+                out.append(c)
+        return out
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        return _lines_before(self.module, node)
+
+
+def _lines_before(module: cst.Module, target: cst.CSTNode) -> int:
+    """1-based line of `target` without PositionProvider: render the module up to the node and count."""
+    from libcst._nodes.internal import CodegenState
+
+    class _Stop(Exception):
+        pass
+
+    class _State(CodegenState):
+        def before_codegen(self, node):
+            if node is target:
+                raise _Stop
+            super().before_codegen(node)
+
+    state = _State(default_indent=module.default_indent, default_newline=module.default_newline)
+    try:
+        module._codegen(state)
+    except _Stop:
+        pass
+    line = "".join(state.tokens).count(module.default_newline) + 1
+    # A statement's own leading blank lines, comments and decorators come before its keyword.
+    if isinstance(target, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        line += len(target.leading_lines)
+        if isinstance(target, (cst.FunctionDef, cst.ClassDef)):
+            line += sum(1 + len(d.leading_lines) for d in target.decorators) + len(target.lines_after_decorators)
+    return line
+
+
+_STATEMENT_TYPES = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self, analysis: Analysis):
+        super().__init__()
+        self.a = analysis
+        self.stack: list[cst.CSTNode] = []
+        self.path: list[tuple] = []
+        self.blocks: list[Block] = []
+        self.funcs: list[cst.FunctionDef] = []
+        self.loops: list[cst.CSTNode] = []
+
+    def _site(self, cls, node, **kw):
+        return cls(node=node, path=tuple(self.path), func=self.funcs[-1] if self.funcs else None,
+                   loops=tuple(self.loops), ancestors=tuple(self.stack), **kw)
+
+    def on_visit(self, node):
+        if isinstance(node, (cst.Module, cst.IndentedBlock)):
+            self.blocks.append(node)
+        elif isinstance(node, _STATEMENT_TYPES):
+            if self.blocks and any(s is node for s in self.blocks[-1].body):
+                self.path.append((self.blocks[-1], node))
+        if isinstance(node, cst.FunctionDef):
+            self.a.func_sites[node] = self._site(Site, node)
+            self.a.functions.setdefault(node.name.value, node)
+        elif isinstance(node, cst.ClassDef):
+            if any(dotted(d.decorator if not isinstance(d.decorator, cst.Call) else d.decorator.func)
+                   in ("dataclass", "dataclasses.dataclass") for d in node.decorators):
+                self.a.dataclasses.add(node.name.value)
+        elif isinstance(node, cst.Call):
+            name = dotted(node.func)
+            self.a.calls.append(self._site(CallSite, node, name=name, qualname=self.a.qualify(name)))
+        elif isinstance(node, (cst.For, cst.While)):
+            self.a.loops.append(self._site(Site, node))
+        elif isinstance(node, (cst.Assign, cst.AnnAssign)):
+            self.a.assigns.append(self._site(Site, node))
+        elif isinstance(node, cst.Name) and node.value == "wandb":
+            self.a.wandb_lines.append(self._site(Site, node))
+        elif isinstance(node, cst.SimpleString) and "wandb" in node.value.lower():
+            self.a.wandb_lines.append(self._site(Site, node))
+        elif isinstance(node, (cst.Import, cst.ImportFrom)) and len(self.blocks) == 1:
+            self._record_import(node)
+        self.stack.append(node)
+        if isinstance(node, cst.FunctionDef):
+            self.funcs.append(node)
+        elif isinstance(node, (cst.For, cst.While)):
+            self.loops.append(node)
+        return True
+
+    def on_leave(self, node):
+        self.stack.pop()
+        if isinstance(node, (cst.Module, cst.IndentedBlock)):
+            self.blocks.pop()
+        elif isinstance(node, _STATEMENT_TYPES):
+            if self.path and self.path[-1][1] is node:
+                self.path.pop()
+        if isinstance(node, cst.FunctionDef):
+            self.funcs.pop()
+        elif isinstance(node, (cst.For, cst.While)):
+            self.loops.pop()
+
+    def _record_import(self, node):
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted(alias.name)
+                if alias.asname:
+                    self.a.imports[alias.asname.name.value] = full
+                else:
+                    head = full.split(".")[0]
+                    self.a.imports.setdefault(head, head)
+                    self.a.imports[full] = full
+        else:
+            if node.relative or node.module is None:
+                base = "." * len(node.relative) + (dotted(node.module) or "" if node.module else "")
+            else:
+                base = dotted(node.module)
+            if isinstance(node.names, cst.ImportStar):
+                return
+            for alias in node.names:
+                local = alias.asname.name.value if alias.asname else alias.name.value
+                self.a.imports[local] = f"{base}.{dotted(alias.name)}"
+        if self.path:
+            self.a.import_stmts.append(self.path[-1][1])
+
+
+def analyze(module: cst.Module) -> Analysis:
+    a = Analysis(module=module)
+    module.visit(_Collector(a))
+    return a
+
+
+def is_main_guard(stmt: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":`"""
+    return m.matches(stmt, m.If(test=m.Comparison(left=m.Name("__name__"))))
