@@ -158,7 +158,7 @@ class _Collector(cst.CSTVisitor):
             self.a.loops.append(self._site(Site, node))
         elif isinstance(node, (cst.Assign, cst.AnnAssign)):
             self.a.assigns.append(self._site(Site, node))
-        elif isinstance(node, cst.Name) and node.value == "wandb":
+        elif isinstance(node, cst.Name) and "wandb" in node.value.lower():
             self.a.wandb_lines.append(self._site(Site, node))
         elif isinstance(node, cst.SimpleString) and "wandb" in node.value.lower():
             self.a.wandb_lines.append(self._site(Site, node))
