@@ -14,7 +14,7 @@ The rule table is checked in order; the first that applies wins:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
@@ -33,7 +33,7 @@ class Options:
     project: str | None = None
     entity: str | None = None
     sync_tensorboard: bool | None = None  # None: not decided (refuse and ask), True/False: the user's choice
-    script_stem: str = "train"
+    script_stem: str | None = None  # names the Accelerate project when neither --project nor WANDB_PROJECT is set
 
 
 @dataclass
@@ -101,6 +101,8 @@ def existing_wandb(a: Analysis) -> list[dict]:
 
 def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
     """Pure text -> text: the edited source and what was done. Raises CannotInject / ExpkitError."""
+    if opts.script_stem is None:
+        opts = replace(opts, script_stem=Path(name).stem)
     module = parse(source, name)
     a = analyze(module)
     if a.wandb_lines:
@@ -176,8 +178,6 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
     if not path.is_file():
         raise ExpkitError(f"no such script: {path}", "give the path of the training script (a .py file)")
     opts = opts or Options()
-    if opts.script_stem == "train":
-        opts.script_stem = path.stem
     data = path.read_bytes()
     source = _decode(data, path.name)
     result = inject_source(source, opts, str(path))

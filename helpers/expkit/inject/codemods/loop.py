@@ -53,10 +53,11 @@ def loss_sites(a: Analysis) -> list[tuple[Site, str, str]]:
     """[(site, key, value code)] for each place a training loss becomes available."""
     out = []
     for c in a.calls:
-        name = c.name or ""
-        if not name.endswith(".backward") or not c.path or not isinstance(c.stmt, cst.SimpleStatementLine):
+        func = c.node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "backward") or not c.path \
+                or not isinstance(c.stmt, cst.SimpleStatementLine):
             continue
-        if c.node.args and isinstance(c.node.func, cst.Attribute) and name.count(".") == 1:
+        if c.node.args and not c.node.args[0].keyword and isinstance(func.value, cst.Name):
             loss = _loss_from_expr(c.node.args[0].value)  # accelerator.backward(loss), fabric.backward(loss)
         elif not c.node.args or all(arg.keyword for arg in c.node.args):
             loss = _loss_from_expr(c.node.func.value)
