@@ -91,36 +91,61 @@ class Analysis:
         return out
 
     def line_of(self, node: cst.CSTNode) -> int:
-        return _lines_before(self.module, node)
+        return lines_of(self.module, [node])[id(node)]
 
 
-def _lines_before(module: cst.Module, target: cst.CSTNode) -> int:
-    """1-based line of `target` without PositionProvider: render the module up to the node and count."""
+def lines_of(module: cst.Module, targets: list) -> dict:
+    """{id(node): 1-based line} for many nodes in one partial render (PositionProvider would cost a full
+    metadata pass); rendering stops once the last target is reached."""
     from libcst._nodes.internal import CodegenState
 
-    class _Stop(Exception):
+    wanted = {id(t): t for t in targets}
+    found: dict = {}
+    newline = module.default_newline
+
+    class _Done(Exception):
         pass
 
     class _State(CodegenState):
+        counted = 0
+        lines = 1
+
         def before_codegen(self, node):
-            if node is target:
-                raise _Stop
+            if id(node) in wanted and id(node) not in found:
+                new = self.tokens[self.counted:]
+                self.lines += "".join(new).count(newline)
+                self.counted = len(self.tokens)
+                found[id(node)] = self.lines + _own_offset(node)
+                if len(found) == len(wanted):
+                    raise _Done
             super().before_codegen(node)
 
-    state = _State(default_indent=module.default_indent, default_newline=module.default_newline)
+    state = _State(default_indent=module.default_indent, default_newline=newline)
     try:
         module._codegen(state)
-    except _Stop:
+    except _Done:
         pass
-    line = "".join(state.tokens).count(module.default_newline) + 1
-    # A statement's own leading blank lines, comments and decorators come before its keyword.
-    if isinstance(target, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-        line += len(target.leading_lines)
-        if isinstance(target, (cst.FunctionDef, cst.ClassDef)):
-            line += sum(1 + len(d.leading_lines) for d in target.decorators) + len(target.lines_after_decorators)
-    return line
+    return found
 
 
+def _own_offset(node) -> int:
+    """A statement's own leading blank lines, comments and decorators come before its keyword."""
+    if not isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        return 0
+    n = len(node.leading_lines)
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        n += sum(1 + len(d.leading_lines) for d in node.decorators) + len(node.lines_after_decorators)
+    return n
+
+
+_BORING = {cst.Arg, cst.Element, cst.StarredElement, cst.DictElement, cst.Attribute, cst.Subscript,
+           cst.SubscriptElement, cst.Index, cst.Slice, cst.BinaryOperation, cst.BooleanOperation, cst.Comparison,
+           cst.ComparisonTarget, cst.UnaryOperation, cst.Tuple, cst.List, cst.Dict, cst.Param, cst.Parameters,
+           cst.Annotation, cst.Expr, cst.FormattedString, cst.FormattedStringExpression, cst.FormattedStringText,
+           cst.AssignTarget, cst.Return, cst.AugAssign, cst.Else, cst.Decorator, cst.ImportAlias, cst.Lambda,
+           cst.IfExp, cst.Await, cst.Yield, cst.Pass, cst.Break, cst.Continue, cst.ConcatenatedString,
+           cst.CompFor, cst.ListComp, cst.GeneratorExp, cst.DictComp, cst.SetComp, cst.Set, cst.WithItem,
+           cst.AsName, cst.ExceptHandler, cst.Finally, cst.Raise, cst.Assert, cst.Global, cst.Nonlocal, cst.Del}
 _STATEMENT_TYPES = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
 
@@ -139,6 +164,9 @@ class _Collector(cst.CSTVisitor):
                    loops=tuple(self.loops), ancestors=tuple(self.stack), **kw)
 
     def on_visit(self, node):
+        if type(node) in _BORING:
+            self.stack.append(node)
+            return True
         if isinstance(node, (cst.Module, cst.IndentedBlock)):
             self.blocks.append(node)
         elif isinstance(node, _STATEMENT_TYPES):
@@ -173,6 +201,8 @@ class _Collector(cst.CSTVisitor):
 
     def on_leave(self, node):
         self.stack.pop()
+        if type(node) in _BORING:
+            return
         if isinstance(node, (cst.Module, cst.IndentedBlock)):
             self.blocks.pop()
         elif isinstance(node, _STATEMENT_TYPES):
@@ -207,9 +237,52 @@ class _Collector(cst.CSTVisitor):
             self.a.import_stmts.append(self.path[-1][1])
 
 
+_SKIP = (cst.BaseParenthesizableWhitespace, cst.Newline, cst.Comment, cst.EmptyLine, cst.TrailingWhitespace,
+         cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace,
+         cst.RightCurlyBrace, cst.Comma, cst.Dot, cst.Colon, cst.AssignEqual,
+         cst.Semicolon, cst.ImportStar, cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp,
+         cst.BaseAugOp, cst.Integer, cst.Float, cst.Imaginary)
+_FIELDS: dict = {}
+
+
+def _child_fields(cls) -> tuple:
+    names = _FIELDS.get(cls)
+    if names is None:
+        import dataclasses
+
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_IS_NODE: dict = {}  # concrete type -> walk into it? (isinstance against LibCST's ABCs is slow: once per type)
+
+
+def _walkable(t) -> bool:
+    ok = _IS_NODE.get(t)
+    if ok is None:
+        ok = _IS_NODE[t] = issubclass(t, cst.CSTNode) and not issubclass(t, _SKIP)
+    return ok
+
+
+def _walk(node, v) -> None:
+    """Depth-first over the tree in field order, without LibCST's visit machinery (which rebuilds every node:
+    the analysis is read-only, and this walk is several times faster on a large script)."""
+    v.on_visit(node)
+    for name in _child_fields(type(node)):
+        val = getattr(node, name)
+        t = type(val)
+        if t is tuple or t is list:
+            for x in val:
+                if _walkable(type(x)):
+                    _walk(x, v)
+        elif _walkable(t):
+            _walk(val, v)
+    v.on_leave(node)
+
+
 def analyze(module: cst.Module) -> Analysis:
     a = Analysis(module=module)
-    module.visit(_Collector(a))
+    _walk(module, _Collector(a))
     return a
 
 

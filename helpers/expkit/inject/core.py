@@ -13,6 +13,7 @@ The rule table is checked in order; the first that applies wins:
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -143,13 +144,12 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
         return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes)
     new_module = apply(plan)
     new_source = new_module.code
-    try:
-        cst.parse_module(new_source)
-        compile(new_source, name, "exec")
-    except (cst.ParserSyntaxError, SyntaxError) as exc:  # a bug in a codemod: never write it
+    try:  # CPython's own parser is the judge, and ~10x faster than a second LibCST parse
+        compile(new_source, name, "exec", ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError) as exc:  # a bug in a codemod: never write it
         raise Failure(f"internal error: the edited {name} would not parse ({exc}); nothing written",
                       "report this script to the expkit maintainers") from None
-    edits = sorted(plan.edits, key=lambda e: e["line"])
+    edits = plan.report()
     return Result(framework, new_source != source, source, new_source, edits=edits, warnings=plan.warnings,
                   notes=plan.notes, diff=backup.unified_diff(source, new_source, name))
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 import libcst as cst
 
-from expkit.inject.analyze import Analysis, Site
+from expkit.inject.analyze import Analysis, Site, lines_of
 
 MARK = "# expkit: wandb"  # every line expkit adds carries it: inject recognises its own work, people see it
 
@@ -54,19 +54,27 @@ class Plan:
         stmt = stmt if stmt is not None else site.stmt_in(block)
         self._touch(site)
         self.inserts.setdefault(id(block), []).append((stmt, where, self.snippet(code)))
-        line = self.analysis.line_of(stmt) + (0 if where == "before" else _height(stmt) - 1)
-        self.edits.append({"line": line, "where": where, "kind": kind})
+        self.edits.append({"node": stmt, "where": where, "kind": kind})
 
     def wrap(self, site: Site, block, stmt, finally_code: str) -> None:
         """Wrap `stmt` and every statement after it in `block` in try/finally."""
         self._touch(site)
         self.wraps[id(block)] = (stmt, self.snippet(finally_code))
-        self.edits.append({"line": self.analysis.line_of(stmt), "where": "from", "kind": "try/finally: finish"})
+        self.edits.append({"node": stmt, "where": "from", "kind": "try/finally: finish"})
 
     def rewrite_call(self, site: Site, fn: Callable[[cst.Call], cst.Call], kind: str) -> None:
         self._touch(site)
         self.calls[id(site.node)] = fn
-        self.edits.append({"line": self.analysis.line_of(site.node), "where": "at", "kind": kind})
+        self.edits.append({"node": site.node, "where": "at", "kind": kind})
+
+    def report(self) -> list[dict]:
+        """The edits with line numbers of the original script (all resolved in one render)."""
+        lines = lines_of(self.analysis.module, [e["node"] for e in self.edits])
+        out = []
+        for e in self.edits:
+            line = lines[id(e["node"])] + (_height(e["node"]) - 1 if e["where"] == "after" else 0)
+            out.append({"line": line, "where": e["where"], "kind": e["kind"]})
+        return sorted(out, key=lambda e: e["line"])
 
     def add_import(self, code: str) -> None:
         if code not in self.imports:
