@@ -24,6 +24,8 @@ def wandb():
 def inject(script, project, entity, dry_run, sync_tensorboard, as_json):
     """Add W&B logging to SCRIPT: minimal, idempotent, reversible (a backup is written first).
 
+    Edit line numbers refer to the edited script.
+
     Detects HF Trainer, Lightning, Keras, Accelerate, TensorBoard and custom loops. Exits 1 and changes
     nothing when it finds no safe place, with the snippet to add and where.
 
@@ -58,7 +60,7 @@ def inject(script, project, entity, dry_run, sync_tensorboard, as_json):
             verb = "would change" if dry_run else "changed"
             click.echo(f"{script}: {result.framework}: {verb} {len(result.edits)} place(s)")
             for e in result.edits:
-                click.echo(f"  line {e['line']} ({e['where']}): {e['kind']}")
+                click.echo(f"  line {e['line']}: {e['kind']}")
             if result.backup:
                 click.echo(f"backup: {result.backup}  (undo: expkit wandb revert {script})")
         for note in result.notes:

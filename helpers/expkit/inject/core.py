@@ -142,14 +142,12 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
                                exc.line) from None
     if plan.empty:
         return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes)
-    new_module = apply(plan)
-    new_source = new_module.code
+    new_source, edits = apply(plan)
     try:  # CPython's own parser is the judge, and ~10x faster than a second LibCST parse
         compile(new_source, name, "exec", ast.PyCF_ONLY_AST)
     except (SyntaxError, ValueError) as exc:  # a bug in a codemod: never write it
         raise Failure(f"internal error: the edited {name} would not parse ({exc}); nothing written",
                       "report this script to the expkit maintainers") from None
-    edits = plan.report()
     return Result(framework, new_source != source, source, new_source, edits=edits, warnings=plan.warnings,
                   notes=plan.notes, diff=backup.unified_diff(source, new_source, name))
 

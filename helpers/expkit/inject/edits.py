@@ -12,7 +12,7 @@ from typing import Callable
 
 import libcst as cst
 
-from expkit.inject.analyze import Analysis, Site, lines_of
+from expkit.inject.analyze import Analysis, Site, _own_offset
 
 MARK = "# expkit: wandb"  # every line expkit adds carries it: inject recognises its own work, people see it
 
@@ -53,37 +53,24 @@ class Plan:
         block = block if block is not None else site.block
         stmt = stmt if stmt is not None else site.stmt_in(block)
         self._touch(site)
-        self.inserts.setdefault(id(block), []).append((stmt, where, self.snippet(code)))
-        self.edits.append({"node": stmt, "where": where, "kind": kind})
+        self.inserts.setdefault(id(block), []).append((stmt, where, self.snippet(code), len(self.edits)))
+        self.edits.append({"where": where, "kind": kind})
 
     def wrap(self, site: Site, block, stmt, finally_code: str) -> None:
         """Wrap `stmt` and every statement after it in `block` in try/finally."""
         self._touch(site)
-        self.wraps[id(block)] = (stmt, self.snippet(finally_code))
-        self.edits.append({"node": stmt, "where": "from", "kind": "try/finally: finish"})
+        self.wraps[id(block)] = (stmt, self.snippet(finally_code), len(self.edits))
+        self.edits.append({"where": "from", "kind": "try/finally: finish"})
 
     def rewrite_call(self, site: Site, fn: Callable[[cst.Call], cst.Call], kind: str) -> None:
         self._touch(site)
-        self.calls[id(site.node)] = fn
-        self.edits.append({"node": site.node, "where": "at", "kind": kind})
+        self.calls[id(site.node)] = (fn, len(self.edits))
+        self.edits.append({"where": "at", "kind": kind})
 
-    def report(self) -> list[dict]:
-        """The edits with line numbers of the original script (all resolved in one render)."""
-        lines = lines_of(self.analysis.module, [e["node"] for e in self.edits])
-        out = []
-        for e in self.edits:
-            line = lines[id(e["node"])] + (_height(e["node"]) - 1 if e["where"] == "after" else 0)
-            out.append({"line": line, "where": e["where"], "kind": e["kind"]})
-        return sorted(out, key=lambda e: e["line"])
 
     def add_import(self, code: str) -> None:
         if code not in self.imports:
             self.imports.append(code)
-
-
-def _height(stmt: cst.CSTNode) -> int:
-    """Lines a statement spans (counting its own comments and blank lines above it)."""
-    return cst.Module(body=[]).code_for_node(stmt).count("\n") - len(getattr(stmt, "leading_lines", ()))
 
 
 def _blank_lines_unindented(stmt):
@@ -103,13 +90,18 @@ class _Apply(cst.CSTTransformer):
     def __init__(self, plan: Plan):
         super().__init__()
         self.plan = plan
+        self.placed: dict = {}  # id(new node) -> index of its edit in plan.edits
 
     def on_visit(self, node):
         return id(node) in self.plan.needed
 
     def leave_Call(self, original, updated):
-        fn = self.plan.calls.get(id(original))
-        return fn(updated) if fn else updated
+        entry = self.plan.calls.get(id(original))
+        if not entry:
+            return updated
+        new = entry[0](updated)
+        self.placed[id(new)] = entry[1]
+        return new
 
     def leave_IndentedBlock(self, original, updated):
         return self._block(original, updated)
@@ -128,7 +120,8 @@ class _Apply(cst.CSTTransformer):
         index = {id(s): i for i, s in enumerate(original.body)}
         before = {}
         after = {}
-        for stmt, where, new in inserts:
+        for stmt, where, new, key in inserts:
+            self.placed[id(new[0])] = key
             (before if where == "before" else after).setdefault(index[id(stmt)], []).extend(new)
         wrap_at = index[id(wrap[0])] if wrap else None
         out, wrapped = [], []
@@ -137,7 +130,9 @@ class _Apply(cst.CSTTransformer):
             new = before.get(i, [])
             if new and getattr(stmt, "leading_lines", ()):
                 # Comments and blank lines above a statement stay above what is inserted before it.
-                new = [new[0].with_changes(leading_lines=stmt.leading_lines), *new[1:]]
+                moved = new[0].with_changes(leading_lines=stmt.leading_lines)
+                self.placed[id(moved)] = self.placed[id(new[0])]
+                new = [moved, *new[1:]]
                 stmt = stmt.with_changes(leading_lines=())
             (out if i == wrap_at or not inside else wrapped).extend(new)
             (wrapped if inside else out).append(stmt)
@@ -148,17 +143,20 @@ class _Apply(cst.CSTTransformer):
             leading = getattr(first, "leading_lines", ())
             if leading:
                 wrapped[0] = first.with_changes(leading_lines=())
-            out.append(cst.Try(
+            node = cst.Try(
                 body=cst.IndentedBlock(body=wrapped, header=_marked_header()),
                 finalbody=cst.Finally(body=cst.IndentedBlock(body=wrap[1], header=_marked_header())),
                 leading_lines=leading,
-            ))
+            )
+            self.placed[id(node)] = wrap[2]
+            out.append(node)
         return updated.with_changes(body=out)
 
     def _imports(self, module: cst.Module) -> cst.Module:
         new = []
         for code in self.plan.imports:
             new.extend(self.plan.snippet(f"{code}  {MARK}"))
+        self.placed[id(new[0])] = "import"
         body = list(module.body)
         last = None
         for i, stmt in enumerate(body):
@@ -182,7 +180,38 @@ def _is_docstring(stmt) -> bool:
                                                                                       cst.ConcatenatedString)))
 
 
-def apply(plan: Plan) -> cst.Module:
+def apply(plan: Plan) -> tuple[str, list[dict]]:
+    """The edited source, and the edits with the line where each now is (one render does both)."""
     if plan.imports:
         plan.needed.add(id(plan.analysis.module))
-    return plan.analysis.module.visit(_Apply(plan))
+    applier = _Apply(plan)
+    module = plan.analysis.module.visit(applier)
+    code, lines = render(module, applier.placed)
+    edits = [{"line": lines.get(i), **e} for i, e in enumerate(plan.edits)]
+    if plan.imports:
+        edits.append({"line": lines.get("import"), "where": "at", "kind": "; ".join(plan.imports)})
+    return code, sorted(edits, key=lambda e: e["line"] or 0)
+
+
+def render(module: cst.Module, targets: dict) -> tuple[str, dict]:
+    """Generate the code and note the line of each target node on the way ({key: line})."""
+    from libcst._nodes.internal import CodegenState
+
+    newline = module.default_newline
+    lines: dict = {}
+
+    class _State(CodegenState):
+        counted = 0
+        line = 1
+
+        def before_codegen(self, node):
+            key = targets.get(id(node))
+            if key is not None:
+                self.line += "".join(self.tokens[self.counted:]).count(newline)
+                self.counted = len(self.tokens)
+                lines[key] = self.line + _own_offset(node)
+            super().before_codegen(node)
+
+    state = _State(default_indent=module.default_indent, default_newline=newline)
+    module._codegen(state)
+    return "".join(state.tokens), lines
