@@ -284,3 +284,40 @@ def test_revert_without_backup_is_a_clear_error(tmp_path):
     with pytest.raises(ExpkitError) as exc:
         revert(path)
     assert "no backup" in exc.value.message
+
+
+def test_config_loaded_inside_with_block_and_summary_print_not_logged_twice():
+    src = ("import json\n\ndef main():\n    with open('c.json') as fh:\n        cfg = json.load(fh)\n"
+           "    sink = open('m.jsonl', 'a')\n"
+           "    for epoch in range(cfg['epochs']):\n        train_loss, _ = step()\n"
+           "        val_acc = evaluate()\n        print(f'val_acc={val_acc}')\n"
+           "        sink.write(f'{val_acc}')\n    print(f'done: val_acc={val_acc}')\n")
+    r = inject_source(src, Options(), "q.py")
+    assert "    wandb.init(config=cfg)  # expkit: wandb\n    try:  # expkit: wandb\n        for epoch" in r.new_source
+    assert r.new_source.count('wandb.log({"train/loss": float(train_loss)})') == 1
+    assert r.new_source.count('wandb.log({"eval/val_acc": val_acc})') == 1  # not after sink.write, not at "done"
+
+
+def test_fabric_global_zero_and_torchrun_env_rank():
+    fabric = ("import lightning as L\nfabric = L.Fabric(devices=2)\nconfig = {'lr': 1}\n"
+              "for b in data:\n    loss = m(b)\n    fabric.backward(loss)\n")
+    out = inject_source(fabric, Options(), "f.py").new_source
+    assert "if fabric.is_global_zero:  # expkit: wandb\n    wandb.init(config=config)" in out
+    assert 'wandb.log({"train/loss": loss.item()})' in out
+    torchrun = ("import os\nlocal = int(os.environ['LOCAL_RANK'])\nconfig = {'lr': 1}\n"
+                "for b in data:\n    loss = m(b)\n    loss.backward()\n")
+    assert 'if int(os.environ.get("RANK", "0")) == 0:  # expkit: wandb' in inject_source(
+        torchrun, Options(), "t.py").new_source
+
+
+def test_revert_refuses_when_wandb_code_is_gone_unless_forced(tmp_path):
+    path = tmp_path / "train.py"
+    original = (SCRIPTS / "module_level.py").read_bytes()
+    path.write_bytes(original)
+    inject_file(path)
+    path.write_text("# rewritten by hand\n")
+    with pytest.raises(ExpkitError) as exc:
+        revert(path)
+    assert "--force" in exc.value.hint and path.read_text() == "# rewritten by hand\n"
+    revert(path, force=True)
+    assert path.read_bytes() == original

@@ -156,3 +156,12 @@ def test_help_does_not_import_libcst_or_wandb():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "helpers")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_find_wandb_runs_orders_by_start_stamp(tmp_path):
+    wandb_dir = tmp_path / "wandb"
+    for name in ("run-20261122_120000-bbbb", "offline-run-20261121_090000-zzzz", "offline-run-20261122_130000-aaaa"):
+        (wandb_dir / name / "files").mkdir(parents=True)
+    (wandb_dir / "latest-run").mkdir()  # not a run dir
+    assert [p.name for p in find_wandb_runs(tmp_path)] == [
+        "offline-run-20261121_090000-zzzz", "run-20261122_120000-bbbb", "offline-run-20261122_130000-aaaa"]

@@ -73,8 +73,9 @@ def inject(script, project, entity, dry_run, sync_tensorboard, as_json):
 
 @wandb.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--force", is_flag=True, help="Restore even when the script no longer holds W&B code.")
 @json_option
-def revert(script, as_json):
+def revert(script, force, as_json):
     """Restore SCRIPT byte for byte from its newest backup (`SCRIPT.expkit-bak[.N]`).
 
     Example:
@@ -85,7 +86,7 @@ def revert(script, as_json):
 
     from expkit.inject import revert as do_revert
 
-    out = do_revert(Path(script))
+    out = do_revert(Path(script), force=force)
     emit(out, as_json, f"{script}: restored from {out['restored_from']}")
 
 

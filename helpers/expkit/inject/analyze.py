@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-import libcst.matchers as m
 
 Block = cst.Module | cst.IndentedBlock
 
@@ -69,6 +68,7 @@ class Analysis:
     dataclasses: set = field(default_factory=set)  # names of classes decorated with @dataclass
     wandb_lines: list = field(default_factory=list)  # Site of every `wandb` reference
     loops: list = field(default_factory=list)  # Site of every For/While statement
+    reads_rank_env: bool = False  # mentions "RANK" / "LOCAL_RANK" (torchrun's environment)
 
     def qualify(self, name: str | None) -> str | None:
         if not name:
@@ -188,8 +188,11 @@ class _Collector(cst.CSTVisitor):
             self.a.assigns.append(self._site(Site, node))
         elif isinstance(node, cst.Name) and "wandb" in node.value.lower():
             self.a.wandb_lines.append(self._site(Site, node))
-        elif isinstance(node, cst.SimpleString) and "wandb" in node.value.lower():
-            self.a.wandb_lines.append(self._site(Site, node))
+        elif isinstance(node, cst.SimpleString):
+            if "wandb" in node.value.lower():
+                self.a.wandb_lines.append(self._site(Site, node))
+            elif node.value.strip("'\"") in ("RANK", "LOCAL_RANK"):
+                self.a.reads_rank_env = True
         elif isinstance(node, (cst.Import, cst.ImportFrom)) and len(self.blocks) == 1:
             self._record_import(node)
         self.stack.append(node)
@@ -284,8 +287,3 @@ def analyze(module: cst.Module) -> Analysis:
     a = Analysis(module=module)
     _walk(module, _Collector(a))
     return a
-
-
-def is_main_guard(stmt: cst.CSTNode) -> bool:
-    """`if __name__ == "__main__":`"""
-    return m.matches(stmt, m.If(test=m.Comparison(left=m.Name("__name__"))))

@@ -50,11 +50,15 @@ def write_backup(script: Path, data: bytes) -> Path:
 
 def unified_diff(before: str, after: str, name: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        f"a/{name}", f"b/{name}"))
+                                        f"a/{name.lstrip('/')}", f"b/{name.lstrip('/')}"))
 
 
-def revert(script: Path) -> dict:
-    """Restore the newest backup byte for byte, then remove that backup (the script now holds its bytes)."""
+def revert(script: Path, force: bool = False) -> dict:
+    """Restore the newest backup byte for byte, then remove that backup (the script now holds its bytes).
+
+    Refuses (unless `force`) when the script no longer mentions wandb: it was reverted or rewritten since, and
+    restoring would throw that work away.
+    """
     script = Path(script)
     found = backups(script)
     if not found:
@@ -63,6 +67,10 @@ def revert(script: Path) -> dict:
     newest = found[-1]
     data = newest.read_bytes()
     current = script.read_bytes() if script.exists() else None
+    if current is not None and b"wandb" not in current.lower() and not force:
+        raise ExpkitError(f"{script.name} has no W&B code left: it was already reverted or edited since",
+                          f"to restore {newest.name} anyway (losing the current content): "
+                          f"expkit wandb revert {script} --force")
     atomic_write_bytes(script, data)
     newest.unlink()
     return {"script": str(script), "restored_from": str(newest), "changed": current != data,

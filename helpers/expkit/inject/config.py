@@ -126,14 +126,25 @@ def _config_for(a: Analysis, name: str, kind: str, site: Site | None = None) -> 
     return Config(name, f"dict `{name}`", site)
 
 
-def statement_config(a: Analysis, block, anchor) -> Config | None:
-    """The last config assignment in `block` before `anchor` (a statement of `block`)."""
+def statement_config(a: Analysis, block, anchor, scope) -> Config | None:
+    """The last config assignment of `scope` that runs before `anchor` (a statement of `block`).
+
+    The assignment may sit in `block` itself or inside a `with`/`if`/`try` before the anchor (e.g.
+    `with open(path) as fh: cfg = json.load(fh)`), but not in a loop or a nested def.
+    """
     found = None
+    limit = _index(block, anchor)
     for s in a.assigns:
-        stmt = s.stmt_in(block)
-        if stmt is None or s.stmt is not stmt:
+        if s.func is not scope:
             continue
-        if _index(block, stmt) >= _index(block, anchor):
+        below = None
+        for i, (blk, _) in enumerate(s.path):
+            if blk is block:
+                below = s.path[i:]
+                break
+        if below is None or _index(block, below[0][1]) >= limit:
+            continue
+        if any(isinstance(st, (cst.For, cst.While, cst.FunctionDef, cst.ClassDef)) for _, st in below):
             continue
         for t in _targets(s.node):
             first = t.elements[0].value if isinstance(t, (cst.Tuple, cst.List)) and t.elements else t

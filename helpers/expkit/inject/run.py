@@ -34,7 +34,21 @@ class Driver:
     worker: bool = False
 
 
+def _fabric(a: Analysis) -> str | None:
+    """The name a Lightning Fabric is assigned to, if any."""
+    for s in a.assigns:
+        v = s.node.value
+        if isinstance(v, cst.Call) and (a.qualify(dotted(v.func)) or "").split(".")[0] == "lightning" \
+                and (dotted(v.func) or "").endswith("Fabric"):
+            t = s.node.targets[0].target if isinstance(s.node, cst.Assign) else s.node.target
+            if isinstance(t, cst.Name):
+                return t.value
+    return None
+
+
 def is_distributed(a: Analysis) -> bool:
+    if a.reads_rank_env or _fabric(a):
+        return True
     if a.uses("torch.distributed", "torch.multiprocessing", "torch.nn.parallel", "horovod", "deepspeed"):
         return True
     return any((c.name or "").endswith(("init_process_group", "DistributedDataParallel", ".spawn"))
@@ -99,7 +113,7 @@ def find_driver(a: Analysis, site: Site, climb: bool = True) -> Driver:
         blocks = _blocks_owned(s, scope)
         for blk in reversed(blocks):
             anchor = s.stmt_in(blk)
-            cfg = statement_config(a, blk, anchor)
+            cfg = statement_config(a, blk, anchor, scope)
             if cfg:
                 return Driver(scope, blk, anchor, s, cfg, worker)
         if scope is not None:
@@ -132,6 +146,9 @@ def rank_condition(a: Analysis, driver: Driver) -> tuple[str | None, tuple]:
                 tgt = t.target
                 elems = [e.value for e in tgt.elements] if isinstance(tgt, (cst.Tuple, cst.List)) else [tgt]
                 visible.update(e.value for e in elems if isinstance(e, cst.Name))
+    fabric = _fabric(a)
+    if fabric and fabric in visible:
+        return f"{fabric}.is_global_zero", ()
     for name in RANK_BOOLS:
         if name in visible:
             return name, ()

@@ -19,6 +19,7 @@ import json
 import math
 import netrc
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,13 @@ def find_wandb_runs(path: str | os.PathLike) -> list[Path]:
         if wandb_dir.is_dir():
             candidates.extend(p for p in wandb_dir.iterdir() if p.is_dir() and _is_run_dir(p))
     unique = {p.resolve(): p for p in candidates}
-    return sorted(unique.values(), key=lambda p: (p.name.split("-", 2)[-1], p.name))
+    return sorted(unique.values(), key=_started)
+
+
+def _started(p: Path) -> tuple:
+    """Sort key: the start stamp in `offline-run-20261122_014531-id` / `run-20261122_014531-id`."""
+    mt = re.search(r"(\d{8}_\d{6})", p.name)
+    return (mt.group(1) if mt else "", p.name)
 
 
 def _is_run_dir(p: Path) -> bool:

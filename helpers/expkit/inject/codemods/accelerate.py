@@ -63,7 +63,7 @@ def plan(plan: Plan, opts) -> None:
     methods = {(c.name or "") for c in a.calls}
     block, stmt = site.block, site.stmt
     if f"{name}.init_trackers" not in methods:
-        cfg = statement_config(a, block, stmt) or param_config(a, site.func)
+        cfg = statement_config(a, block, stmt, site.func) or param_config(a, site.func)
         for imp in cfg.imports if cfg else ():
             plan.add_import(imp)
         project = json.dumps(opts.project) if opts.project else \

@@ -21,6 +21,7 @@ DESCRIPTION = "custom loop: wandb.init + wandb.log(loss, eval metrics) + wandb.f
 METRIC = re.compile(r"^((val|valid|validation|test|eval|dev)_?(loss|acc|accuracy|ppl|perplexity|score|f1|auc)"
                     r"|.*(accuracy|acc|f1|auc|ppl|perplexity|bleu|rouge|precision|recall|correct|top1|top5|"
                     r"mse|mae|rmse|iou|dice|error)$)", re.IGNORECASE)
+REPORTERS = {"print", "tqdm.write", "pprint", "rich.print", "console.print", "logging.info", "logging.warning"}
 EVAL_CONTEXT = re.compile(r"(test|eval|valid|val_|_val|dev)", re.IGNORECASE)
 
 
@@ -89,10 +90,10 @@ def _key(code: str) -> str:
 
 def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
     """Prints/log lines that report evaluation metrics: [(site, {key: name})]."""
-    out = []
+    out, logged = [], {}
     for c in a.calls:
         name = c.name or ""
-        if not (name == "print" or name.endswith((".info", ".write", "log.print"))) or not c.path:
+        if not (name in REPORTERS or name.endswith((".info", ".print", ".echo"))) or not c.path:
             continue
         stmt = c.stmt
         if not isinstance(stmt, cst.SimpleStatementLine) or not m.matches(stmt.body[0], m.Expr(value=m.Call())):
@@ -107,7 +108,9 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
             where = c.func.name.value if c.func else ""
             prefix = "eval" if EVAL_CONTEXT.search(v) or EVAL_CONTEXT.search(where) else "train"
             found[f"{prefix}/{v}"] = v
-        if found:
+        seen = logged.setdefault(id(c.func), set())
+        if found and not set(found) <= seen:  # a final summary print repeats what an earlier one logged
+            seen.update(found)
             out.append((c, found))
     return out
 
