@@ -245,6 +245,14 @@ def test_crlf_tabs_encoding_comments_are_kept(tmp_path):
     assert path.read_bytes() == src.encode("latin-1")
 
 
+def test_utf8_bom_is_kept(tmp_path):
+    path = tmp_path / "t.py"
+    path.write_bytes(b"\xef\xbb\xbfconfig = {'a': 1}\nfor x in d:\n    loss = f(x)\n    loss.backward()\n")
+    inject_file(path)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfimport wandb") and data.count(b"\xef\xbb\xbf") == 1
+
+
 def test_backups_are_numbered_never_overwritten_and_revert_is_exact(tmp_path):
     path = tmp_path / "train.py"
     original = (SCRIPTS / "module_level.py").read_bytes()

@@ -165,3 +165,19 @@ def test_find_wandb_runs_orders_by_start_stamp(tmp_path):
     (wandb_dir / "latest-run").mkdir()  # not a run dir
     assert [p.name for p in find_wandb_runs(tmp_path)] == [
         "offline-run-20261121_090000-zzzz", "run-20261122_120000-bbbb", "offline-run-20261122_130000-aaaa"]
+
+
+@needs_wandb
+def test_demo_section_injects_runs_reads_back_and_reverts(tmp_path):
+    from expkit.inject.demo import wandb_section
+
+    script = tmp_path / "train.py"
+    original = ("import argparse, random\n\n\ndef main():\n    p = argparse.ArgumentParser()\n"
+                "    p.add_argument('--epochs', type=int, default=3)\n    args = p.parse_args()\n"
+                "    for epoch in range(args.epochs):\n        loss = 1.0 / (epoch + 1) + random.random() * 0.01\n"
+                "        print(f'epoch={epoch} loss={loss:.3f}')\n\n\nif __name__ == '__main__':\n    main()\n")
+    script.write_text(original)
+    lines = []
+    run = wandb_section(tmp_path, lines.append, args=())
+    assert run["config"] == {"epochs": 3} and run["metrics"]["train/loss"]["count"] == 3
+    assert script.read_text() == original and any("byte-identical to the original: True" in ln for ln in lines)

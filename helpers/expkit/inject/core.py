@@ -14,6 +14,7 @@ The rule table is checked in order; the first that applies wins:
 from __future__ import annotations
 
 import ast
+import codecs
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import libcst as cst
 
 from expkit.errors import ExpkitError, Failure
+from expkit.fsutil import atomic_write_bytes
 from expkit.inject import backup
 from expkit.inject.analyze import Analysis, analyze
 from expkit.inject.codemods import accelerate, hf, keras, lightning, loop, tensorboard
@@ -177,14 +179,12 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
         raise ExpkitError(f"no such script: {path}", "give the path of the training script (a .py file)")
     opts = opts or Options()
     data = path.read_bytes()
-    source = _decode(data, path.name)
+    source = _decode(data.removeprefix(codecs.BOM_UTF8), path.name)
     result = inject_source(source, opts, str(path))
     if result.changed and not dry_run:
-        encoding = _encoding_of(data)
+        bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
         result.backup = str(backup.write_backup(path, data))
-        from expkit.fsutil import atomic_write_bytes
-
-        atomic_write_bytes(path, result.new_source.encode(encoding))
+        atomic_write_bytes(path, bom + result.new_source.encode(_encoding_of(data)))
     return result
 
 

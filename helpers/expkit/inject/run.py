@@ -19,7 +19,7 @@ from expkit.inject.edits import MARK, Plan
 
 RANK_BOOLS = ("master_process", "is_master", "is_main_process", "is_main", "main_process", "is_master_process",
               "is_global_zero", "is_rank_zero", "is_chief")
-RANK_INTS = ("rank", "global_rank", "ddp_rank", "world_rank", "proc_rank", "process_rank", "local_rank", "gpu")
+RANK_INTS = ("rank", "global_rank", "ddp_rank", "world_rank", "proc_rank", "process_rank", "local_rank")
 
 
 @dataclass
@@ -178,7 +178,7 @@ def init_call(opts, config: Config | None, extra: str = "") -> str:
     return f"wandb.init({', '.join(args)})"
 
 
-def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "", what: str = "the training loop") -> None:
+def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
     """Insert `wandb.init` before the driver's anchor and wrap anchor..end of block in try/finally."""
     a = plan.analysis
     cond, imports = rank_condition(a, driver)

@@ -31,5 +31,5 @@ def plan(plan: Plan, opts) -> None:
                 return set_kwarg(call, "callbacks", expr("[WandbMetricsLogger()]"))
             return set_kwarg(call, "callbacks", append_to(arg.value, "WandbMetricsLogger()"))
         plan.rewrite_call(c, edit, "fit(callbacks=[WandbMetricsLogger()])")
-    start_run(plan, find_driver(a, fits[0], climb=True), opts, what="fit")
+    start_run(plan, find_driver(a, fits[0], climb=True), opts)
     plan.add_import("from wandb.integration.keras import WandbMetricsLogger")

@@ -19,5 +19,4 @@ def applies(a: Analysis) -> bool:
 
 def plan(plan: Plan, opts) -> None:
     site = writers(plan.analysis)[0]
-    start_run(plan, find_driver(plan.analysis, site, climb=True), opts, extra_init="sync_tensorboard=True",
-              what="the SummaryWriter")
+    start_run(plan, find_driver(plan.analysis, site, climb=True), opts, extra_init="sync_tensorboard=True")
