@@ -219,14 +219,34 @@ def test_no_loss_in_sight_refuses_with_snippet_and_line():
     assert exc.value.line == 2 and "wandb.log" in exc.value.snippet and exc.value.exit_code == 1
 
 
-def test_loop_in_sibling_module_is_named(tmp_path):
-    (tmp_path / "engine.py").write_text("def train_one_epoch(m, l):\n    for x in l:\n        m(x).backward()\n")
+def test_loop_in_sibling_module_is_followed(tmp_path):
+    engine = "import torch\n\n\ndef train_one_epoch(model, loader, opt):\n    for x in loader:\n" \
+             "        loss = model(x)\n        loss.backward()\n        opt.step()\n"
+    main = ("import argparse\nfrom engine import train_one_epoch\n\nargs = argparse.ArgumentParser().parse_args()\n"
+            "for epoch in range(2):\n    train_one_epoch(m, l, o)\n")
+    (tmp_path / "engine.py").write_text(engine)
     script = tmp_path / "main.py"
-    script.write_text("from engine import train_one_epoch\nfor e in range(2):\n    train_one_epoch(m, l)\n")
-    with pytest.raises(CannotInject) as exc:
+    script.write_text(main)
+    r = inject_file(script, Options(project="p"))
+    assert 'wandb.init(project="p", config=vars(args))  # expkit: wandb' in script.read_text()
+    assert "try:  # expkit: wandb\n    for epoch" in script.read_text()
+    new_engine = (tmp_path / "engine.py").read_text()
+    assert 'wandb.log({"train/loss": loss.item()})' in new_engine and "wandb.init" not in new_engine
+    assert [Path(x.backup).name for x in r.also] == ["engine.py.expkit-bak"]
+    assert any("engine.py" in n for n in r.notes)
+    assert not inject_file(script).changed  # idempotent: main.py now uses wandb
+    revert(script)
+    revert(tmp_path / "engine.py")
+    assert script.read_text() == main and (tmp_path / "engine.py").read_text() == engine
+
+
+def test_loop_in_unrelated_module_is_not_followed(tmp_path):
+    (tmp_path / "helpers.py").write_text("def other(m):\n    m().backward()\n")
+    script = tmp_path / "main.py"
+    script.write_text("from helpers import other\nfor e in range(2):\n    print(e)\n")
+    with pytest.raises(CannotInject):
         inject_file(script)
-    assert "engine.py (line 3)" in exc.value.hint
-    assert script.read_text().startswith("from engine") and not list(tmp_path.glob("*.expkit-bak*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["helpers.py", "main.py"]
 
 
 def test_crlf_tabs_encoding_comments_are_kept(tmp_path):

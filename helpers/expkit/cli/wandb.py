@@ -56,13 +56,20 @@ def inject(script, project, entity, dry_run, sync_tensorboard, as_json):
             click.echo(f"{script}: {result.framework}: nothing to change")
         else:
             if dry_run:
-                click.echo(result.diff, nl=False)
+                click.echo(result.full_diff, nl=False)
             verb = "would change" if dry_run else "changed"
             click.echo(f"{script}: {result.framework}: {verb} {len(result.edits)} place(s)")
             for e in result.edits:
                 click.echo(f"  line {e['line']}: {e['kind']}")
             if result.backup:
                 click.echo(f"backup: {result.backup}  (undo: expkit wandb revert {script})")
+            for other in result.also:
+                verb = "would also change" if dry_run else "also changed"
+                click.echo(f"{verb} {other.script}: {len(other.edits)} place(s)")
+                for e in other.edits:
+                    click.echo(f"  line {e['line']}: {e['kind']}")
+                if other.backup:
+                    click.echo(f"backup: {other.backup}  (undo: expkit wandb revert {other.script})")
         for note in result.notes:
             click.echo(f"note: {note}")
         for w in result.warnings:

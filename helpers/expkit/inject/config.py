@@ -98,7 +98,7 @@ def _assign_kind(a: Analysis, node, name: str) -> str | None:
         if isinstance(value, cst.Call):
             fname = dotted(value.func) or ""
             q = a.qualify(fname) or fname
-            last = fname.rsplit(".", 1)[-1]
+            last = value.func.attr.value if isinstance(value.func, cst.Attribute) else fname.rsplit(".", 1)[-1]
             if last in ("parse_args", "parse_known_args"):
                 return "argparse"
             if q.startswith("omegaconf.") or last in ("compose",) or q.startswith("hydra."):

@@ -27,6 +27,7 @@ from expkit.inject import backup
 from expkit.inject.analyze import Analysis, analyze
 from expkit.inject.codemods import accelerate, hf, keras, lightning, loop, tensorboard
 from expkit.inject.edits import MARK, Plan, apply
+from expkit.inject.run import call_chain, find_driver, start_run
 
 RULES = [("hf-trainer", hf), ("lightning", lightning), ("keras", keras), ("accelerate", accelerate)]
 
@@ -51,11 +52,20 @@ class Result:
     existing: list = field(default_factory=list)  # lines that already use wandb
     diff: str = ""
     backup: str | None = None
+    script: str | None = None
+    also: list = field(default_factory=list)  # Results for sibling modules changed with this script
+
+    @property
+    def full_diff(self) -> str:
+        return self.diff + "".join(r.diff for r in self.also)
 
     def to_json(self) -> dict:
-        return {"framework": self.framework, "changed": self.changed, "edits": self.edits,
-                "warnings": self.warnings, "notes": self.notes, "existing_wandb": self.existing,
-                "backup": self.backup, "diff": self.diff}
+        out = {"framework": self.framework, "changed": self.changed, "edits": self.edits,
+               "warnings": self.warnings, "notes": self.notes, "existing_wandb": self.existing,
+               "backup": self.backup, "diff": self.full_diff}
+        if self.also:
+            out["also_changed"] = [{"script": r.script, "edits": r.edits, "backup": r.backup} for r in self.also]
+        return out
 
 
 class CannotInject(Failure):
@@ -114,6 +124,7 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
                       notes=["already injected by expkit (lines marked `# expkit: wandb`)" if expkit_made else
                              "the script already uses W&B: nothing changed"])
     plan = Plan(a)
+    also: list[Result] = []
     framework = None
     for label, rule in RULES:
         if rule.applies(a):
@@ -135,15 +146,23 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
         try:
             loop.plan(plan, opts)
         except loop.Unplaceable as exc:
-            hint = f"add `{exc.snippet}`" + (f" near line {exc.line}" if exc.line else "")
-            sibling = _sibling_loop(a, name)
-            if sibling:
-                hint = (f"the training loop looks like it lives in {sibling[0]} (line {sibling[1]}): "
-                        f"run `expkit wandb inject {sibling[0]}` or {hint}")
-            raise CannotInject(f"{name}: {exc.message}; nothing changed", hint, framework, exc.snippet,
-                               exc.line) from None
+            sibling = _follow_sibling(a, name, plan, opts)
+            if sibling is None:
+                hint = f"add `{exc.snippet}`" + (f" near line {exc.line}" if exc.line else "")
+                raise CannotInject(f"{name}: {exc.message}; nothing changed", hint, framework, exc.snippet,
+                                   exc.line) from None
+            path, sib_plan, sib_source = sibling
+            also.append(_finish(sib_plan, sib_source, str(path), framework))
+            plan.notes.append(f"the training loop is in {path.name}, imported by {Path(name).name}: "
+                              f"the run starts here, the loss is logged there")
     if plan.empty:
         return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes)
+    result = _finish(plan, source, name, framework)
+    result.also = also
+    return result
+
+
+def _finish(plan: Plan, source: str, name: str, framework: str) -> Result:
     new_source, edits = apply(plan)
     try:  # CPython's own parser is the judge, and ~10x faster than a second LibCST parse
         compile(new_source, name, "exec", ast.PyCF_ONLY_AST)
@@ -151,24 +170,34 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
         raise Failure(f"internal error: the edited {name} would not parse ({exc}); nothing written",
                       "report this script to the expkit maintainers") from None
     return Result(framework, new_source != source, source, new_source, edits=edits, warnings=plan.warnings,
-                  notes=plan.notes, diff=backup.unified_diff(source, new_source, name))
+                  notes=plan.notes, diff=backup.unified_diff(source, new_source, name), script=name)
 
 
-def _sibling_loop(a: Analysis, name: str) -> tuple[str, int] | None:
-    """A local module next to the script, imported by it, that calls `.backward()`."""
+def _follow_sibling(a: Analysis, name: str, plan: Plan, opts: Options):
+    """The loop lives in a module next to the script that the script imports: start the run in the script
+    (where the configuration is), log the loss in the module. Returns (path, module plan, module source)."""
     here = Path(name).resolve().parent
-    for qual in set(a.imports.values()):
+    for local, qual in a.imports.items():
         mod = qual.lstrip(".").split(".")[0]
         path = here / f"{mod}.py"
-        if not mod or not path.is_file():
+        if not mod or not path.is_file() or path == Path(name).resolve():
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            sib_source = _decode(path.read_bytes().removeprefix(codecs.BOM_UTF8), path.name)
+            sa = analyze(cst.parse_module(sib_source))
+        except (ExpkitError, cst.ParserSyntaxError, OSError):
             continue
-        for i, line in enumerate(text.splitlines(), 1):
-            if ".backward(" in line:
-                return path.name, i
+        losses = loop.loss_sites(sa) if not sa.wandb_lines else []
+        if not losses:
+            continue
+        exported = {scope.name.value for site, _, _ in losses for scope, _ in call_chain(sa, site) if scope}
+        for c in a.calls:
+            called = c.qualname or ""
+            if called.lstrip(".").startswith(mod + ".") and called.rsplit(".", 1)[-1] in exported and c.path:
+                start_run(plan, find_driver(a, c), opts)
+                sib_plan = Plan(sa)
+                loop.log_steps(sib_plan, losses)
+                return path, sib_plan, sib_source
     return None
 
 
@@ -182,9 +211,12 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
     source = _decode(data.removeprefix(codecs.BOM_UTF8), path.name)
     result = inject_source(source, opts, str(path))
     if result.changed and not dry_run:
-        bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
-        result.backup = str(backup.write_backup(path, data))
-        atomic_write_bytes(path, bom + result.new_source.encode(_encoding_of(data)))
+        for r in [result, *result.also]:  # every result parsed: back up and write each file
+            target = Path(r.script) if r is not result else path
+            raw = data if r is result else target.read_bytes()
+            bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+            r.backup = str(backup.write_backup(target, raw))
+            atomic_write_bytes(target, bom + r.new_source.encode(_encoding_of(raw)))
     return result
 
 

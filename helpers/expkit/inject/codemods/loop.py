@@ -115,19 +115,24 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
     return out
 
 
+def no_loss(a: Analysis) -> Unplaceable:
+    loop = a.loops[0] if a.loops else None
+    return Unplaceable(
+        "no loss in sight: found no `.backward()` call and no loss variable assigned in a loop",
+        'wandb.log({"train/loss": loss.item()})  # inside the training loop, after the loss is computed',
+        a.line_of(loop.node) if loop else None)
+
+
 def plan(plan: Plan, opts) -> None:
-    a = plan.analysis
-    losses = loss_sites(a)
+    losses = loss_sites(plan.analysis)
     if not losses:
-        loop = a.loops[0] if a.loops else None
-        line = a.line_of(loop.node) if loop else None
-        raise Unplaceable(
-            "no loss in sight: found no `.backward()` call and no loss variable assigned in a loop",
-            'wandb.log({"train/loss": loss.item()})  # inside the training loop, after the loss is computed',
-            line)
-    first = losses[0][0]
-    driver = find_driver(a, first)
-    start_run(plan, driver, opts)
+        raise no_loss(plan.analysis)
+    start_run(plan, find_driver(plan.analysis, losses[0][0]), opts)
+    log_steps(plan, losses)
+
+
+def log_steps(plan: Plan, losses) -> None:
+    """`wandb.log` of the loss after each place it becomes available, and of metrics where they are printed."""
     done = set()
     for site, key, value in losses:
         if id(site.stmt) in done:
@@ -135,8 +140,8 @@ def plan(plan: Plan, opts) -> None:
         done.add(id(site.stmt))
         plan.insert(site, "after", f'if wandb.run is not None:  {MARK}\n    wandb.log({{"{key}": {value}}})',
                     "wandb.log(loss)")
-    exclude = {v.split(".")[0].rstrip("()") for _, _, v in losses} | {"loss"}
-    for site, metrics in metric_sites(a, exclude):
+    exclude = {name for _, _, v in losses for name in re.findall(r"[A-Za-z_]\w*", v)} | {"loss"}
+    for site, metrics in metric_sites(plan.analysis, exclude):
         if id(site.stmt) in done:
             continue
         done.add(id(site.stmt))
