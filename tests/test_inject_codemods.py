@@ -212,6 +212,20 @@ def test_master_process_flag_is_used():
     assert "if master_process:  # expkit: wandb" in inject_source(src, Options(), "d.py").new_source
 
 
+def test_trainer_class_method_starts_the_run_in_main():
+    src = ("import argparse\nimport torch\n\nclass Trainer:\n    def __init__(self, cfg):\n        self.cfg = cfg\n\n"
+           "    def evaluate(self):\n        self.model.train()\n\n"
+           "    def train(self):\n        for b in self.data:\n            loss = self.model(b)\n"
+           "            loss.backward()\n\n"
+           "def main():\n    args = argparse.ArgumentParser().parse_args()\n    trainer = Trainer(args)\n"
+           "    trainer.train()\n")
+    r = inject_source(src, Options(), "c.py")
+    tree = ast.parse(r.new_source)
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    assert "wandb.init(config=vars(args))\n    try:\n        trainer.train()" in ast.unparse(main)
+    assert r.new_source.count("wandb.init(") == 1
+
+
 def test_no_loss_in_sight_refuses_with_snippet_and_line():
     src = "import torch\nfor epoch in range(3):\n    model.step()\n"
     with pytest.raises(CannotInject) as exc:

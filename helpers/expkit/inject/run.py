@@ -69,6 +69,24 @@ def spawned_by(a: Analysis, func: cst.FunctionDef) -> Site | None:
     return None
 
 
+def _call_names(a: Analysis, func: cst.FunctionDef) -> set:
+    """How the script calls `func`: `train(...)`, or for a method of class C, `self.train(...)` inside C and
+    `trainer.train(...)` where `trainer = C(...)` (not every `x.train()`: nn.Module has a train() too)."""
+    name = func.name.value
+    path = a.func_sites[func].path
+    owner = path[-2][1] if len(path) >= 2 else None
+    if not isinstance(owner, cst.ClassDef):
+        return {name}
+    cls = owner.name.value
+    names = {f"self.{name}"}
+    for s in a.assigns:
+        v = s.node.value
+        t = s.node.targets[0].target if isinstance(s.node, cst.Assign) else s.node.target
+        if isinstance(v, cst.Call) and dotted(v.func) == cls and isinstance(t, cst.Name):
+            names.add(f"{t.value}.{name}")
+    return names
+
+
 def call_chain(a: Analysis, site: Site) -> list[tuple]:
     """[(scope, site in scope)] from the function holding `site` up through its callers.
 
@@ -81,7 +99,7 @@ def call_chain(a: Analysis, site: Site) -> list[tuple]:
         if id(func) in seen or spawned_by(a, func):
             break
         seen.add(id(func))
-        callers = [c for c in a.calls if c.name == func.name.value and c.func is not func]
+        callers = [c for c in a.calls if c.name in _call_names(a, func) and c.func is not func]
         if not callers:
             break
         chain.append((callers[0].func, callers[0]))
