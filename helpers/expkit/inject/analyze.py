@@ -138,15 +138,19 @@ def _own_offset(node) -> int:
     return n
 
 
-_BORING = {cst.Arg, cst.Element, cst.StarredElement, cst.DictElement, cst.Attribute, cst.Subscript,
-           cst.SubscriptElement, cst.Index, cst.Slice, cst.BinaryOperation, cst.BooleanOperation, cst.Comparison,
-           cst.ComparisonTarget, cst.UnaryOperation, cst.Tuple, cst.List, cst.Dict, cst.Param, cst.Parameters,
-           cst.Annotation, cst.Expr, cst.FormattedString, cst.FormattedStringExpression, cst.FormattedStringText,
-           cst.AssignTarget, cst.Return, cst.AugAssign, cst.Else, cst.Decorator, cst.ImportAlias, cst.Lambda,
-           cst.IfExp, cst.Await, cst.Yield, cst.Pass, cst.Break, cst.Continue, cst.ConcatenatedString,
-           cst.CompFor, cst.ListComp, cst.GeneratorExp, cst.DictComp, cst.SetComp, cst.Set, cst.WithItem,
-           cst.AsName, cst.ExceptHandler, cst.Finally, cst.Raise, cst.Assert, cst.Global, cst.Nonlocal, cst.Del}
-_STATEMENT_TYPES = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+_STATEMENT_KINDS = {"def", "class", "loop"}  # compound statements that also have their own kind
+_KIND: dict = {}  # concrete node type -> kind, filled on first sight
+
+
+def _kind_of(t) -> str:
+    for kind, types in (("block", (cst.Module, cst.IndentedBlock)), ("def", (cst.FunctionDef,)),
+                        ("class", (cst.ClassDef,)), ("loop", (cst.For, cst.While)), ("call", (cst.Call,)),
+                        ("assign", (cst.Assign, cst.AnnAssign)), ("name", (cst.Name,)),
+                        ("string", (cst.SimpleString,)), ("import", (cst.Import, cst.ImportFrom)),
+                        ("stmt", (cst.SimpleStatementLine, cst.BaseCompoundStatement))):
+        if issubclass(t, types):
+            return kind
+    return "other"
 
 
 class _Collector(cst.CSTVisitor):
@@ -163,57 +167,58 @@ class _Collector(cst.CSTVisitor):
         return cls(node=node, path=tuple(self.path), func=self.funcs[-1] if self.funcs else None,
                    loops=tuple(self.loops), ancestors=tuple(self.stack), **kw)
 
+    # Dispatch on the concrete node type: isinstance() against LibCST's abstract bases is slow on big files.
     def on_visit(self, node):
-        if type(node) in _BORING:
-            self.stack.append(node)
-            return True
-        if isinstance(node, (cst.Module, cst.IndentedBlock)):
+        t = type(node)
+        kind = _KIND.get(t)
+        if kind is None:
+            kind = _KIND[t] = _kind_of(t)
+        if kind == "block":
             self.blocks.append(node)
-        elif isinstance(node, _STATEMENT_TYPES):
+        elif kind == "stmt" or kind in _STATEMENT_KINDS:
             if self.blocks and any(s is node for s in self.blocks[-1].body):
                 self.path.append((self.blocks[-1], node))
-        if isinstance(node, cst.FunctionDef):
+        if kind == "def":
             self.a.func_sites[node] = self._site(Site, node)
             self.a.functions.setdefault(node.name.value, node)
-        elif isinstance(node, cst.ClassDef):
-            if any(dotted(d.decorator if not isinstance(d.decorator, cst.Call) else d.decorator.func)
+        elif kind == "class":
+            if any(dotted(d.decorator.func if type(d.decorator) is cst.Call else d.decorator)
                    in ("dataclass", "dataclasses.dataclass") for d in node.decorators):
                 self.a.dataclasses.add(node.name.value)
-        elif isinstance(node, cst.Call):
+        elif kind == "call":
             name = dotted(node.func)
             self.a.calls.append(self._site(CallSite, node, name=name, qualname=self.a.qualify(name)))
-        elif isinstance(node, (cst.For, cst.While)):
+        elif kind == "loop":
             self.a.loops.append(self._site(Site, node))
-        elif isinstance(node, (cst.Assign, cst.AnnAssign)):
+        elif kind == "assign":
             self.a.assigns.append(self._site(Site, node))
-        elif isinstance(node, cst.Name) and "wandb" in node.value.lower():
-            self.a.wandb_lines.append(self._site(Site, node))
-        elif isinstance(node, cst.SimpleString):
+        elif kind == "name":
+            if "wandb" in node.value.lower():
+                self.a.wandb_lines.append(self._site(Site, node))
+        elif kind == "string":
             if "wandb" in node.value.lower():
                 self.a.wandb_lines.append(self._site(Site, node))
             elif node.value.strip("'\"") in ("RANK", "LOCAL_RANK"):
                 self.a.reads_rank_env = True
-        elif isinstance(node, (cst.Import, cst.ImportFrom)) and len(self.blocks) == 1:
+        elif kind == "import" and len(self.blocks) == 1:
             self._record_import(node)
         self.stack.append(node)
-        if isinstance(node, cst.FunctionDef):
+        if kind == "def":
             self.funcs.append(node)
-        elif isinstance(node, (cst.For, cst.While)):
+        elif kind == "loop":
             self.loops.append(node)
-        return True
 
     def on_leave(self, node):
         self.stack.pop()
-        if type(node) in _BORING:
-            return
-        if isinstance(node, (cst.Module, cst.IndentedBlock)):
+        kind = _KIND[type(node)]
+        if kind == "block":
             self.blocks.pop()
-        elif isinstance(node, _STATEMENT_TYPES):
+        elif kind == "stmt" or kind in _STATEMENT_KINDS:
             if self.path and self.path[-1][1] is node:
                 self.path.pop()
-        if isinstance(node, cst.FunctionDef):
+        if kind == "def":
             self.funcs.pop()
-        elif isinstance(node, (cst.For, cst.While)):
+        elif kind == "loop":
             self.loops.pop()
 
     def _record_import(self, node):
