@@ -72,10 +72,13 @@ def test_module_level_script(expkit, tmp_path):
     assert "eval/val_loss" in run["metrics"]
 
 
-def test_ddp_rank_worker(expkit, tmp_path):
+def test_ddp_two_processes_make_one_run_from_rank_zero(expkit, tmp_path):
     need("torch", "wandb")
-    run = run_injected(expkit, tmp_path, "ddp_rank.py", "--steps", "4")
-    assert_logged(run, "train/loss", {"lr": 0.1, "steps": 4, "world_size": 1}, min_points=4)
+    run = run_injected(expkit, tmp_path, "ddp_rank.py", "--steps", "4", "--world-size", "2")
+    assert_logged(run, "train/loss", {"lr": 0.1, "steps": 4, "world_size": 2}, min_points=4)
+    from expkit.monitor.wandb_local import find_wandb_runs
+
+    assert len(find_wandb_runs(tmp_path / "project")) == 1  # rank 1 trained too, but made no run
 
 
 def test_hydra_main(expkit, tmp_path):

@@ -1,6 +1,7 @@
 """DDP with mp.spawn and a rank variable (gloo on CPU; one process by default so it runs anywhere)."""
 import argparse
 import os
+import socket
 
 import torch
 import torch.distributed as dist
@@ -8,9 +9,13 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def setup(rank, world_size):
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
 
 
@@ -36,4 +41,6 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--world-size", type=int, default=1)
     args = parser.parse_args()
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
     mp.spawn(worker, args=(args.world_size, args), nprocs=args.world_size, join=True)

@@ -99,7 +99,8 @@ def call_chain(a: Analysis, site: Site) -> list[tuple]:
         if id(func) in seen or spawned_by(a, func):
             break
         seen.add(id(func))
-        callers = [c for c in a.calls if c.name in _call_names(a, func) and c.func is not func]
+        names = _call_names(a, func)
+        callers = [c for c in a.calls if c.name in names and c.func is not func]
         if not callers:
             break
         chain.append((callers[0].func, callers[0]))
