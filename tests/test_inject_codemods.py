@@ -110,6 +110,12 @@ def test_hf_report_to_keeps_existing_values(before, after):
     assert after in r.new_source
 
 
+def test_hf_arguments_from_kwargs_are_extended_after_construction():
+    src = "from transformers import TrainingArguments\nargs = TrainingArguments(**cfg)\n"
+    r = inject_source(src, Options(), "t.py")
+    assert added(r) == [f'if "wandb" not in args.report_to:  {MARK}', 'args.report_to = [*args.report_to, "wandb"]']
+
+
 def test_hf_report_to_already_wandb_is_unchanged():
     src = "from transformers import TrainingArguments\nargs = TrainingArguments(output_dir='o', report_to='all')\n"
     assert not inject_source(src, Options(), "t.py").changed

@@ -32,6 +32,15 @@ def plan(plan: Plan, opts) -> None:
     a = plan.analysis
     for c in _args_calls(a):
         arg = get_kwarg(c.node, "report_to")
+        if arg is None and any(x.star == "**" for x in c.node.args):
+            # TrainingArguments(**kwargs) may already carry report_to: extend it after construction instead.
+            target = _assigned_name(c)
+            if target:
+                plan.insert(c, "after", _append_wandb(target), 'report_to += ["wandb"]')
+            else:
+                plan.warnings.append(f"line {a.line_of(c.node)}: TrainingArguments(**...) is not assigned to a "
+                                     'name: add "wandb" to its report_to yourself')
+            continue
         if arg is None:
             plan.rewrite_call(c, lambda call: set_kwarg(call, "report_to", expr('["wandb"]')), 'report_to=["wandb"]')
             continue
@@ -46,14 +55,24 @@ def plan(plan: Plan, opts) -> None:
                 get_kwarg(call, "report_to").value, '"wandb"')), 'report_to += ["wandb"]')
     for name in _parsed_training_args(a):
         site, target = name
-        plan.insert(site, "after",
-                    f'if "wandb" not in {target}.report_to:  {MARK}\n'
-                    f'    {target}.report_to = [*{target}.report_to, "wandb"]',
-                    'report_to += ["wandb"]')
+        plan.insert(site, "after", _append_wandb(target), 'report_to += ["wandb"]')
     plan.notes.append("the W&B project comes from WANDB_PROJECT (`expkit launch --wandb-project P` sets it)")
     if opts.project or opts.entity:
         plan.notes.append("--project/--entity are not written into an HF Trainer script: set WANDB_PROJECT / "
                           "WANDB_ENTITY in the run's environment")
+
+
+def _append_wandb(target: str) -> str:
+    return (f'if "wandb" not in {target}.report_to:  {MARK}\n'
+            f'    {target}.report_to = [*{target}.report_to, "wandb"]')
+
+
+def _assigned_name(site) -> str | None:
+    stmt = site.stmt
+    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
+            and stmt.body[0].value is site.node and isinstance(stmt.body[0].targets[0].target, cst.Name):
+        return stmt.body[0].targets[0].target.value
+    return None
 
 
 def _parsed_training_args(a: Analysis):
