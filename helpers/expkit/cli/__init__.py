@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "launch": ("expkit.cli.launch", "launch", "Launch a command as a tracked, reproducible run."),
     "runs": ("expkit.cli.runs", "runs", "List, inspect, follow, stop, wait for and reproduce runs."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
-    "wandb": ("expkit.cli.wandb", "wandb", "Add W&B logging to a training script, revert it, check setup, read metrics."),
+    "wandb": ("expkit.cli.wandb", "wandb", "Add W&B logging to a training script, undo it, read runs back."),
 }
 
 
