@@ -232,6 +232,16 @@ def test_trainer_class_method_starts_the_run_in_main():
     assert r.new_source.count("wandb.init(") == 1
 
 
+def test_nanogpt_style_globals_config_and_master_process():
+    src = ("import os\nimport torch.distributed\nlr = 6e-4\nconfig_keys = [k for k in globals()]\n"
+           "config = {k: globals()[k] for k in config_keys}\n"
+           "ddp = int(os.environ.get('RANK', -1)) != -1\nmaster_process = not ddp or int(os.environ['RANK']) == 0\n"
+           "while True:\n    for micro in range(4):\n        logits, loss = model(X)\n"
+           "        scaler.scale(loss).backward()\n")
+    out = inject_source(src, Options(), "n.py").new_source
+    assert "if master_process:  # expkit: wandb\n    wandb.init(config=config)\ntry:  # expkit: wandb\n    while" in out
+
+
 def test_no_loss_in_sight_refuses_with_snippet_and_line():
     src = "import torch\nfor epoch in range(3):\n    model.step()\n"
     with pytest.raises(CannotInject) as exc:

@@ -109,7 +109,7 @@ def _assign_kind(a: Analysis, node, name: str) -> str | None:
                 return "dict"
             if last in ("load", "safe_load") and q.startswith(("yaml", "json")):
                 return "dict"
-        if isinstance(value, cst.Dict) and name in CONFIG_NAMES:
+        if isinstance(value, (cst.Dict, cst.DictComp)) and name in CONFIG_NAMES:
             return "dict"
     return None
 
