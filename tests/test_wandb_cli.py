@@ -181,3 +181,16 @@ def test_demo_section_injects_runs_reads_back_and_reverts(tmp_path):
     run = wandb_section(tmp_path, lines.append, args=())
     assert run["config"] == {"epochs": 3} and run["metrics"]["train/loss"]["count"] == 3
     assert script.read_text() == original and any("byte-identical to the original: True" in ln for ln in lines)
+
+
+def test_synced_run_files_without_transaction_log(tmp_path):
+    """An online run copied without its .wandb log: latest values from wandb-summary.json, config from YAML."""
+    files = tmp_path / "wandb" / "run-20261122_101010-abcd1234" / "files"
+    files.mkdir(parents=True)
+    (files / "config.yaml").write_text("_wandb:\n  value: {}\nwandb_version: 1\nlr:\n  desc: null\n  value: 0.1\n")
+    (files / "wandb-summary.json").write_text('{"train/loss": 0.25, "_step": 9, "_runtime": 3}')
+    run = read_wandb_run(tmp_path)
+    assert run["source"] == "files" and run["config"] == {"lr": 0.1} and run["run_id"] == "abcd1234"
+    assert run["state"] == "unknown"
+    assert run["metrics"] == {"train/loss": {"latest": 0.25, "step": 9, "best": None, "best_step": None,
+                                             "goal": "min", "count": 0, "history": []}}

@@ -63,7 +63,11 @@ def _wandb_command() -> list[str] | None:
     if exe.exists():
         return [str(exe)]
     found = shutil.which("wandb")
-    return [found] if found else None
+    if found:
+        return [found]
+    import importlib.util
+
+    return [sys.executable, "-m", "wandb"] if importlib.util.find_spec("wandb") else None
 
 
 def _records(run_dir: Path) -> list[dict] | None:
@@ -131,7 +135,8 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
 
     Returns {"run_dir", "run_id", "project", "entity", "state", "exit_code", "config",
     "metrics": {name: {"latest", "step", "best", "best_step", "goal", "count", "history": [[step, value]]}},
-    "source"}. `state` is "finished", "failed" or "running" (no exit record yet: live or killed).
+    "source"}. `state` is "finished", "failed", "running" (no exit record yet: live or killed), or "unknown"
+    (read from files/ without a transaction log).
     """
     runs = find_wandb_runs(path)
     if not runs:
@@ -180,7 +185,9 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
                                "goal": "min" if lower_is_better(k) else "max", "count": 0, "history": []}
                            for k, v in summary.items()
                            if not k.startswith("_") and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    if info["exit_code"] is None:
+    if info["source"] == "files":
+        info["state"] = "unknown"  # the files say nothing about how the run ended
+    elif info["exit_code"] is None:
         info["state"] = "running"
     else:
         info["state"] = "finished" if info["exit_code"] == 0 else "failed"
