@@ -115,7 +115,7 @@ def lines_of(module: cst.Module, targets: list) -> dict:
                 new = self.tokens[self.counted:]
                 self.lines += "".join(new).count(newline)
                 self.counted = len(self.tokens)
-                found[id(node)] = self.lines + _own_offset(node)
+                found[id(node)] = self.lines + own_offset(node)
                 if len(found) == len(wanted):
                     raise _Done
             super().before_codegen(node)
@@ -128,7 +128,7 @@ def lines_of(module: cst.Module, targets: list) -> dict:
     return found
 
 
-def _own_offset(node) -> int:
+def own_offset(node) -> int:
     """A statement's own leading blank lines, comments and decorators come before its keyword."""
     if not isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
         return 0

@@ -77,8 +77,7 @@ class CannotInject(Failure):
 
 
 def _decode(data: bytes, name: str) -> str:
-    mt = re.match(rb"^(?:[^\n]*\n)?[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", data)
-    encoding = mt.group(1).decode() if mt else "utf-8"
+    encoding = _encoding_of(data)
     try:
         return data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
@@ -221,5 +220,6 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
 
 
 def _encoding_of(data: bytes) -> str:
+    """The PEP 263 coding declaration of the first two lines, else UTF-8."""
     mt = re.match(rb"^(?:[^\n]*\n)?[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", data)
     return mt.group(1).decode() if mt else "utf-8"

@@ -12,7 +12,7 @@ from typing import Callable
 
 import libcst as cst
 
-from expkit.inject.analyze import Analysis, Site, _own_offset
+from expkit.inject.analyze import Analysis, Site, own_offset
 
 MARK = "# expkit: wandb"  # every line expkit adds carries it: inject recognises its own work, people see it
 
@@ -20,11 +20,12 @@ MARK = "# expkit: wandb"  # every line expkit adds carries it: inject recognises
 @dataclass
 class Plan:
     analysis: Analysis
-    inserts: dict = field(default_factory=dict)  # id(block) -> [(stmt, "before"|"after", [new stmts])]
-    wraps: dict = field(default_factory=dict)  # id(block) -> (first stmt, [finally stmts])
-    calls: dict = field(default_factory=dict)  # id(call) -> fn(updated call) -> new call
+    # Each edit keeps the index of its entry in `edits`, so its line can be found in the output.
+    inserts: dict = field(default_factory=dict)  # id(block) -> [(stmt, "before"|"after", [new stmts], edit)]
+    wraps: dict = field(default_factory=dict)  # id(block) -> (first stmt, [finally stmts], edit)
+    calls: dict = field(default_factory=dict)  # id(call) -> (fn(updated call) -> new call, edit)
     imports: list = field(default_factory=list)  # import statements as code, e.g. "import wandb"
-    edits: list = field(default_factory=list)  # [{"line": n, "kind": "..."}] for the report
+    edits: list = field(default_factory=list)  # [{"where", "kind"}]; apply() adds "line"
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     needed: set = field(default_factory=set)  # ids of nodes the transformer must descend into
@@ -209,7 +210,7 @@ def render(module: cst.Module, targets: dict) -> tuple[str, dict]:
             if key is not None:
                 self.line += "".join(self.tokens[self.counted:]).count(newline)
                 self.counted = len(self.tokens)
-                lines[key] = self.line + _own_offset(node)
+                lines[key] = self.line + own_offset(node)
             super().before_codegen(node)
 
     state = _State(default_indent=module.default_indent, default_newline=newline)
