@@ -145,6 +145,11 @@ def test_lightning_logger_forms(call, expected):
     assert "from pytorch_lightning.loggers import WandbLogger" in r.new_source
 
 
+def test_lightning_trainer_from_kwargs_gets_logger_after_construction():
+    r = inject_source("import lightning as L\ntrainer = L.Trainer(**cfg)\n", Options(), "t.py")
+    assert f"trainer.loggers = [*trainer.loggers, WandbLogger()]  {MARK}" in added(r)
+
+
 def test_lightning_cli_trainer_defaults():
     src = "from lightning.pytorch.cli import LightningCLI\nLightningCLI(Model, Data)\n"
     r = inject_source(src, Options(project="p"), "t.py")

@@ -68,6 +68,7 @@ def _append_wandb(target: str) -> str:
 
 
 def _assigned_name(site) -> str | None:
+    """`x` when the call at `site` is the whole right-hand side of `x = call(...)`."""
     stmt = site.stmt
     if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
             and stmt.body[0].value is site.node and isinstance(stmt.body[0].targets[0].target, cst.Name):

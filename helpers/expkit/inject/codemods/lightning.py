@@ -11,7 +11,8 @@ import libcst as cst
 
 from expkit.inject.analyze import Analysis
 from expkit.inject.codemods._args import append_to, expr, get_kwarg, set_kwarg
-from expkit.inject.edits import Plan
+from expkit.inject.codemods.hf import _assigned_name
+from expkit.inject.edits import MARK, Plan
 
 DESCRIPTION = "Lightning: WandbLogger added to Trainer(logger=...)"
 PACKAGES = ("lightning", "pytorch_lightning")
@@ -44,6 +45,16 @@ def plan(plan: Plan, opts) -> None:
     logger = f"WandbLogger({_logger_args(opts)})"
     for c in _calls(a, ".Trainer"):
         arg = get_kwarg(c.node, "logger")
+        if arg is None and any(x.star == "**" for x in c.node.args):
+            # Trainer(**kwargs) may already carry a logger: add ours to trainer.loggers after construction.
+            target = _assigned_name(c)
+            if target:
+                plan.insert(c, "after", f"{target}.loggers = [*{target}.loggers, {logger}]  {MARK}",
+                            "trainer.loggers += [WandbLogger]")
+            else:
+                plan.warnings.append(f"line {a.line_of(c.node)}: Trainer(**...) is not assigned to a name: "
+                                     "add a WandbLogger to its logger yourself")
+            continue
 
         def edit(call, arg=arg):
             if arg is None or (isinstance(arg.value, cst.Name) and arg.value.value in ("True", "False", "None")):
