@@ -169,8 +169,8 @@ def _classify(log: Path, hits: list[Hit], ctx: dict, records: list[dict]) -> lis
         evidence = [_evidence(h, t) for h, t in picked]
         if rule.id == "python_traceback" and ctx.get("traceback_evidence"):
             evidence = ctx["traceback_evidence"]
-        if rule.id == "python_traceback" and not numbers.get("exception_type"):
-            continue  # a traceback header without a readable exception: nothing to say beyond other findings
+        if rule.id == "python_traceback" and numbers.get("exception_type") in (None, "KeyboardInterrupt"):
+            continue  # nothing readable, or said better by the keyboard_interrupt rule
         findings.append(_finding(rule, numbers, evidence, ctx, anchor[0].offset, occurrences=len(group)))
     return findings
 

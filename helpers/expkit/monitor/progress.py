@@ -24,6 +24,9 @@ _KV = re.compile(r"(?P<q>['\"]?)(?P<key>[A-Za-z][\w./-]*)(?P=q)\s*(?P<sep>[=:])\
 _OF = re.compile(r"\b(?P<what>[Ss]tep|STEP|[Ii]ter(?:ation)?|[Ee]poch|EPOCH|[Bb]atch)\s*[:=]?\s*\[?\s*(?P<n>[0-9]+)\s*"
                  r"(?:/|of)\s*(?P<total>[0-9]+)")
 _EPOCH_DESC = re.compile(r"[Ee]poch\s*([0-9]+)")
+_SPACED = re.compile(r"\b(?P<key>(?:train_|val_|eval_|test_)?(?:loss|acc|accuracy|lr|ppl|perplexity))\s+(?P<val>"
+                     + _NUM + r")(?![\w.])", re.I)
+_RATE = re.compile(r"(?<![\w.])(?P<rate>[0-9]+\.?[0-9]*)\s*(?P<unit>it/s|s/it)\b")
 METRIC_HINT = re.compile(r"loss|acc|f1|auc|bleu|rouge|perplexity|ppl|lr|learning_rate|grad_norm|mse|mae|rmse|"
                          r"reward|score|precision|recall|iou|map|wer|cer|top[15]|error|err|throughput|samples_per|"
                          r"tokens_per|step|epoch|time|it/s", re.I)
@@ -60,6 +63,8 @@ def parse_kv(text: str) -> dict[str, float]:
             out[key] = float(m.group("val"))
         except ValueError:
             continue
+    for m in _SPACED.finditer(text):  # `loss 0.42` as printed by hand-written loops
+        out.setdefault(m.group("key"), float(m.group("val")))
     return out
 
 
@@ -85,6 +90,10 @@ def parse_segment(text: str) -> dict[str, Any] | None:
                        rate=(1 / rate if rate else None) if nt["unit"].startswith("s/") else rate,
                        elapsed_s=_clock(nt["elapsed"]))
         metrics = parse_kv(text)
+        rate = _RATE.search(text)
+        if rate and "rate" not in rec and float(rate["rate"]) > 0:
+            value = float(rate["rate"])
+            rec.update(kind="bar", group="log", rate=1 / value if rate["unit"] == "s/it" else value)
         for m in _OF.finditer(text):
             what = m["what"].lower()
             if what.startswith("epoch"):
@@ -163,12 +172,12 @@ def summarize(records: list[dict[str, Any]], elapsed_s: float | None = None, win
     main_bars = [r for r in bars if r["group"] == train_group]
     last_bar = main_bars[-1] if main_bars else None
     steps = [r for r in records if "step" in r]
-    if steps and (not last_bar or records.index(steps[-1]) > records.index(last_bar)):
+    if steps and (not last_bar or "n" not in last_bar or records.index(steps[-1]) > records.index(last_bar)):
         s = steps[-1]
         out["step"] = s["step"]
         if s.get("total"):
             out["total"] = s["total"]
-    elif last_bar:
+    elif last_bar and "n" in last_bar:
         out["step"] = int(last_bar["n"])
         if last_bar.get("total"):
             out["total"] = int(last_bar["total"])

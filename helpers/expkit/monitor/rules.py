@@ -114,15 +114,15 @@ _NUM_STEP = [r"(?:global_step|step|Step|STEP|iter|Iter|it)[ =:\[]+([0-9]+)", r"'
 
 def _nan(lines, ctx):
     first = lines[0]
-    n: Numbers = {"first_line_text": first[:200]}
+    n: Numbers = {}
     for rx in _NUM_STEP:
         m = re.search(rx, first)
         if m:
             n["step"] = int(m.group(1))
             break
-    m = re.search(r"[Ee]poch[ =:\[]+([0-9]+)", first)
+    m = re.search(r"[Ee]poch['\"]?[ =:\[]+([0-9.]+)", first)
     if m:
-        n["epoch"] = int(m.group(1))
+        n["epoch"] = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
     if ctx.get("last_finite_loss") is not None:
         n["last_finite_loss"] = ctx["last_finite_loss"]
     value = re.search(r"([-+]?(nan|NaN|NAN|inf|Inf))", first)
