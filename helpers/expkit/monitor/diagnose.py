@@ -24,6 +24,7 @@ from expkit.monitor.scan import Hit, scan_full, scan_tail
 
 FULL_SCAN_BYTES = 64 << 20
 TAIL_BYTES = 1 << 20
+PROGRESS_BYTES = 128 << 10  # enough for the last 50+ logged losses; parsing more would cost more than the scan
 MAX_EVIDENCE = 4
 STALE_AFTER_S = 600.0
 _SITE = re.compile(r"(site-packages|dist-packages|/lib/python[0-9.]+/|^<frozen|^<string>|/runpy\.py$)")
@@ -83,7 +84,7 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
         hits, total, engine = [], 0, "none"
 
     tail_data, tail_start = read_tail(log, 256 << 10) if size else (b"", 0)
-    records = progress.records_from_text(read_tail(log, progress.TAIL_BYTES)[0]) if size else []
+    records = progress.records_from_text(read_tail(log, PROGRESS_BYTES)[0]) if size else []
     if run:
         res_peak = resources.peak(run.path)
         ctx["resource_numbers"] = _resource_numbers(res_peak, host_mem)

@@ -11,7 +11,7 @@ from typing import Any
 
 from expkit.monitor.logtext import read_tail, segments
 
-TAIL_BYTES = 2 << 20
+TAIL_BYTES = 256 << 10
 
 _NUM = r"[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+|nan|NaN|inf|Inf)"
 _BAR = re.compile(
@@ -71,7 +71,7 @@ def parse_kv(text: str) -> dict[str, float]:
 def parse_segment(text: str) -> dict[str, Any] | None:
     """One progress record from one line (or one tqdm redraw), None when it says nothing about progress."""
     rec: dict[str, Any] = {}
-    bar = _BAR.search(text)
+    bar = _BAR.search(text) if "%|" in text else None
     if bar:
         rec.update(kind="bar", n=_num(bar["n"]), total=_num(bar["total"]), elapsed_s=_clock(bar["elapsed"]),
                    remaining_s=_clock(bar["remaining"]), group=re.sub(r"[0-9]+", "#", bar["desc"].strip()) or "bar")
@@ -83,18 +83,19 @@ def parse_segment(text: str) -> dict[str, Any] | None:
             rec["epoch"] = int(desc_epoch.group(1))
         metrics = parse_kv(bar["postfix"] or "")
     else:
-        nt = _BAR_NOTOTAL.search(text)
+        has_rate = "it/s" in text or "s/it" in text
+        nt = _BAR_NOTOTAL.search(text) if has_rate and " [" in text else None
         if nt and nt["rate"] != "?":
             rate = float(nt["rate"])
             rec.update(kind="bar", n=float(nt["n"]), group=re.sub(r"[0-9]+", "#", nt["desc"].strip()) or "bar",
                        rate=(1 / rate if rate else None) if nt["unit"].startswith("s/") else rate,
                        elapsed_s=_clock(nt["elapsed"]))
         metrics = parse_kv(text)
-        rate = _RATE.search(text)
+        rate = _RATE.search(text) if has_rate else None
         if rate and "rate" not in rec and float(rate["rate"]) > 0:
             value = float(rate["rate"])
             rec.update(kind="bar", group="log", rate=1 / value if rate["unit"] == "s/it" else value)
-        for m in _OF.finditer(text):
+        for m in _OF.finditer(text) if "/" in text or " of " in text else ():
             what = m["what"].lower()
             if what.startswith("epoch"):
                 rec.update(epoch=int(m["n"]), epochs=int(m["total"]))

@@ -122,24 +122,37 @@ def scan_python(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], i
 
 
 def scan_tail(path: str, pattern: str, nbytes: int = 1 << 20) -> tuple[list[Hit], int]:
-    """Matching lines among the last `nbytes` of the file, numbered from the end."""
-    rx = re.compile(pattern.encode())
+    """Matching lines among the last `nbytes` of the file, numbered from the end (grep on the bytes if it can)."""
     data, start = read_tail(path, nbytes)
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    nlines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    if _use_grep():
+        proc = subprocess.run([shutil.which("grep"), "-a", "-n", "-b", "-E", "-e", pattern], input=data,
+                              capture_output=True, env=dict(os.environ, LC_ALL="C"))
+        if proc.returncode in (0, 1):
+            hits = []
+            for raw in proc.stdout.split(b"\n"):
+                lineno, _, rest = raw.partition(b":")
+                offset, _, text = rest.partition(b":")
+                if lineno.isdigit() and offset.isdigit():
+                    hits.append(Hit(None, start + int(offset), text[:MAX_HIT], from_end=nlines - int(lineno) + 1))
+            return hits, len(hits)
+    rx = re.compile(pattern.encode())
     hits, offset = [], start
-    for i, line in enumerate(lines):
+    for i, line in enumerate(data.split(b"\n")[:nlines]):
         head = line[:MAX_HIT]
         if rx.search(head):
-            hits.append(Hit(None, offset, head, from_end=len(lines) - i))
+            hits.append(Hit(None, offset, head, from_end=nlines - i))
         offset += len(line) + 1
     return hits, len(hits)
 
 
+def _use_grep() -> bool:
+    return shutil.which("grep") is not None and os.environ.get("EXPKIT_NO_GREP") != "1"
+
+
 def scan_full(path: str, pattern: str) -> tuple[list[Hit], int, str]:
     """A full scan with grep when available, else Python; returns (hits, total, engine)."""
-    if shutil.which("grep") and os.environ.get("EXPKIT_NO_GREP") != "1":
+    if _use_grep():
         try:
             hits, total = scan_grep(path, pattern)
             return hits, total, "grep"
