@@ -122,7 +122,7 @@ def _explains(hits: list[Hit]) -> bool:
     for hit in hits:
         text = hit.text.decode("utf-8", "replace")
         for rule in rules.RULES:
-            if rule.id != "python_traceback" and rule.rx.search(text):
+            if rule.id != "python_traceback" and rule.matches(text):
                 return True
     return False
 
@@ -148,10 +148,11 @@ def _classify(log: Path, hits: list[Hit], ctx: dict, records: list[dict]) -> lis
     for hit in hits:
         segs = segments(hit.text) or [clean(hit.text)]
         for rule in rules.RULES:
-            seg = next((s for s in segs if rule.rx.search(s)), None)
+            seg = next((s for s in segs if rule.matches(s)), None)
             if seg is not None:
                 groups.setdefault(rule.id, []).append((hit, seg.strip()))
     if "python_traceback" in groups:
+        ctx["traceback_offset"] = groups["python_traceback"][-1][0].offset
         tb = _parse_traceback(log, groups["python_traceback"][-1][0])
         ctx["traceback_evidence"] = tb.pop("evidence", None)
         ctx["traceback"] = tb
@@ -172,7 +173,14 @@ def _classify(log: Path, hits: list[Hit], ctx: dict, records: list[dict]) -> lis
             evidence = ctx["traceback_evidence"]
         if rule.id == "python_traceback" and numbers.get("exception_type") in (None, "KeyboardInterrupt"):
             continue  # nothing readable, or said better by the keyboard_interrupt rule
-        findings.append(_finding(rule, numbers, evidence, ctx, anchor[0].offset, occurrences=len(group)))
+        f = _finding(rule, numbers, evidence, ctx, anchor[0].offset, occurrences=len(group))
+        tb_offset = ctx.get("traceback_offset")
+        if tb_offset is not None and f["_offset"] < tb_offset and rule.id not in ("python_traceback", "nan_loss") \
+                and "exception_type" in (ctx.get("traceback") or {}):
+            # printed before the final exception, and the exception is not this: a side issue, not the cause
+            f["_priority"] = 5
+            f["note"] = "seen earlier in the log, before the final exception"
+        findings.append(f)
     return findings
 
 

@@ -30,10 +30,16 @@ class Rule:
     fixes: Callable[[Numbers, dict], list[str]] = lambda n, ctx: []
     severity: str = "error"  # error | warning | info
     first: bool = False  # the first occurrence matters (NaN onset), not the last
+    exclude: str | None = None  # Python regex: a matching line that also matches this is not counted
     rx: re.Pattern = field(init=False, repr=False, compare=False)
+    ex: re.Pattern | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "rx", re.compile(self.pattern))
+        object.__setattr__(self, "ex", re.compile(self.exclude) if self.exclude else None)
+
+    def matches(self, text: str) -> bool:
+        return bool(self.rx.search(text)) and not (self.ex and self.ex.search(text))
 
 
 def _search(rx: str, lines: list[str], group: int | str = 1, last: bool = True) -> str | None:
@@ -739,7 +745,9 @@ RULES: list[Rule] = [
     Rule("nan_loss", "NaN/inf loss",
          r"[Ll]oss[A-Za-z_/]*['\"]?\)? *[:=] *[-+]?(nan|NaN|NAN|inf|Inf)([^A-Za-z]|$)|[Ll]oss is (nan|NaN|inf)|"
          r"returned nan values|Detected nan and/or inf|returned in .training_step. is (nan|inf)|non-finite loss",
-         70, 0.9, _nan, _nan_summary, _nan_fixes, first=True),
+         70, 0.9, _nan, _nan_summary, _nan_fixes, first=True,
+         # `best_loss=inf` before the first evaluation and fp16 loss-scale messages are normal
+         exclude=r"(?i)(best|min|lowest)[\w/ ]*loss['\"]?\)? *[:=] *inf|loss[_ ]?scal"),
     Rule("cuda_device_assert", "CUDA device-side assert",
          r"device-side assert triggered|block: \[[0-9,]+\], thread: \[[0-9,]+\] Assertion",
          92, 0.95, _device_assert, lambda n: "a CUDA kernel assertion failed"
