@@ -107,3 +107,15 @@ def test_watch_json_ends_with_the_diagnosis(expkit, git_repo):
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert events[0]["event"] == "status" and events[0]["progress"]["loss"] == 0.5
     assert events[-1]["event"] == "ended" and events[-1]["diagnosis"]["healthy"] is True
+
+
+def test_demo_shows_the_diagnosis(expkit, git_repo):
+    from expkit.monitor.demo import show_diagnosis
+    from expkit.runs.store import RunStore
+
+    run_id = _launch(expkit, git_repo, "import cv2\n")
+    lines = []
+    result = show_diagnosis(RunStore(git_repo / "runs").get(run_id), lines.append)
+    assert result["cause"]["category"] == "import_error"
+    assert lines[0].startswith(f"{run_id}: failed: no module named 'cv2' (provided by the pip package opencv-python)")
+    assert any("-m pip install opencv-python" in line for line in lines)

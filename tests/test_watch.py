@@ -96,3 +96,74 @@ def test_watch_once_and_timeout_on_a_live_run(expkit, git_repo):
     finally:
         (run_dir / "go").write_text("")
     expkit("runs", "wait", run_id, "--runs-dir", git_repo / "runs", "--timeout", "60", cwd=git_repo)
+
+
+def test_silent_run_with_idle_gpu_is_flagged_while_running(expkit, git_repo, tmp_path):
+    """A live run whose log is old (mtime set back) and whose fake GPU sits at 0%: two warnings, no error."""
+    import os
+    import time
+
+    state = tmp_path / "nvml.json"
+    state.write_text(json.dumps({"devices": [{"name": "NVIDIA L4", "uuid": "GPU-cccc", "memory_total_mib": 23034,
+                                              "memory_used_mib": 500, "utilization_gpu": 0}]}))
+    env = {"PYTHONPATH": f"{HELPERS}:{FAKES}", "FAKE_NVML_STATE": str(state), "EXPKIT_NVML_ALWAYS": "1"}
+    script = """
+        import os, pathlib, time
+        run_dir = pathlib.Path(os.environ["EXPKIT_RUN_DIR"])
+        print("step=1 loss=1.0", flush=True)
+        while not (run_dir / "go").exists():
+            time.sleep(0.05)
+    """
+    run_id = _launch(expkit, git_repo, script, "--gpus", "0", "--env", "EXPKIT_SAMPLE_INTERVAL=0.05", env=env)
+    run_dir = git_repo / "runs" / run_id
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and (not (run_dir / "resources.jsonl").exists()
+                                          or (run_dir / "resources.jsonl").read_text().count("\n") < 6
+                                          or b"step=1" not in (run_dir / "stdout.log").read_bytes()):
+            time.sleep(0.05)
+        old = time.time() - 3600
+        os.utime(run_dir / "stdout.log", (old, old))
+        r = expkit("runs", "diagnose", run_id, "--runs-dir", git_repo / "runs", "--json", cwd=git_repo)
+        d = r.json()
+        assert r.returncode == 0 and d["state"] == "running", d
+        cats = {f["category"]: f for f in d["findings"]}
+        assert set(cats) == {"no_output", "gpu_idle"}
+        assert cats["no_output"]["numbers"]["silent_s"] >= 3600
+        assert all(f["severity"] == "warning" for f in d["findings"])
+        assert d["healthy"] is False and "no output" in d["verdict"]
+    finally:
+        (run_dir / "go").write_text("")
+    expkit("runs", "wait", run_id, "--runs-dir", git_repo / "runs", "--timeout", "60", cwd=git_repo)
+
+
+def test_watch_on_a_terminal_redraws_one_line(git_repo, tmp_path):
+    """Under a real pseudo-terminal the status line is redrawn with \\r instead of printing new lines."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import expkit_env, run_expkit_cmd
+
+    (git_repo / "job.py").write_text("print('step 7/9 loss=0.5', flush=True)\n")
+    r = run_expkit_cmd("launch", "--runs-dir", git_repo / "runs", "--json", "--", sys.executable, "job.py",
+                       cwd=git_repo)
+    run_id = r.json()["run_id"]
+    run_expkit_cmd("runs", "wait", run_id, "--runs-dir", git_repo / "runs", cwd=git_repo)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "expkit", "runs", "watch", run_id, "--runs-dir",
+                             str(git_repo / "runs")], cwd=git_repo, env=expkit_env(), stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    text = out.decode()
+    assert text.startswith("\r") and "step 7/9" in text
+    assert f"{run_id}: succeeded" in text

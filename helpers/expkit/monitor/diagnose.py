@@ -68,6 +68,8 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
             result["verdict"] += f": {status['reason']}"
         return result
     result["log_exists"] = True
+    if not os.access(log, os.R_OK):
+        raise ExpkitError(f"cannot read the log {log}: permission denied", "check the file's permissions")
     started = time.perf_counter()
     size = log.stat().st_size
     pattern = rules.combined_pattern()
@@ -313,7 +315,7 @@ def _suspicious(run, status: dict, log: Path, records: list[dict], stale_after: 
         idle = time.time() - log.stat().st_mtime
         if idle > stale_after:
             out.append({"category": "no_output", "title": "no output for a long time", "severity": "warning",
-                        "confidence": 0.5, "summary": f"the log has not changed for {idle / 60:.0f} minutes",
+                        "confidence": 0.5, "summary": f"no output for {idle / 60:.0f} minutes (the log has not changed)",
                         "numbers": {"silent_s": round(idle)}, "evidence": [], "occurrences": 1,
                         "fixes": ["the run may hang (a deadlock in DataLoader workers or a collective): "
                                   "py-spy dump --pid <pid> shows where", "or it prints rarely: log every N steps "
