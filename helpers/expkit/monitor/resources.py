@@ -247,7 +247,8 @@ def describe(sample: dict[str, Any] | None) -> str:
     """`rss 1.2 GiB, cpu 98%, gpu0 97% 70.1/80.0 GiB` for a sample; '' for none."""
     if not sample:
         return ""
-    parts = [f"rss {sample.get('rss_mib', 0) / 1024:.2f} GiB"]
+    rss = sample.get("rss_mib") or 0
+    parts = [f"rss {rss / 1024:.2f} GiB" if rss >= 1024 else f"rss {rss:.0f} MiB"]
     if sample.get("cpu_pct") is not None:
         parts.append(f"cpu {sample['cpu_pct']:.0f}%")
     for g in sample.get("gpus") or []:

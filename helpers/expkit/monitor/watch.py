@@ -41,7 +41,7 @@ def render(snap: dict[str, Any]) -> str:
     speed = []
     if p.get("rate"):
         speed.append(f"{p['rate']:.3g} it/s")
-    if p.get("eta_s") is not None:
+    if p.get("eta_s") is not None and snap["state"] == "running":
         speed.append(f"ETA {human_duration(p['eta_s'])}")
     if speed:
         parts.append(" ".join(speed))
