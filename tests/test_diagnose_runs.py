@@ -119,3 +119,18 @@ def test_demo_shows_the_diagnosis(expkit, git_repo):
     assert result["cause"]["category"] == "import_error"
     assert lines[0].startswith(f"{run_id}: failed: no module named 'cv2' (provided by the pip package opencv-python)")
     assert any("-m pip install opencv-python" in line for line in lines)
+
+
+def test_silent_nonzero_exit_is_unknown_with_the_last_lines(expkit, git_repo):
+    run_id = _launch(expkit, git_repo, """
+        import sys
+        for step in range(60):
+            print(f"step={step} loss={1 + step / 10:.2f}")
+        print("giving up")
+        sys.exit(3)
+    """)
+    r, d = _diag(expkit, git_repo, run_id)
+    assert r.returncode == 1 and d["exit_code"] == 3
+    assert d["cause"]["category"] == "unknown" and "exit code 3" in d["cause"]["summary"]
+    assert d["cause"]["evidence"][-1]["text"] == "giving up"
+    assert [f["category"] for f in d["findings"]] == ["unknown", "loss_not_improving"]

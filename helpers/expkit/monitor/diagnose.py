@@ -20,7 +20,7 @@ from typing import Any
 from expkit.errors import ExpkitError
 from expkit.monitor import progress, resources, rules
 from expkit.monitor.logtext import clean, read_range, read_tail, segments
-from expkit.monitor.scan import Hit, scan_full, scan_tail
+from expkit.monitor.scan import Hit, scan_full, scan_tail, use_grep
 
 FULL_SCAN_BYTES = 64 << 20
 TAIL_BYTES = 1 << 20
@@ -76,7 +76,7 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
     mode = "full"
     if size > FULL_SCAN_BYTES and not full:
         hits, total = scan_tail(str(log), pattern, TAIL_BYTES)
-        mode, engine = "tail", "python"
+        mode, engine = "tail", "grep" if use_grep() else "python"
         if not _explains(hits):
             hits, total, engine = scan_full(str(log), pattern)
             mode = "full"
@@ -99,15 +99,17 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
     for f in findings:
         f.pop("_priority"), f.pop("_offset")
     cause = next((f for f in findings if f["severity"] == "error"), None)
-    if cause is None and status.get("state") in ("failed", "lost") and findings:
-        cause = findings[0]
-    if cause is not None and tb and cause["category"] != "python_traceback":
+    if cause is None and status.get("state") in ("failed", "lost"):
+        # interrupted is a reason of its own; otherwise say plainly that no known message explains the failure
+        cause = next((f for f in findings if f["category"] in ("keyboard_interrupt", "sigterm")), None)
+        if cause is None:
+            cause = _unknown(status, tail_data)
+            findings.insert(0, cause)
+    from_log = cause is not None and cause["evidence"] and cause["evidence"][0].get("source") != "status.json"
+    if from_log and tb and cause["category"] != "python_traceback" and not cause.get("note"):
         cause["traceback"] = tb
     if cause is not None and cause["category"] != "python_traceback":
         findings = [f for f in findings if f["category"] != "python_traceback" or f is cause]
-    if not findings and status.get("state") in ("failed", "lost"):
-        findings.append(_unknown(status, tail_data))
-        cause = findings[0]
     result.update(
         scan={"mode": mode, "engine": engine, "log_bytes": size, "matching_lines": total,
               "seconds": round(time.perf_counter() - started, 3)},

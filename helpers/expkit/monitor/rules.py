@@ -223,10 +223,10 @@ def _driver_fixes(n, ctx):
     if n.get("kind") == "no_gpu_visible":
         return ["check --gpus / CUDA_VISIBLE_DEVICES of the run and that this node has a GPU (nvidia-smi)",
                 "on Slurm, request one: #SBATCH --gres=gpu:1"]
-    v = n.get("driver_cuda_version", "the driver's")
-    return [f"install a torch wheel built for CUDA <= {v}: e.g. pip install torch --index-url "
-            "https://download.pytorch.org/whl/cu118", "or update the NVIDIA driver (nvidia-smi shows the CUDA version "
-            "it supports)"]
+    v = n.get("driver_cuda_version", "the driver's version")
+    return [f"install a torch build for a CUDA version the driver supports (CUDA {v}): pick it on "
+            "https://pytorch.org/get-started/previous-versions/ (the +cuXXX wheels)",
+            "or update the NVIDIA driver (nvidia-smi shows the highest CUDA version it supports)"]
 
 
 # ---------------------------------------------------------------- NCCL

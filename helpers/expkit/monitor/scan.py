@@ -125,7 +125,7 @@ def scan_tail(path: str, pattern: str, nbytes: int = 1 << 20) -> tuple[list[Hit]
     """Matching lines among the last `nbytes` of the file, numbered from the end (grep on the bytes if it can)."""
     data, start = read_tail(path, nbytes)
     nlines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    if _use_grep():
+    if use_grep():
         proc = subprocess.run([shutil.which("grep"), "-a", "-n", "-b", "-E", "-e", pattern], input=data,
                               capture_output=True, env=dict(os.environ, LC_ALL="C"))
         if proc.returncode in (0, 1):
@@ -146,13 +146,13 @@ def scan_tail(path: str, pattern: str, nbytes: int = 1 << 20) -> tuple[list[Hit]
     return hits, len(hits)
 
 
-def _use_grep() -> bool:
+def use_grep() -> bool:
     return shutil.which("grep") is not None and os.environ.get("EXPKIT_NO_GREP") != "1"
 
 
 def scan_full(path: str, pattern: str) -> tuple[list[Hit], int, str]:
     """A full scan with grep when available, else Python; returns (hits, total, engine)."""
-    if _use_grep():
+    if use_grep():
         try:
             hits, total = scan_grep(path, pattern)
             return hits, total, "grep"
