@@ -131,6 +131,6 @@ def test_silent_nonzero_exit_is_unknown_with_the_last_lines(expkit, git_repo):
     """)
     r, d = _diag(expkit, git_repo, run_id)
     assert r.returncode == 1 and d["exit_code"] == 3
-    assert d["cause"]["category"] == "unknown" and "exit code 3" in d["cause"]["summary"]
+    assert d["cause"]["category"] == "unknown" and "exited with code 3" in d["cause"]["summary"]
     assert d["cause"]["evidence"][-1]["text"] == "giving up"
     assert [f["category"] for f in d["findings"]] == ["unknown", "loss_not_improving"]
