@@ -101,8 +101,8 @@ def test_ten_megabyte_line_and_tqdm_carriage_returns(tmp_path):
 
 
 def test_python_scanner_agrees_with_grep(tmp_path, monkeypatch):
-    log = tmp_path / "mixed.log"
-    log.write_bytes((LOGS / "nan_loss.log").read_bytes() + (LOGS / "disk_full.log").read_bytes())
+    log = tmp_path / "mixed.log"  # every corpus log in one file: every pattern must find the same lines
+    log.write_bytes(b"".join((LOGS / name).read_bytes() for name in sorted(EXPECTED)))
     with_grep = diagnose(log)
     monkeypatch.setenv("EXPKIT_NO_GREP", "1")
     without = diagnose(log)

@@ -100,9 +100,11 @@ def _from_wandb_local(folder: Path) -> list[dict[str, Any]] | None:
         from expkit.monitor.wandb_local import read_wandb_run
     except ImportError:
         return None
-    data = read_wandb_run(folder)
-    data = data if isinstance(data, dict) else getattr(data, "__dict__", {})
-    return list(data.get("history") or []) or ([data["summary"]] if data.get("summary") else None)
+    rows: dict = {}  # back to rows by step; a summary-only value has no history and step None
+    for name, m in read_wandb_run(folder)["metrics"].items():
+        for step, value in m.get("history") or [[m.get("step"), m["latest"]]]:
+            rows.setdefault(step, {"step": step})[name] = value
+    return [rows[k] for k in sorted(rows, key=lambda s: (s is None, s or 0))]
 
 
 def _from_wandb_online(folder: Path, manifest: dict) -> list[dict[str, Any]] | None:
