@@ -13,13 +13,14 @@ from pathlib import Path
 FAKES = Path(__file__).parent / "fakes"
 HELPERS = Path(__file__).parents[1] / "helpers"
 
-# The job waits until the supervisor has written two samples, so the test never depends on timing.
+# The job waits until the supervisor has sampled it twice after allocating, so no timing is assumed.
 WAIT_FOR_SAMPLES = """
     import os, pathlib, time
-    data = bytearray(64 * 1024 * 1024)  # 64 MiB that RSS must show
+    data = b"x" * (64 * 1024 * 1024)  # 64 MiB written, so resident: RSS must show it
     path = pathlib.Path(os.environ["EXPKIT_RUN_DIR"]) / "resources.jsonl"
-    deadline = time.time() + 30
-    while time.time() < deadline and (not path.exists() or path.read_text().count("\\n") < 2):
+    count = lambda: path.read_text().count("\\n") if path.exists() else 0
+    seen, deadline = count(), time.time() + 30
+    while time.time() < deadline and count() < seen + 2:  # two samples taken after the allocation
         time.sleep(0.05)
     print("step 5/10 loss=0.25", flush=True)
 """
