@@ -146,3 +146,16 @@ def test_throughput_drop_is_flagged(tmp_path):
     log.write_text("\r".join(f" {i}%|#| {i}/100 [00:01<00:10, {r}it/s]" for i, r in enumerate(rates)) + "\n")
     cats = [f["category"] for f in diagnose(log)["findings"]]
     assert cats == ["throughput_drop"]
+
+
+@pytest.mark.parametrize("engine", ["grep", "python"])
+def test_every_line_matching_stays_bounded(tmp_path, monkeypatch, engine):
+    if engine == "python":
+        monkeypatch.setenv("EXPKIT_NO_GREP", "1")
+    log = tmp_path / "allnan.log"
+    log.write_bytes(b"step=1 loss=2.5\n" + b"".join(b"step=%d loss=nan\n" % i for i in range(2, 50002)))
+    result = diagnose(log)
+    assert result["scan"]["engine"] == engine and result["scan"]["matching_lines"] == 50000
+    cause = result["cause"]
+    assert cause["numbers"]["step"] == 2 and cause["numbers"]["last_finite_loss"] == 2.5
+    assert cause["evidence"][0]["line"] == 2 and cause["occurrences_at_least"] is True

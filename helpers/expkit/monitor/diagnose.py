@@ -91,6 +91,9 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
         res_peak = resources.peak(run.path)
         ctx["resource_numbers"] = _resource_numbers(res_peak, host_mem)
     findings = _classify(log, hits, ctx, records)
+    if total > len(hits):  # only the first and last matches were kept: counts are lower bounds
+        for f in findings:
+            f["occurrences_at_least"] = True
     findings += _from_exit(status, ctx, findings, tail_data)
     findings += _suspicious(run, status, log, records, stale_after)
     _set_severity(findings, status.get("state"))

@@ -23,7 +23,8 @@ def render_text(result: dict, max_fixes: int | None = None, max_findings: int = 
     for f in result["findings"][:max_findings]:
         lines.append("")
         lines.append(f"{_MARK[f['severity']]} {f['title']} [{f['category']}, confidence {f['confidence']:.2f}]"
-                     + (f" x{f['occurrences']}" if f.get("occurrences", 1) > 1 else ""))
+                     + (f" x{f['occurrences']}{'+' if f.get('occurrences_at_least') else ''}"
+                        if f.get("occurrences", 1) > 1 else ""))
         lines.append(f"  {f['summary']}")
         tb = f.get("traceback") or {}
         if tb.get("user_frame"):

@@ -54,33 +54,50 @@ class _Keeper:
 
 
 def scan_grep(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
-    """grep -a -n -b -E over the file; returns (hits, total number of matching lines)."""
+    """grep -a -n -b -E over the file; returns (hits, total number of matching lines).
+
+    grep's output is read in 1 MiB blocks and only the first and last `keep` lines are parsed, so a log where
+    every line matches costs little more than one where a single line does."""
     grep = shutil.which("grep")
     env = dict(os.environ, LC_ALL="C")
     proc = subprocess.Popen([grep, "-a", "-n", "-b", "-E", "-e", pattern, "--", path], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
-    keeper = _Keeper(keep)
-    out = proc.stdout
+    head: list[bytes] = []
+    tail: deque[bytes] = deque(maxlen=keep)
+    total, pending, skipping = 0, b"", False
     while True:
-        raw = out.readline(MAX_HIT)
-        if not raw:
+        chunk = proc.stdout.read(1 << 20)
+        if not chunk:
             break
-        if not raw.endswith(b"\n"):  # a huge line: keep its start, skip the rest
-            while True:
-                more = out.readline(1 << 20)
-                if not more or more.endswith(b"\n"):
-                    break
-        lineno, _, rest = raw.partition(b":")
-        offset, _, text = rest.partition(b":")
-        try:
-            keeper.add(Hit(int(lineno), int(offset), text.rstrip(b"\n")))
-        except ValueError:
-            continue
+        if skipping:  # the rest of a huge line: drop it up to its end
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                continue
+            chunk, skipping = chunk[nl:], False
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        if len(pending) > MAX_HIT:
+            pending, skipping = pending[:MAX_HIT], True
+        total += len(lines)
+        room = keep - len(head)
+        if room > 0:
+            head.extend(line[:MAX_HIT] for line in lines[:room])
+            lines = lines[room:]
+        tail.extend(line[:MAX_HIT] for line in lines[-keep:])
+    if pending:
+        total += 1
+        (head if len(head) < keep else tail).append(pending)
     err = proc.stderr.read()
     proc.wait()
     if proc.returncode not in (0, 1):
         raise OSError(f"grep failed: {err.decode(errors='replace').strip()}")
-    return keeper.hits(), keeper.total
+    hits = []
+    for raw in head + list(tail):
+        lineno, _, rest = raw.partition(b":")
+        offset, _, text = rest.partition(b":")
+        if lineno.isdigit() and offset.isdigit():
+            hits.append(Hit(int(lineno), int(offset), text))
+    return hits, total
 
 
 def scan_python(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
