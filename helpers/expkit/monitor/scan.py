@@ -125,7 +125,7 @@ def scan_python(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], i
                 if start < pos:  # a second match on a line already reported
                     continue
                 pos_line += block.count(b"\n", pos, start)
-                end = block.find(b"\n", m.end())
+                end = block.find(b"\n", m.start())
                 end = len(block) if end < 0 else end
                 shift = skipped if start > first_end else 0  # bytes of a cut-down first line
                 keeper.add(Hit(pos_line, offset + start + shift, block[start:min(end, start + MAX_HIT)]))
