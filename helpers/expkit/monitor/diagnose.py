@@ -85,12 +85,12 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
     else:
         hits, total, engine = [], 0, "none"
 
-    tail_data, tail_start = read_tail(log, 256 << 10) if size else (b"", 0)
+    tail_data = read_tail(log, 256 << 10)[0] if size else b""
     records = progress.records_from_text(read_tail(log, PROGRESS_BYTES)[0]) if size else []
     if run:
         res_peak = resources.peak(run.path)
         ctx["resource_numbers"] = _resource_numbers(res_peak, host_mem)
-    findings = _classify(log, hits, ctx, records)
+    findings = _classify(log, hits, ctx)
     if total > len(hits):  # only the first and last matches were kept: counts are lower bounds
         for f in findings:
             f["occurrences_at_least"] = True
@@ -149,7 +149,7 @@ def _evidence(hit: Hit, text: str) -> dict[str, Any]:
     return {"line": hit.line, "from_end": hit.from_end, "text": text[:400]}
 
 
-def _classify(log: Path, hits: list[Hit], ctx: dict, records: list[dict]) -> list[dict]:
+def _classify(log: Path, hits: list[Hit], ctx: dict) -> list[dict]:
     """Group matching lines by rule, read the context of each group, extract numbers."""
     groups: dict[str, list[tuple[Hit, str]]] = {}
     for hit in hits:

@@ -52,8 +52,3 @@ def read_range(path: str | os.PathLike, start: int, nbytes: int) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(start)
         return fh.read(nbytes)
-
-
-def split_lines(data: bytes, max_line: int = MAX_LINE * 4) -> list[bytes]:
-    """Lines of a bytes block, each cut to `max_line` bytes so a 10 MB line costs no more than a short one."""
-    return [line[:max_line] for line in data.split(b"\n")]

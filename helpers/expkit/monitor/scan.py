@@ -18,7 +18,7 @@ import subprocess
 from collections import deque
 from dataclasses import dataclass
 
-from expkit.monitor.logtext import read_tail, split_lines
+from expkit.monitor.logtext import read_tail
 
 MAX_HIT = 16384  # bytes kept of one matching line
 KEEP = 400  # hits kept from the start and from the end of the log
