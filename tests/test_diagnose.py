@@ -159,3 +159,37 @@ def test_every_line_matching_stays_bounded(tmp_path, monkeypatch, engine):
     cause = result["cause"]
     assert cause["numbers"]["step"] == 2 and cause["numbers"]["last_finite_loss"] == 2.5
     assert cause["evidence"][0]["line"] == 2 and cause["occurrences_at_least"] is True
+
+
+def test_generic_exception_at_the_end_of_a_big_log_is_answered_from_the_tail(tmp_path, monkeypatch):
+    import expkit.monitor.diagnose as d
+
+    monkeypatch.setattr(d, "FULL_SCAN_BYTES", 1 << 20)
+    log = tmp_path / "big.log"
+    log.write_bytes(b"".join(b"step=%d loss=0.5\n" % i for i in range(80000)) + (LOGS / "generic_keyerror.log").read_bytes())
+    result = diagnose(log)
+    assert result["scan"]["mode"] == "tail"
+    cause = result["cause"]
+    assert cause["numbers"]["exception_type"] == "KeyError"
+    assert [ev["from_end"] for ev in cause["evidence"]] == [4, 3, 1]
+
+
+def test_any_bytes_never_crash():
+    """Arbitrary bytes, with real messages spliced in: diagnose always answers, never raises."""
+    import tempfile
+
+    from hypothesis import given, settings, strategies as st
+
+    pieces = st.sampled_from([(LOGS / n).read_bytes()[:300] for n in sorted(EXPECTED)] + [b"\r", b"\x1b[31m", b"\n"])
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.one_of(st.binary(max_size=300), pieces), max_size=12))
+    def check(chunks):
+        with tempfile.NamedTemporaryFile(suffix=".log") as fh:
+            fh.write(b"".join(chunks))
+            fh.flush()
+            result = diagnose(fh.name)
+            json.dumps(result)
+            assert isinstance(result["findings"], list)
+
+    check()

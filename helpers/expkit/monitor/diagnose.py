@@ -125,13 +125,8 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
 
 
 def _explains(hits: list[Hit]) -> bool:
-    """Does the tail alone say why the run ended? Any specific (non-generic) rule match does."""
-    for hit in hits:
-        text = hit.text.decode("utf-8", "replace")
-        for rule in rules.RULES:
-            if rule.id != "python_traceback" and rule.matches(text):
-                return True
-    return False
+    """Does the tail alone say why the run ended? Any rule match there (a traceback included) does."""
+    return any(rule.matches(seg) for hit in hits for seg in segments(hit.text) for rule in rules.RULES)
 
 
 def _resource_numbers(peak: dict, host_mem: int | None) -> dict:
