@@ -24,7 +24,7 @@ from expkit.monitor.scan import Hit, scan_full, scan_tail, use_grep
 
 FULL_SCAN_BYTES = 64 << 20
 TAIL_BYTES = 1 << 20
-PROGRESS_BYTES = 64 << 10  # the last ~500 progress lines: enough for the trend checks, cheap to parse
+PROGRESS_BYTES = 32 << 10  # the last ~300 progress lines: enough for the trend checks, cheap to parse
 MAX_EVIDENCE = 4
 STALE_AFTER_S = 600.0
 _SITE = re.compile(r"(site-packages|dist-packages|/lib/python[0-9.]+/|^<frozen|^<string>|/runpy\.py$)")

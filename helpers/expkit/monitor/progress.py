@@ -172,8 +172,10 @@ def summarize(records: list[dict[str, Any]], elapsed_s: float | None = None, win
     train_group = _main_group(bars)
     main_bars = [r for r in bars if r["group"] == train_group]
     last_bar = main_bars[-1] if main_bars else None
+    for r_i, r in enumerate(records):  # positions, to tell which of a step line and a bar came last
+        r["_i"] = r_i
     steps = [r for r in records if "step" in r]
-    if steps and (not last_bar or "n" not in last_bar or records.index(steps[-1]) > records.index(last_bar)):
+    if steps and (not last_bar or "n" not in last_bar or steps[-1]["_i"] > last_bar["_i"]):
         s = steps[-1]
         out["step"] = s["step"]
         if s.get("total"):
