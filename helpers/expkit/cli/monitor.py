@@ -87,7 +87,9 @@ def watch(run_id, interval, once, timeout, runs_dir, as_json):
         if as_json:
             click.echo(json.dumps({"event": "status", **snap}, default=str))
         elif tty:
-            line = render(snap)
+            import shutil
+
+            line = render(snap)[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
             click.echo("\r" + line + " " * max(0, last_len - len(line)), nl=False)
             last_len = len(line)
         else:

@@ -20,6 +20,15 @@ def render_text(result: dict, max_fixes: int | None = None, max_findings: int = 
     lines = [f"{target}: {result['verdict']}"]
     if not result.get("log_exists", True):
         return lines
+    p = result.get("progress") or {}
+    got = [f"step {p['step']}" + (f"/{p['total']}" if p.get("total") else "")] if p.get("step") is not None else []
+    if p.get("epoch") is not None:
+        got.append(f"epoch {p['epoch']:g}")
+    if p.get("loss") is not None:
+        got.append(f"loss {p['loss']:.4g}" + (f" ({p['loss_trend']})" if p.get("loss_trend", "unknown") != "unknown"
+                                               else ""))
+    if got:
+        lines.append("last progress: " + ", ".join(got))
     for f in result["findings"][:max_findings]:
         lines.append("")
         lines.append(f"{_MARK[f['severity']]} {f['title']} [{f['category']}, confidence {f['confidence']:.2f}]"
