@@ -333,6 +333,12 @@ def _suspicious(run, status: dict, log: Path, records: list[dict], stale_after: 
     return out
 
 
+# While a run is alive, these still mean it is broken (a NaN loss, a dead CUDA context, a rank that will hang);
+# anything else it printed (a caught exception, an optional import) has been survived so far.
+RUNNING_ERRORS = {"nan_loss", "cuda_oom", "cuda_device_assert", "cuda_illegal_memory", "nccl_timeout", "nccl_error",
+                  "dataloader_worker", "host_oom", "disk_full"}
+
+
 def _set_severity(findings: list[dict], state: str | None) -> None:
     """A succeeded run's printed errors were survived: warnings. A NaN loss is still an error."""
     for f in findings:
@@ -340,7 +346,7 @@ def _set_severity(findings: list[dict], state: str | None) -> None:
             continue
         if state == "succeeded" and f["category"] != "nan_loss":
             f["severity"] = "warning"
-        elif state == "running" and f["_priority"] < 80 and f["category"] != "nan_loss":
+        elif state == "running" and f["category"] not in RUNNING_ERRORS:
             f["severity"] = "warning"
     for f in findings:
         if f["category"] == "sigterm" and f["numbers"].get("stopped_by_request"):
