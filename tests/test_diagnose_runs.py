@@ -19,6 +19,16 @@ def _launch(expkit, repo, script: str, *extra):
     return run_id
 
 
+def _wait_for_text(path, needle: bytes, limit: float = 30) -> None:
+    """Until the run has printed `needle` (a safety limit only: the run prints it right away)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while not (path.exists() and needle in path.read_bytes()):
+        assert time.monotonic() < deadline, f"{needle!r} never appeared in {path}"
+        time.sleep(0.05)
+
+
 def _diag(expkit, repo, run_id):
     r = expkit("runs", "diagnose", run_id, "--runs-dir", repo / "runs", "--json", cwd=repo)
     return r, r.json()
@@ -136,3 +146,32 @@ def test_silent_nonzero_exit_is_unknown_with_the_last_lines(expkit, git_repo):
     assert d["cause"]["category"] == "unknown" and "exited with code 3" in d["cause"]["summary"]
     assert d["cause"]["evidence"][-1]["text"] == "giving up"
     assert [f["category"] for f in d["findings"]] == ["unknown", "loss_not_improving"]
+
+
+def test_live_run_survived_errors_are_warnings_but_nan_is_an_error(expkit, git_repo):
+    (git_repo / "job.py").write_text(textwrap.dedent("""
+        import os, pathlib, time
+        print("ImportError: apex is not installed, using torch.amp instead", flush=True)
+        print("step=1 loss=0.9", flush=True)
+        flag = pathlib.Path(os.environ["EXPKIT_RUN_DIR"]) / "go"
+        while not flag.exists():
+            time.sleep(0.05)
+        print("step=2 loss=nan", flush=True)
+        while (flag.read_text() or "") != "end":
+            time.sleep(0.05)
+    """))
+    r = expkit("launch", "--runs-dir", git_repo / "runs", "--json", "--", sys.executable, "job.py", cwd=git_repo)
+    run_id = r.json()["run_id"]
+    run_dir = git_repo / "runs" / run_id
+    try:
+        _wait_for_text(run_dir / "stdout.log", b"step=1")
+        r, d = _diag(expkit, git_repo, run_id)
+        assert d["state"] == "running" and r.returncode == 0, d
+        assert [(f["category"], f["severity"]) for f in d["findings"]] == [("import_error", "warning")]
+        (run_dir / "go").write_text("")
+        _wait_for_text(run_dir / "stdout.log", b"step=2")
+        r, d = _diag(expkit, git_repo, run_id)
+        assert r.returncode == 1 and d["cause"]["category"] == "nan_loss" and d["state"] == "running"
+    finally:
+        (run_dir / "go").write_text("end")
+    expkit("runs", "wait", run_id, "--runs-dir", git_repo / "runs", "--timeout", "60", cwd=git_repo)
