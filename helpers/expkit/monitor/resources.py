@@ -202,16 +202,10 @@ def _now_iso() -> str:
 
 def latest(run_dir: Path, n: int = 1) -> list[dict[str, Any]]:
     """The last n samples (read from the end of resources.jsonl)."""
-    path = Path(run_dir) / RESOURCES
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return []
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - 512 * (n + 2)))
-        lines = fh.read().split(b"\n")
+    from expkit.runs.control import tail_lines
+
     out = []
-    for line in lines[-(n + 2):]:
+    for line in tail_lines(Path(run_dir) / RESOURCES, n + 1):  # +1: the last line may still be being written
         try:
             out.append(json.loads(line))
         except ValueError:
