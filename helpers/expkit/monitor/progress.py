@@ -11,7 +11,7 @@ from typing import Any
 
 from expkit.monitor.logtext import read_tail, segments
 
-TAIL_BYTES = 256 << 10
+TAIL_BYTES = 64 << 10  # the last few hundred progress lines: enough for position, trend and speed
 
 _NUM = r"[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+|nan|NaN|inf|Inf)"
 _BAR = re.compile(
