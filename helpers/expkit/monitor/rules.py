@@ -315,7 +315,7 @@ def _module(lines, ctx):
         pkg = PACKAGE_FOR_MODULE.get(mod) or PACKAGE_FOR_MODULE.get(top)
         if pkg:
             n["package"] = pkg
-        elif top == mod or mod.count(".") >= 1:
+        else:  # most packages are named like their import, with - for _
             n["package_guess"] = top.replace("_", "-")
     name = re.search(r"cannot import name '([^']+)' from '([^']+)'", "\n".join(lines))
     if name:
