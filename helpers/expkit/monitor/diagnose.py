@@ -159,7 +159,7 @@ def _classify(log: Path, hits: list[Hit], ctx: dict) -> list[dict]:
         ctx["traceback_evidence"] = tb.pop("evidence", None)
         ctx["traceback"] = tb
     if "nan_loss" in groups:
-        ctx["last_finite_loss"] = _last_finite_loss(log, groups["nan_loss"][0][0])
+        ctx["finite_losses"] = _finite_losses_before(log, groups["nan_loss"][0][0])
     findings = []
     for rule in rules.RULES:
         group = groups.get(rule.id)
@@ -250,11 +250,11 @@ def _parse_traceback(log: Path, header: Hit) -> dict[str, Any]:
     return out
 
 
-def _last_finite_loss(log: Path, first_nan: Hit) -> float | None:
+def _finite_losses_before(log: Path, first_nan: Hit) -> list[float]:
+    """The finite losses logged just before the first NaN (at most 64 KiB back)."""
     data = read_range(log, max(0, first_nan.offset - 65536), min(first_nan.offset, 65536))
     recs = progress.records_from_text(data)
-    finite = [r["loss"] for r in recs if "loss" in r and r["loss"] == r["loss"] and abs(r["loss"]) != float("inf")]
-    return finite[-1] if finite else None
+    return [r["loss"] for r in recs if "loss" in r and r["loss"] == r["loss"] and abs(r["loss"]) != float("inf")]
 
 
 def _status_evidence(status: dict) -> dict[str, Any]:

@@ -129,8 +129,13 @@ def _nan(lines, ctx):
     m = re.search(r"[Ee]poch['\"]?[ =:\[]+([0-9.]+)", first)
     if m:
         n["epoch"] = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
-    if ctx.get("last_finite_loss") is not None:
-        n["last_finite_loss"] = ctx["last_finite_loss"]
+    finite = ctx.get("finite_losses") or []
+    if finite:
+        n["last_finite_loss"] = finite[-1]
+    if len(finite) >= 3:
+        typical = sorted(finite[-11:-1])[len(finite[-11:-1]) // 2]
+        if typical > 0 and finite[-1] > 2 * typical:  # a jump right before: the optimisation diverged
+            n["spike_from"] = typical
     value = re.search(r"([-+]?(nan|NaN|NAN|inf|Inf))", first)
     if value:
         n["value"] = value.group(1).lower()
@@ -140,7 +145,9 @@ def _nan(lines, ctx):
 def _nan_summary(n):
     where = f" at step {n['step']}" if "step" in n else ""
     where += f" (epoch {n['epoch']})" if "epoch" in n else ""
-    last = f"; last finite loss {n['last_finite_loss']}" if n.get("last_finite_loss") is not None else ""
+    last = f"; last finite loss {n['last_finite_loss']:.4g}" if n.get("last_finite_loss") is not None else ""
+    if "spike_from" in n:
+        last += f", after a jump from about {n['spike_from']:.4g} (the training diverged)"
     return f"the loss became {n.get('value', 'nan')}{where}{last}"
 
 
