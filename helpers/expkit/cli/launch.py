@@ -25,11 +25,13 @@ from expkit.errors import ExpkitError
 @click.option("--time", "time_limit", help="Time limit: Slurm --time (4:00:00) or the Modal timeout.")
 @click.option("--cpus", type=int, help="CPUs per task (Slurm --cpus-per-task, Modal cpu).")
 @click.option("--mem", help="Memory (Slurm --mem, e.g. 32G; Modal memory).")
+@click.option("--secret", "secrets", multiple=True, metavar="NAME",
+              help="Modal secret to attach by name, e.g. wandb (repeatable; --backend modal).")
 @runs_dir_option
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partition, account, time_limit, cpus, mem,
-           runs_dir, as_json, command):
+           secrets, runs_dir, as_json, command):
     """Launch COMMAND detached, with a full reproducibility manifest.
 
     The run survives the terminal closing. Its folder runs/<name>_<YYYYmmdd-HHMMSS>/ holds manifest.json,
@@ -45,6 +47,11 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
 
     options = {k: v for k, v in (("partition", partition), ("account", account), ("time", time_limit),
                                   ("cpus", cpus), ("mem", mem)) if v is not None}
+    if secrets:
+        if backend != "modal":
+            raise ExpkitError("--secret names a Modal secret", "use it with --backend modal; locally and on Slurm "
+                              "secrets come from the environment you launch from")
+        options["secrets"] = list(secrets)
     if options and backend == "local":
         raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm or modal",
                           "add --backend slurm (see `expkit backends`), or drop the option")
