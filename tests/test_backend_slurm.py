@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,12 @@ from slurm_cluster import slurm_cluster, slurm_cluster_2nodes  # noqa: F401  (fi
 from expkit import backends
 from expkit.runs.launch import LaunchRequest, capture_context, prepare
 from expkit.runs.store import RunStore
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _env(cluster, **extra):
@@ -224,9 +231,11 @@ def test_backends_command_reports_slurm(slurm_cluster, expkit, tmp_path):
     r = expkit("backends", "--json", cwd=tmp_path, env=_env(slurm_cluster))
     rows = {x["name"]: x for x in r.json()["backends"]}
     assert rows["local"]["usable"] and rows["slurm"]["usable"] and "debug" in rows["slurm"]["detail"]
-    down = expkit("backends", "--json", cwd=tmp_path, env={"SLURM_CONF": str(tmp_path / "nowhere.conf")})
+    # the same cluster's config with its controller's port closed: a controller that is down
+    dead = tmp_path / "dead.conf"
+    dead.write_text(re.sub(r"SlurmctldPort=\d+", f"SlurmctldPort={_closed_port()}", slurm_cluster.conf.read_text()))
+    down = expkit("backends", "--json", cwd=tmp_path, env={"SLURM_CONF": str(dead)})
     slurm = {x["name"]: x for x in down.json()["backends"]}["slurm"]
-    assert not slurm["usable"] and "SLURM_CONF" in slurm["hint"]
-    r = expkit("launch", "--backend", "slurm", "--", "true", cwd=tmp_path,
-               env={"SLURM_CONF": str(tmp_path / "nowhere.conf")})
+    assert not slurm["usable"] and "DOWN" in slurm["detail"] and "SLURM_CONF" in slurm["hint"]
+    r = expkit("launch", "--backend", "slurm", "--", "true", cwd=tmp_path, env={"SLURM_CONF": str(dead)})
     assert r.returncode == 2 and "cannot be used here" in r.stderr and not (tmp_path / "runs").exists()

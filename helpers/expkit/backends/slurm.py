@@ -117,8 +117,8 @@ class SlurmBackend:
                                 "(plus a slurm.conf for your cluster)")
         ping = _run(["scontrol", "ping"])
         if ping.returncode != 0 or "UP" not in ping.stdout:
-            msg = (ping.stderr or ping.stdout).strip().splitlines()
-            return Availability("slurm", False, f"the Slurm controller does not answer: {msg[-1] if msg else 'down'}",
+            msg = [line for line in (ping.stderr + ping.stdout).splitlines() if line.strip(" *")]
+            return Availability("slurm", False, f"the Slurm controller does not answer: {msg[0] if msg else 'down'}",
                                 "check SLURM_CONF / /etc/slurm/slurm.conf and that slurmctld is running")
         parts = _run(["sinfo", "-h", "-o", "%P"]).stdout.split()
         return Availability("slurm", True, "sbatch works; partitions: " + (", ".join(parts) or "none listed"))
