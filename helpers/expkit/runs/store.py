@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ def resolve_runs_dir(runs_dir: Path | str | None) -> Path:
 @dataclass
 class Run:
     path: Path
-    live: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # batched backend status
 
     @property
     def id(self) -> str:
@@ -71,6 +70,8 @@ class Run:
 
     def write_status(self, status: dict[str, Any]) -> None:
         atomic_write_json(self.path / STATUS, status)
+
+    live = None  # a backend status fetched in one batch by RunStore.all(); used once by status()
 
     def status(self) -> dict[str, Any]:
         """The recorded status with the live state: /proc for local runs, the backend (Slurm ...) for others."""
