@@ -73,6 +73,21 @@ def test_launch_runs_as_a_job_and_is_followed_like_a_local_run(slurm_cluster, gi
     assert [(x["run_id"], x["state"]) for x in listed] == [(out["run_id"], "succeeded")]
 
 
+def test_reproduce_resubmits_to_slurm_with_the_same_resources(slurm_cluster, git_repo, expkit):
+    env = _env(slurm_cluster)
+    first = expkit("launch", "--backend", "slurm", "--time", "10", "--mem", "50M", "--seed", "5", "--json", "--",
+                   "python3", "train.py", "1", cwd=git_repo, env=env).json()
+    assert expkit("runs", "wait", first["run_id"], cwd=git_repo, env=env).returncode == 0
+    again = expkit("runs", "reproduce", first["run_id"], "--json", cwd=git_repo, env=env)
+    assert again.returncode == 0, again
+    out = again.json()
+    assert out["backend"] == "slurm" and out["job_id"] != first["job_id"]
+    assert expkit("runs", "wait", out["run_id"], cwd=git_repo, env=env).returncode == 0
+    script = (Path(out["run_dir"]) / "slurm.sbatch").read_text()
+    assert "#SBATCH --time=10" in script and "#SBATCH --mem=50M" in script and "export EXPKIT_SEED=5" in script
+    assert "seed 5" in expkit("runs", "logs", out["run_id"], cwd=git_repo, env=env).stdout
+
+
 def test_failing_job_reports_its_exit_code(slurm_cluster, git_repo, expkit):
     r = expkit("launch", "--backend", "slurm", "--json", "--", "python3", "-c", "import sys; print('boom'); sys.exit(3)",
                cwd=git_repo, env=_env(slurm_cluster))
