@@ -13,11 +13,18 @@ from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
 from expkit.timeutil import now_iso
 
 POLL_S = 0.1
-BACKEND_POLL_S = 1.0  # a scheduler (squeue) is asked at most this often
+BACKEND_POLL_S = (0.5, 10.0)  # a scheduler (squeue) is asked from every 0.5 s, slowing down to every 10 s
 
 
-def _poll_interval(run: Run) -> float:
-    return POLL_S if run.raw_status().get("backend", "local") == "local" else BACKEND_POLL_S
+def _intervals(run: Run) -> Iterator[float]:
+    """Local runs: /proc is cheap, poll fast. Scheduler runs: back off so a long wait does not load it."""
+    if run.raw_status().get("backend", "local") == "local":
+        while True:
+            yield POLL_S
+    interval, limit = BACKEND_POLL_S
+    while True:
+        yield interval
+        interval = min(interval * 1.5, limit)
 
 
 def tail_lines(path, n: int) -> list[str]:
@@ -47,12 +54,12 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
     path = run.log_path
     offset = start_offset if start_offset is not None else (path.stat().st_size if path.exists() else 0)
     pending = b""
-    interval = _poll_interval(run)
-    checked, ended = 0.0, False
+    intervals = _intervals(run)
+    next_check, ended = 0.0, False
     while True:
-        if time.monotonic() - checked >= interval:
+        if time.monotonic() >= next_check:
             ended = run.state() in TERMINAL
-            checked = time.monotonic()
+            next_check = time.monotonic() + next(intervals)
         try:
             with open(path, "rb") as fh:
                 fh.seek(offset)
@@ -111,14 +118,15 @@ def stop(run: Run, grace: float = 10.0) -> dict:
 def wait(run: Run, timeout: float | None = None) -> dict:
     """Block until the run ends; returns its status. Raises TimeoutError when `timeout` passes first."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    interval = _poll_interval(run)
+    intervals = _intervals(run)
     while True:
         status = run.status()
         if status["state"] in TERMINAL:
             return status
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError
-        time.sleep(interval)
+        pause = next(intervals)
+        time.sleep(pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic())))
 
 
 def exit_code_of(status: dict) -> int:
