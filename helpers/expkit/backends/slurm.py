@@ -298,12 +298,14 @@ class SlurmBackend:
             return out
         try:
             rows = squeue(list(by_job))
-            missing = [j for j in by_job if j not in rows]
-            if missing:
-                rows.update(sacct(missing))
-                missing = [j for j in by_job if j not in rows]
-            if missing:
-                rows.update(scontrol_jobs(missing))
+            # gone from squeue, or just ended (squeue has no exit code): ask accounting, else the controller
+            ended = [j for j in by_job if j not in rows or map_state(rows[j]["job_state"]) not in ("queued", "running")]
+            if ended:
+                found = sacct(ended)
+                rest = [j for j in ended if j not in found]
+                if rest:
+                    found.update(scontrol_jobs(rest))
+                rows.update(found)
         except SlurmUnreachable as exc:
             for job_id, run in by_job.items():
                 out[run.id] = {**out[run.id], "note": f"cannot reach Slurm: {exc}"}
@@ -347,10 +349,13 @@ class SlurmBackend:
             elif state == "succeeded" or (state == "failed" and row["job_state"].startswith("FAILED")):
                 if end is not None:
                     st.update(_ended(end))
-                else:
+                else:  # the script's end line is not visible (yet) on this machine: Slurm's word
                     code = row.get("exit_code")
+                    if code is None and state == "succeeded":
+                        code = 0  # COMPLETED means exit code 0
                     st.update(state="succeeded" if code == 0 else "failed", exit_code=code,
-                              ended_at=row.get("end") or now_iso(), reason=f"exited with code {code}")
+                              ended_at=row.get("end") or now_iso(),
+                              reason=f"exited with code {code}" if code is not None else "Slurm: FAILED")
             elif state == "stopped":
                 st.update(ended_at=row.get("end") or now_iso(),
                           reason="cancelled (scancel)" + ("" if start else " before it started"))

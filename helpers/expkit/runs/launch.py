@@ -320,6 +320,7 @@ def start(run: Run, argv: list[str], cwd: Path, env: dict[str, str], timeout: fl
 
 
 def launch(req: LaunchRequest) -> LaunchResult:
+    req.backend = (req.backend or "local").lower()
     if req.backend != "local":
         return _launch_on_backend(req)
     run, env, warnings = prepare(req)
