@@ -254,3 +254,16 @@ def test_backends_command_reports_slurm(slurm_cluster, expkit, tmp_path):
     assert not slurm["usable"] and "DOWN" in slurm["detail"] and "SLURM_CONF" in slurm["hint"]
     r = expkit("launch", "--backend", "slurm", "--", "true", cwd=tmp_path, env={"SLURM_CONF": str(dead)})
     assert r.returncode == 2 and "cannot be used here" in r.stderr and not (tmp_path / "runs").exists()
+
+
+def test_status_survives_an_unreachable_controller(slurm_cluster, git_repo, expkit, tmp_path):
+    env = _env(slurm_cluster)
+    out = expkit("launch", "--backend", "slurm", "--json", "--", "sleep", "300", cwd=git_repo, env=env).json()
+    dead = tmp_path / "dead.conf"
+    conf = re.sub(r"SlurmctldPort=\d+", f"SlurmctldPort={_closed_port()}", slurm_cluster.conf.read_text())
+    dead.write_text(re.sub(r"SlurmctldTimeout=\d+", "SlurmctldTimeout=1", conf) + "MessageTimeout=1\n")  # give up fast
+    shown = expkit("runs", "show", out["run_id"], "--json", cwd=git_repo, env={"SLURM_CONF": str(dead)})
+    assert shown.returncode == 0, shown
+    st = shown.json()["status"]
+    assert st["state"] in ("queued", "running") and st["note"].startswith("cannot reach Slurm")
+    assert expkit("runs", "stop", out["run_id"], "--json", cwd=git_repo, env=env).json()["state"] == "stopped"
