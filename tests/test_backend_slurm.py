@@ -267,3 +267,13 @@ def test_status_survives_an_unreachable_controller(slurm_cluster, git_repo, expk
     st = shown.json()["status"]
     assert st["state"] in ("queued", "running") and st["note"].startswith("cannot reach Slurm")
     assert expkit("runs", "stop", out["run_id"], "--json", cwd=git_repo, env=env).json()["state"] == "stopped"
+
+
+def test_demo_section_submits_a_run_to_slurm(slurm_cluster, git_repo):
+    from expkit.backends.demo import backends_section
+
+    lines: list[str] = []
+    run = backends_section(git_repo, lines.append, ["python3", "train.py", "2"])
+    text = "\n".join(lines)
+    assert "slurm  ok" in text and "#SBATCH --time=10" in text and "succeeded (exit 0) on node n1" in text
+    assert run.status()["state"] == "succeeded"

@@ -115,7 +115,12 @@ class SlurmBackend:
             return Availability("slurm", False, "sbatch is not on PATH",
                                 "run on a Slurm login node, or install the client: apt-get install slurm-client "
                                 "(plus a slurm.conf for your cluster)")
-        ping = _run(["scontrol", "ping"])
+        conf = find_conf()
+        if conf is None:
+            return Availability("slurm", False, "Slurm commands are installed but no slurm.conf was found "
+                                f"(SLURM_CONF unset; none of {', '.join(CONF_PATHS)})",
+                                "set SLURM_CONF to your cluster's slurm.conf, or run on a login node of the cluster")
+        ping = _run(["scontrol", "ping"], timeout=15)
         if ping.returncode != 0 or "UP" not in ping.stdout:
             msg = [line for line in (ping.stderr + ping.stdout).splitlines() if line.strip(" *")]
             return Availability("slurm", False, f"the Slurm controller does not answer: {msg[0] if msg else 'down'}",
@@ -297,6 +302,8 @@ class SlurmBackend:
         if not by_job:
             return out
         try:
+            if find_conf() is None:
+                raise SlurmUnreachable("no slurm.conf here (set SLURM_CONF)")
             rows = squeue(list(by_job))
             # gone from squeue, or just ended (squeue has no exit code): ask accounting, else the controller
             ended = [j for j in by_job if j not in rows or map_state(rows[j]["job_state"]) not in ("queued", "running")]
@@ -408,13 +415,24 @@ class SlurmUnreachable(Exception):
     pass
 
 
-def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+CONF_PATHS = ("/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf", "/run/slurm/conf/slurm.conf")
+
+
+def find_conf() -> str | None:
+    """The slurm.conf clients will read. Without one, Slurm's commands look for a config server in DNS and
+    can hang for a minute before failing, so expkit does not call them."""
+    if os.environ.get("SLURM_CONF"):
+        return os.environ["SLURM_CONF"]
+    return next((p for p in CONF_PATHS if os.path.exists(p)), None)
+
+
+def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
     except FileNotFoundError:
         return subprocess.CompletedProcess(args, 127, "", f"{args[0]}: command not found")
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(args, 124, "", f"{args[0]} did not answer within 60 s")
+        return subprocess.CompletedProcess(args, 124, "", f"{args[0]} did not answer within {timeout:g} s")
 
 
 def _replace(path: Path, text: str) -> None:
