@@ -277,3 +277,14 @@ def test_demo_section_submits_a_run_to_slurm(slurm_cluster, git_repo):
     text = "\n".join(lines)
     assert "slurm  ok" in text and "#SBATCH --time=10" in text and "succeeded (exit 0) on node n1" in text
     assert run.status()["state"] == "succeeded"
+
+
+def test_remote_job_handle_waits_and_cancels_on_timeout(slurm_cluster, git_repo):
+    """The handle a plan runner uses for a sub-experiment on Slurm."""
+    (ok, ok_argv, ok_env), (slow, slow_argv, slow_env) = _prepare_many(
+        git_repo, 2, lambda i: ["python3", "train.py", "1"] if i == 0 else ["sleep", "300"])
+    assert backends.RemoteJob("slurm", ok, ok_argv, git_repo, ok_env).wait() == {
+        "state": "succeeded", "reason": "exited with code 0", "exit_code": 0, "signal": None}
+    out = backends.RemoteJob("slurm", slow, slow_argv, git_repo, slow_env, timeout=1).wait()
+    assert out["state"] == "failed" and "timed out after 1s" in out["reason"]
+    assert slow.status()["state"] == "stopped"

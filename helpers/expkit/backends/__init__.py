@@ -25,7 +25,12 @@ The API for `launch`, `plan run` and `sweep run`:
 `submit` and `submit_array` raise `SubmitRejected` (an ExpkitError, exit 2) with the scheduler's own message and
 a hint when the job is refused; the run is then recorded as failed, never as running.
 `backends.launch_runs(name, items, cwd, limit=None, **options)` does get + check + submit/submit_array in one
-call for callers that hold several prepared runs.
+call for callers that hold several prepared runs. `RemoteJob(name, run, argv, cwd, env, timeout, **options)`
+submits one prepared run and gives the handle a plan runner waits on: `.wait()` -> final status dict
+(state, reason, exit_code, signal), `.kill()` -> cancel.
+
+Prepare runs for a backend with `LaunchRequest(..., backend=name, backend_options=be.options())`: the manifest and
+status.json then name the backend, which is how `runs list/show/stop/wait` know to ask Slurm or Modal.
 """
 
 from __future__ import annotations
@@ -140,3 +145,29 @@ def launch_runs(name: str, items: list[tuple[Any, list[str], dict[str, str]]], c
         run, argv, env = items[0]
         return [be.submit(run, argv, cwd, env)]
     return be.submit_array(items, cwd, limit=limit)
+
+
+class RemoteJob:
+    """One prepared run submitted to a backend, as a handle to wait on (`expkit plan run --backend slurm`)."""
+
+    def __init__(self, name: str, run, argv: list[str], cwd: Path, env: dict[str, str],
+                 timeout: float | None = None, **options: Any):
+        self.backend = get(name, **options)
+        self.backend.check()
+        self.run, self.timeout = run, timeout
+        self.submission = self.backend.submit(run, argv, cwd, env)
+
+    def wait(self) -> dict[str, Any]:
+        """Block until the run ends; past `timeout` (counted from submission) cancel it and report the timeout."""
+        from expkit.runs.control import wait
+
+        try:
+            st = wait(self.run, self.timeout)
+        except TimeoutError:
+            self.kill()
+            return {"state": "failed", "reason": f"timed out after {self.timeout:g}s: cancelled",
+                    "exit_code": None, "signal": None}
+        return {k: st.get(k) for k in ("state", "reason", "exit_code", "signal")}
+
+    def kill(self) -> None:
+        self.backend.cancel(self.run)
