@@ -229,17 +229,15 @@ def test_sweep_as_a_job_array_on_two_nodes_with_batched_status(slurm_cluster_2no
         assert expkit("runs", "stop", run.id, "--json", cwd=git_repo, env=env).json()["state"] == "stopped"
 
 
-def test_multi_node_job_gets_both_nodes(slurm_cluster_2nodes, git_repo):
-    items = _prepare_many(git_repo, 1, lambda i: ["srun", "bash", "-c", "echo task on $SLURMD_NODENAME"])
-    be = backends.get("slurm", nodes=2)
-    be.submit(*items[0][:2], git_repo, items[0][2])
-    run = items[0][0]
-    from expkit.runs.control import wait
-
-    assert wait(run, timeout=120)["state"] == "succeeded"
-    lines = sorted(run.log_path.read_text().split("\n"))
+def test_multi_node_job_gets_both_nodes(slurm_cluster_2nodes, git_repo, expkit):
+    env = _env(slurm_cluster_2nodes)
+    out = expkit("launch", "--backend", "slurm", "--nodes", "2", "--json", "--", "srun", "bash", "-c",
+                 "echo task on $SLURMD_NODENAME", cwd=git_repo, env=env).json()
+    assert expkit("runs", "wait", out["run_id"], cwd=git_repo, env=env).returncode == 0
+    lines = Path(out["run_dir"], "stdout.log").read_text().splitlines()
     assert "task on n1" in lines and "task on n2" in lines
-    assert run.manifest()["backend"]["nodes"] == "n[1-2]"
+    shown = expkit("runs", "show", out["run_id"], "--json", cwd=git_repo, env=env).json()
+    assert shown["manifest"]["backend"]["nodes"] == "n[1-2]"
 
 
 def test_backends_command_reports_slurm(slurm_cluster, expkit, tmp_path):

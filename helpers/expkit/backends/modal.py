@@ -224,14 +224,24 @@ class ModalBackend:
             if not raw.get("job_id") or raw.get("state") not in ("queued", "running"):
                 continue
             try:
-                result = _modal().FunctionCall.from_id(raw["job_id"]).get(timeout=0)
-            except TimeoutError:
+                modal = _modal()
+                result = modal.FunctionCall.from_id(raw["job_id"]).get(timeout=0)
+            except TimeoutError:  # Python's own: not finished yet (Modal's TimeoutError subclasses are below)
                 out[run.id] = {**raw, "state": "running", "note": "running on Modal: `expkit runs sync` fetches logs"}
                 continue
-            except Exception as exc:
-                out[run.id] = {**raw, "note": f"cannot ask Modal: {type(exc).__name__}: {exc}"}
-                continue
-            st = {**raw, **{k: result.get(k) for k in ("state", "started_at", "ended_at", "exit_code", "reason")}}
+            except BaseException as exc:  # Modal's InputCancellation derives from BaseException
+                name = type(exc).__name__
+                if name == "FunctionTimeoutError":
+                    result = {"state": "failed", "ended_at": now_iso(), "reason": f"hit the Modal timeout ({self.time})"}
+                elif name == "InputCancellation":
+                    result = {"state": "stopped", "ended_at": now_iso(), "reason": "cancelled on Modal"}
+                elif isinstance(exc, Exception):
+                    out[run.id] = {**raw, "note": f"cannot ask Modal: {name}: {exc}"}
+                    continue
+                else:
+                    raise
+            st = {**raw, **{k: result[k] for k in ("state", "started_at", "ended_at", "exit_code", "reason")
+                            if k in result}}
             run.write_status(st)
             out[run.id] = st
         return out

@@ -25,13 +25,14 @@ from expkit.errors import ExpkitError
 @click.option("--time", "time_limit", help="Time limit: Slurm --time (4:00:00) or the Modal timeout.")
 @click.option("--cpus", type=int, help="CPUs per task (Slurm --cpus-per-task, Modal cpu).")
 @click.option("--mem", help="Memory (Slurm --mem, e.g. 32G; Modal memory).")
+@click.option("--nodes", type=int, help="Slurm nodes for a multi-node job (run the command with srun/torchrun).")
 @click.option("--secret", "secrets", multiple=True, metavar="NAME",
               help="Modal secret to attach by name, e.g. wandb (repeatable; --backend modal).")
 @runs_dir_option
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partition, account, time_limit, cpus, mem,
-           secrets, runs_dir, as_json, command):
+           nodes, secrets, runs_dir, as_json, command):
     """Launch COMMAND detached, with a full reproducibility manifest.
 
     The run survives the terminal closing. Its folder runs/<name>_<YYYYmmdd-HHMMSS>/ holds manifest.json,
@@ -46,7 +47,7 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
     from expkit.runs.launch import LaunchFailed, LaunchRequest, launch as do_launch, parse_env_pairs
 
     options = {k: v for k, v in (("partition", partition), ("account", account), ("time", time_limit),
-                                  ("cpus", cpus), ("mem", mem)) if v is not None}
+                                  ("cpus", cpus), ("mem", mem), ("nodes", nodes)) if v is not None}
     if secrets:
         if backend != "modal":
             raise ExpkitError("--secret names a Modal secret", "use it with --backend modal; locally and on Slurm "
