@@ -195,11 +195,15 @@ def _prepare_many(repo: Path, n: int, argv_of):
 
 
 def test_sweep_as_a_job_array_on_two_nodes_with_batched_status(slurm_cluster_2nodes, git_repo, expkit, tmp_path):
-    items = _prepare_many(git_repo, 4, lambda i: ["python3", "-c", f"import os; print('trial {i}', os.environ['EXPKIT_SEED'])"])
-    subs = backends.launch_runs("slurm", items, git_repo, limit=2)
+    requests = [LaunchRequest(argv=["python3", "-c", f"import os; print('trial {i}', os.environ['EXPKIT_SEED'])"],
+                              name="trial", cwd=git_repo, seed=i, group="sweep1") for i in range(4)]
+    subs = backends.submit_requests("slurm", requests, limit=2)
     array_id = subs[0].job_id.split("_")[0]
     assert [s.job_id for s in subs] == [f"{array_id}_{i}" for i in range(4)]
+    store = RunStore(git_repo / "runs")
+    items = [(store.get(s.run_id), None, None) for s in subs]
     manifest = items[0][0].manifest()
+    assert manifest["group"] == "sweep1" and manifest["backend"]["name"] == "slurm"
     array_script = Path(manifest["backend"]["array"]["script"]).read_text()
     assert "#SBATCH --array=0-3%2" in array_script
 

@@ -25,7 +25,9 @@ The API for `launch`, `plan run` and `sweep run`:
 `submit` and `submit_array` raise `SubmitRejected` (an ExpkitError, exit 2) with the scheduler's own message and
 a hint when the job is refused; the run is then recorded as failed, never as running.
 `backends.launch_runs(name, items, cwd, limit=None, **options)` does get + check + submit/submit_array in one
-call for callers that hold several prepared runs. `RemoteJob(name, run, argv, cwd, env, timeout, **options)`
+call for callers that hold several prepared runs. `backends.submit_requests(name, requests, context=None, limit=8, **options)` is the whole sweep
+path in one call: it marks each LaunchRequest for the backend, prepares every run (one shared capture), and
+submits them as one array. `RemoteJob(name, run, argv, cwd, env, timeout, **options)`
 submits one prepared run and gives the handle a plan runner waits on: `.wait()` -> final status dict
 (state, reason, exit_code, signal), `.kill()` -> cancel.
 
@@ -144,6 +146,31 @@ def launch_runs(name: str, items: list[tuple[Any, list[str], dict[str, str]]], c
     if len(items) == 1 and limit is None:
         run, argv, env = items[0]
         return [be.submit(run, argv, cwd, env)]
+    return be.submit_array(items, cwd, limit=limit)
+
+
+def submit_requests(name: str, requests: list, context: dict[str, Any] | None = None, limit: int | None = None,
+                    **options: Any) -> list[Submission]:
+    """Prepare LaunchRequests for a backend (the code state captured once) and submit them together."""
+    import os
+
+    from expkit.runs.launch import capture_context, prepare
+    from expkit.runs.store import default_runs_dir
+
+    be = get(name, **options)
+    be.check()
+    items = []
+    for req in requests:
+        req.backend, req.backend_options = be.name, be.options()
+        if context is None:
+            cwd = Path(req.cwd or os.getcwd()).resolve()
+            runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
+            context = capture_context(req.argv, dict(os.environ), cwd, runs_dir)
+        run, env, _ = prepare(req, context)
+        items.append((run, list(req.argv), env))
+    if not items:
+        return []
+    cwd = Path(items[0][0].manifest()["command"]["cwd"])
     return be.submit_array(items, cwd, limit=limit)
 
 
