@@ -29,13 +29,6 @@ def _prepared(repo: Path, argv, **kw):
     return prepare(req)
 
 
-def test_time_and_memory_convert_to_modal_units():
-    assert mb.time_seconds("90") == 5400
-    assert mb.time_seconds("4:00:00") == 14400
-    assert mb.time_seconds("1-12:00:00") == 129600
-    assert mb.mem_mib("32G") == 32768 and mb.mem_mib("512M") == 512
-
-
 def test_image_spec_follows_the_projects_dependency_file(git_repo):
     be = backends.get("modal", gpus="A100", time="2:00:00")
     spec = be.image_spec(git_repo, "3.11.7")

@@ -88,6 +88,17 @@ def test_reproduce_resubmits_to_slurm_with_the_same_resources(slurm_cluster, git
     assert "seed 5" in expkit("runs", "logs", out["run_id"], cwd=git_repo, env=env).stdout
 
 
+def test_secrets_reach_the_job_but_not_the_run_dir(slurm_cluster, git_repo, expkit):
+    env = _env(slurm_cluster, HF_TOKEN="hf_only_in_the_environment")
+    out = expkit("launch", "--backend", "slurm", "--json", "--", "python3", "-c",
+                 "import os; print('token length', len(os.environ['HF_TOKEN']))", cwd=git_repo, env=env).json()
+    assert expkit("runs", "wait", out["run_id"], cwd=git_repo, env=env).returncode == 0
+    run_dir = Path(out["run_dir"])
+    assert "token length 26" in (run_dir / "stdout.log").read_text()
+    for f in run_dir.iterdir():
+        assert "hf_only_in_the_environment" not in f.read_text(errors="replace"), f.name
+
+
 def test_failing_job_reports_its_exit_code(slurm_cluster, git_repo, expkit):
     r = expkit("launch", "--backend", "slurm", "--json", "--", "python3", "-c", "import sys; print('boom'); sys.exit(3)",
                cwd=git_repo, env=_env(slurm_cluster))
