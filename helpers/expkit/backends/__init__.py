@@ -24,12 +24,15 @@ The API for `launch`, `plan run` and `sweep run`:
 
 `submit` and `submit_array` raise `SubmitRejected` (an ExpkitError, exit 2) with the scheduler's own message and
 a hint when the job is refused; the run is then recorded as failed, never as running.
-`backends.launch_runs(name, items, cwd, limit=None, **options)` does get + check + submit/submit_array in one
-call for callers that hold several prepared runs. `backends.submit_requests(name, requests, context=None, limit=8, **options)` is the whole sweep
-path in one call: it marks each LaunchRequest for the backend, prepares every run (one shared capture), and
-submits them as one array. `RemoteJob(name, run, argv, cwd, env, timeout, **options)`
-submits one prepared run and gives the handle a plan runner waits on: `.wait()` -> final status dict
-(state, reason, exit_code, signal), `.kill()` -> cancel.
+
+One-call helpers:
+    backends.submit_requests(name, requests, context=None, limit=8, **options)
+        the sweep path: marks each LaunchRequest for the backend, prepares every run (one shared capture),
+        submits them together (one Slurm job array) -> [Submission]
+    backends.launch_runs(name, items, cwd, limit=None, **options)
+        get + check + submit (one item) or submit_array, for runs already prepared
+    backends.RemoteJob(name, run, argv, cwd, env, timeout=None, **options)
+        the plan path: submits one prepared run; .wait() -> {state, reason, exit_code, signal}, .kill() cancels
 
 Prepare runs for a backend with `LaunchRequest(..., backend=name, backend_options=be.options())`: the manifest and
 status.json then name the backend, which is how `runs list/show/stop/wait` know to ask Slurm or Modal.
