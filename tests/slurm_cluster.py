@@ -61,7 +61,8 @@ def ensure_munge() -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.chown(run_dir, "munge", "munge")
     os.chmod(run_dir, 0o755)
-    subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True, capture_output=True)
+    # another test process may be starting one at the same moment: whichever wins, wait for an answer
+    subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], capture_output=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if _munge_ok():

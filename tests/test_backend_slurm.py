@@ -14,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 from slurm_cluster import slurm_cluster, slurm_cluster_2nodes  # noqa: F401  (fixtures)
 
 from expkit import backends
