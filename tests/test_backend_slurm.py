@@ -138,8 +138,8 @@ def test_stop_cancels_the_job(slurm_cluster, git_repo, expkit):
     out = expkit("launch", "--backend", "slurm", "--json", "--", "python3", "long.py", cwd=git_repo,
                  env=_env(slurm_cluster)).json()
     _wait_for_file(Path(out["run_dir"]) / "started")
-    assert expkit("runs", "show", out["run_id"], "--json", cwd=git_repo,
-                  env=_env(slurm_cluster)).json()["status"]["state"] == "running"
+    shown = expkit("runs", "show", out["run_id"], cwd=git_repo, env=_env(slurm_cluster)).stdout
+    assert "state     running" in shown and f"note      Slurm job {out['job_id']} running on n1" in shown
     s = expkit("runs", "stop", out["run_id"], "--json", cwd=git_repo, env=_env(slurm_cluster))
     assert s.returncode == 0, s
     assert s.json()["state"] == "stopped" and s.json()["signals"] == ["scancel"]

@@ -346,6 +346,8 @@ class SlurmBackend:
                 st["nodes"] = row["nodes"]
             if row.get("partition"):
                 st["partition"] = row["partition"]
+            if state == "running":
+                st["note"] = f"Slurm job {raw.get('job_id')} running on {row.get('nodes') or '?'}"
             if start and state != "queued":
                 st["started_at"] = start["time"]
                 st["restarts"] = start.get("restart", 0)
@@ -353,7 +355,8 @@ class SlurmBackend:
                 st["started_at"] = row["start"]
             if state == "queued":
                 reason = row.get("reason")
-                st["note"] = f"pending in Slurm ({reason})" if reason and reason != "None" else "pending in Slurm"
+                why = f" ({reason})" if reason and reason != "None" else ""
+                st["note"] = f"Slurm job {raw.get('job_id')} pending{why}"
             elif state == "succeeded" or (state == "failed" and row["job_state"].startswith("FAILED")):
                 if end is not None:
                     st.update(_ended(end))
