@@ -18,6 +18,7 @@ RUNS_EXTRA: dict[str, tuple[str, str]] = {
     "diagnose": ("expkit.cli.monitor", "diagnose"),
     "watch": ("expkit.cli.monitor", "watch"),
     "metrics": ("expkit.cli.monitor", "metrics"),
+    "sync": ("expkit.cli.backends", "sync"),
 }
 
 

@@ -7,13 +7,24 @@ import signal
 import time
 from typing import Iterator
 
-from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
 from expkit.runs import process
 from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
 from expkit.timeutil import now_iso
 
 POLL_S = 0.1
+BACKEND_POLL_S = (0.5, 10.0)  # a scheduler (squeue) is asked from every 0.5 s, slowing down to every 10 s
+
+
+def _intervals(run: Run) -> Iterator[float]:
+    """Local runs: /proc is cheap, poll fast. Scheduler runs: back off so a long wait does not load it."""
+    if run.raw_status().get("backend", "local") == "local":
+        while True:
+            yield POLL_S
+    interval, limit = BACKEND_POLL_S
+    while True:
+        yield interval
+        interval = min(interval * 1.5, limit)
 
 
 def tail_lines(path, n: int) -> list[str]:
@@ -43,8 +54,12 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
     path = run.log_path
     offset = start_offset if start_offset is not None else (path.stat().st_size if path.exists() else 0)
     pending = b""
+    intervals = _intervals(run)
+    next_check, ended = 0.0, False
     while True:
-        ended = run.state() in TERMINAL
+        if time.monotonic() >= next_check:
+            ended = run.state() in TERMINAL
+            next_check = time.monotonic() + next(intervals)
         try:
             with open(path, "rb") as fh:
                 fh.seek(offset)
@@ -70,13 +85,15 @@ def stop(run: Run, grace: float = 10.0) -> dict:
     status = run.status()
     if status["state"] in TERMINAL:
         return {"run_id": run.id, "state": status["state"], "already_ended": True, "signals": []}
+    if status.get("backend", "local") != "local":
+        from expkit.backends import for_run
+
+        return for_run(run).cancel(run, grace)
     if status["state"] == "queued" or not status.get("pid"):
         raw = run.raw_status()
         raw.update(state="stopped", ended_at=now_iso(), reason="stopped before it started")
         run.write_status(raw)
         return {"run_id": run.id, "state": "stopped", "already_ended": False, "signals": []}
-    if status.get("backend", "local") != "local":
-        raise ExpkitError(f"run {run.id} runs on the {status['backend']} backend", "stop it with its backend's tools")
     atomic_write_json(run.path / STOP_REQUEST, {"requested_at": now_iso(), "grace_s": grace})
     pid, pgid = status["pid"], status.get("pgid")
     sent = []
@@ -109,13 +126,15 @@ def stop(run: Run, grace: float = 10.0) -> dict:
 def wait(run: Run, timeout: float | None = None) -> dict:
     """Block until the run ends; returns its status. Raises TimeoutError when `timeout` passes first."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    intervals = _intervals(run)
     while True:
         status = run.status()
         if status["state"] in TERMINAL:
             return status
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError
-        time.sleep(POLL_S)
+        pause = next(intervals)
+        time.sleep(pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic())))
 
 
 def exit_code_of(status: dict) -> int:

@@ -62,6 +62,8 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
         "missing_secrets": missing, "wandb_project": (m.get("wandb") or {}).get("project"),
         "name": m.get("name"), "group": m.get("group"),
+        "backend": (m.get("backend") or {}).get("name", "local"),
+        "backend_options": (m.get("backend") or {}).get("options") or {},
     }
 
 
@@ -83,5 +85,6 @@ def reproduce(run: Run, runs_dir: Path) -> tuple[LaunchResult, dict[str, Any]]:
     req = LaunchRequest(argv=p["argv"], name=p["name"], gpus=p["gpus"], seed=p["seed"],
                         config=Path(p["config"]) if p["config"] else None, env=p["env"], runs_dir=runs_dir,
                         wandb_project=p["wandb_project"], cwd=Path(p["cwd"]), group=p["group"],
+                        backend=p["backend"], backend_options=dict(p["backend_options"]),
                         extra={"reproduces": {"run_id": run.id, "worktree": p["worktree"], "commit": p["commit"]}})
     return launch(req), p
