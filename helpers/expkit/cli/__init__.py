@@ -18,6 +18,7 @@ from expkit.errors import ExpkitError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "launch": ("expkit.cli.launch", "launch", "Launch a command as a tracked, reproducible run."),
     "runs": ("expkit.cli.runs", "runs", "List, inspect, follow, stop, wait for and reproduce runs."),
+    "plan": ("expkit.cli.plan", "plan", "Research plans: run sub-experiments, judge criteria, write FINDINGS.md."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
 }
 

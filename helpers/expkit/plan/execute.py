@@ -224,9 +224,9 @@ def probe_handlers(plan: Plan, exp: Experiment, runs_dir: Path | None = None) ->
 def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, stub: bool = False,
                    rerun_failed: bool = False, force: bool = False, runs_dir: Path | None = None,
                    backend: str = "local", echo: Callable[[str], None] | None = None,
-                   render: bool = True) -> RunReport:
+                   warn: Callable[[str], None] | None = None, render: bool = True) -> RunReport:
     """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml."""
-    from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir, prepare
+    from expkit.runs.launch import LaunchRequest, check_runs_dir, prepare
 
     echo = echo or (lambda _msg: None)
     exp = plan.get(exp_id)
@@ -261,10 +261,15 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
             import_error = probe["error"]
             warnings.append(f"the handlers of {exp_id} cannot be imported: {import_error['message']}")
 
-    ctx = capture_context(WORKER_ARGV, dict(os.environ), plan.root, runs_dir)
+    ctx = plan_context(plan, runs_dir)
     warnings.extend(ctx["warnings"])
+    for w in warnings:
+        (warn or echo)(f"warning: {w}")
     started = now_iso()
+    echo(f"{exp_id}{' (stub)' if stub else ''}: {len(units)} sub-experiment run(s)"
+         + (" (only what failed or never ran)" if rerun_failed else ""))
     res.begin(doc, plan, exp, ctx, stub=stub, started_at=started)
+    doc["expkit"]["runs_dir"] = str(runs_dir)
     res.save(path, doc)
     source = source_for(plan, exp).to_json()
     wandb_on = _wandb_on()
@@ -342,6 +347,26 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
         if not stub:
             report.rollup = render_rollup(plan)
     return report
+
+
+def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
+    """The manifest context, captured once per plan run and shared by all its sub-experiment runs.
+
+    research/experiments/<id>/ holds results, findings and artifacts that expkit itself writes: they are
+    outputs, not code, so they do not make the code state dirty.
+    """
+    from expkit.runs import gitstate
+    from expkit.runs.launch import capture_context
+
+    ctx = capture_context(WORKER_ARGV, dict(os.environ), plan.root, runs_dir)
+    if ctx["git"].get("dirty"):
+        outputs = [p for p in (plan.research_dir / "experiments").glob("*") if p.is_dir()]
+        git, patch = gitstate.capture(plan.root, exclude=[runs_dir, *outputs])
+        if not git.get("dirty"):
+            ctx["warnings"] = [w for w in ctx["warnings"] if not w.startswith("uncommitted changes")
+                               and w not in ctx["git"].get("patch_notes", [])]
+            ctx["git"], ctx["patch"] = git, patch
+    return ctx
 
 
 def _finish_status(run: Run, outcome: Outcome, reason: str | None = None, stopped: bool = False,

@@ -84,6 +84,10 @@ def achieved(exp: Experiment, subs: dict[str, dict[str, Any]]) -> dict[str, dict
     return out
 
 
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
 def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict[str, Any]:
     """The verdict for one experiment from per-sub outcomes {sub: {status, seed_metrics: [..]}}.
 
@@ -120,7 +124,8 @@ def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict
         rec, notes = "proceed", "every criterion is at least acceptable"
     elif weak and share > 0.5:
         rec = "pivot"
-        notes = "below acceptable: " + ", ".join(f"{m} ({criteria[m]['label']})" for m in weak)
+        notes = "; ".join(f"{m} {_fmt(criteria[m]['value'])} is {criteria[m]['label']} (acceptable "
+                          f"{_fmt(criteria[m]['acceptable'])}, failure {_fmt(criteria[m]['failure'])})" for m in weak)
     else:
         missing = [c["metric"] for c in criteria.values() if c["level"] == "not_measured"]
         rec, notes = "investigate", f"too few criteria measured ({len(measured)}/{total}; missing: {', '.join(missing)})"
