@@ -77,6 +77,7 @@ class LocalProcess:
                 import faulthandler
 
                 faulthandler.enable()  # a segfault leaves the Python stack in stdout.log
+                faulthandler.register(signal.SIGUSR1, all_threads=True)  # so does a timeout (see wait)
                 from expkit.plan.worker import run_job
 
                 code = run_job(job.run.path)
@@ -111,6 +112,11 @@ class LocalProcess:
             if pid:
                 break
             if timeout and time.monotonic() - self.started > timeout:
+                try:  # where was it stuck? the stack goes to stdout.log before the kill
+                    os.kill(self.pid, signal.SIGUSR1)
+                    time.sleep(0.2)
+                except ProcessLookupError:
+                    pass
                 self.kill()
                 os.waitpid(self.pid, 0)
                 return Outcome("failed", f"timed out after {timeout:g}s: killed", None, signal.SIGKILL)

@@ -235,7 +235,7 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
                     "their definitions")
     if isinstance(exps_raw, list):
         chk.add(("experiments",), "`experiments` must be a mapping from experiment id to its definition, not a list",
-                "write `experiments:` then `  c1-my-claim:` with the fields indented below it")
+                "write `experiments:` then `  c1-my-claim:` with the fields indented below it", value=True)
         exps_raw = {}
     elif not isinstance(exps_raw, dict):
         chk.add(("experiments",), "`experiments` must be a mapping from experiment id to its definition", value=True)

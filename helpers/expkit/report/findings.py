@@ -26,8 +26,7 @@ def _env():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("expkit.report", "templates"), autoescape=False,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = fmt_num
     return env
 
