@@ -21,8 +21,11 @@ RESULT_KEYS = ("finding", "metrics", "artifacts")
 
 def to_plain(obj: Any) -> Any:
     """numpy/torch scalars and arrays -> Python numbers and lists (tensors detached and moved to the CPU)."""
-    if obj is None or isinstance(obj, (bool, int, float, str)):
+    kind = type(obj)
+    if obj is None or kind in (bool, int, float, str):
         return obj
+    if isinstance(obj, (int, float)) and not hasattr(obj, "item"):  # a plain subclass, e.g. an IntEnum
+        return float(obj) if isinstance(obj, float) else int(obj)
     if isinstance(obj, dict):
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set)):
