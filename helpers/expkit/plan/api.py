@@ -113,7 +113,7 @@ class MetricsSink:
         self._wandb = wandb_run
         self._step = 0
         self._last_flush = time.monotonic()
-        self.history: dict[str, list[float]] = {}
+        self._names: dict[str, str] = {}  # metric -> "<sub>/<metric>" for W&B
 
     def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
         if step is None:
@@ -137,8 +137,9 @@ class MetricsSink:
             self._fh.flush()
             self._last_flush = now
         if self._wandb is not None:
-            p = self.prefix
-            self._wandb.log({f"{p}/{k}": v for k, v in clean.items()}, step=step)
+            names = self._names
+            self._wandb.log({names.get(k) or names.setdefault(k, f"{self.prefix}/{k}"): v for k, v in clean.items()},
+                            step=step)
 
     def close(self) -> None:
         if not self._fh.closed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import difflib
 import os
+import select
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from expkit.plan import results as res
 from expkit.plan.handlers import source_for
 from expkit.plan.schema import Experiment, Plan
 from expkit.plan.verdict import assess
-from expkit.plan.worker import JOB, RESULT
+from expkit.plan.worker import JOB, RESULT, write_json_fast
 from expkit.runs import process
 from expkit.runs.store import Run, default_runs_dir
 from expkit.timeutil import now_iso
@@ -104,9 +105,27 @@ class LocalProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def _sleep(self, delay: float) -> None:
+        """Sleep until the child exits or `delay` passes (a pidfd wakes us the moment it exits)."""
+        if self._pidfd is not None:
+            select.select([self._pidfd], [], [], delay)
+        else:
+            time.sleep(delay)
+
     def wait(self) -> Outcome:
         timeout = self.job.timeout
         delay = 0.0005
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+        try:
+            return self._wait(timeout, delay)
+        finally:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+
+    def _wait(self, timeout: float | None, delay: float) -> Outcome:
         while True:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
@@ -120,7 +139,8 @@ class LocalProcess:
                 self.kill()
                 os.waitpid(self.pid, 0)
                 return Outcome("failed", f"timed out after {timeout:g}s: killed", None, signal.SIGKILL)
-            time.sleep(delay)
+            left = (self.started + timeout - time.monotonic()) if timeout else 1.0
+            self._sleep(max(0.001, min(delay if self._pidfd is None else 1.0, left)))
             delay = min(delay * 2, 0.05)
         self.kill()  # anything the handler left running in its group
         if os.WIFSIGNALED(status):
@@ -318,7 +338,7 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
             job = {"experiment_id": exp_id, "sub_id": sub.id, "seed": seed, "stub": stub, "source": source,
                    "experiment_dir": str(exp_dir), "artifacts_subdir": f"seed{seed}" if multi else "",
                    "config": config, "wandb_init": wandb_init}
-            atomic_write_json(run.path / JOB, job)
+            write_json_fast(run.path / JOB, job)
             if import_error is not None:
                 outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
                 result = {"ok": False, "error": import_error}

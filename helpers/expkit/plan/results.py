@@ -51,10 +51,9 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def dump(doc: dict[str, Any]) -> str:
-    import yaml
+    from expkit.plan.yamlout import dump as fast_dump
 
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    return fast_dump(doc)
 
 
 def save(path: Path, doc: dict[str, Any]) -> None:

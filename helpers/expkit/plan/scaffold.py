@@ -115,7 +115,7 @@ def _insert_entry(text: str, entry_for) -> str:
     before = "".join(lines[:end])
     if before and not before.endswith("\n"):
         before += "\n"
-    return before + "\n" + entry_for(ind) + ("\n" if end < len(lines) else "") + "".join(lines[end:])
+    return before + "\n" + entry_for(ind) + "".join(lines[end:])
 
 
 def new_experiment(exp_id: str, plan_path: Path | None, cwd: Path, subs: list[str] | None = None) -> dict[str, Any]:

@@ -12,7 +12,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from expkit.fsutil import atomic_write_json, read_json
+import json
+import os
+
+from expkit.fsutil import read_json
 
 JOB = "job.json"
 RESULT = "result.json"
@@ -26,6 +29,14 @@ def stub_handler(runner) -> dict[str, Any]:
         runner.log_metrics({"stub_loss": 1.0 / (step + 1), **metrics}, step=step)
     path = runner.results.save_artifact("stub.txt", f"stub artifact for {runner.sub_experiment_id}\n")
     return {"finding": STUB_NOTE, "metrics": metrics, "artifacts": [path]}
+
+
+def write_json_fast(path: Path, obj: Any) -> None:
+    """Temp file + rename, without fsync: readers never see half a file; these records are re-creatable
+    (results.yaml, written with fsync by the runner, is the durable record)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _error(exc: BaseException, where: str | None = None) -> dict[str, Any]:
@@ -45,10 +56,10 @@ def run_job(run_dir: Path) -> int:
     if job.get("probe"):  # `plan check`: can the handler module be imported, which handlers does it register?
         try:
             names = sorted(import_handlers(HandlerSource(**job["source"])))
-            atomic_write_json(out, {"ok": True, "handlers": names})
+            write_json_fast(out, {"ok": True, "handlers": names})
             return 0
         except BaseException as exc:  # noqa: BLE001 - any import failure is the answer
-            atomic_write_json(out, {"ok": False, "error": _error(exc)})
+            write_json_fast(out, {"ok": False, "error": _error(exc)})
             return 1
     runner = ExperimentRunner(experiment_id=job["experiment_id"], sub_experiment_id=sub, seed=job["seed"],
                               config=job["config"], experiment_dir=Path(job["experiment_dir"]), run_dir=run_dir,
@@ -70,7 +81,7 @@ def run_job(run_dir: Path) -> int:
         saved = [a for a in runner.results.saved if a not in result["artifacts"]]
         result["artifacts"] = result["artifacts"] + saved
         runner.close()
-        atomic_write_json(out, {"ok": True, "result": result})
+        write_json_fast(out, {"ok": True, "result": result})
         return 0
     except BaseException as exc:  # noqa: BLE001 - the failure of this sub-experiment, recorded with its traceback
         traceback.print_exc()
@@ -78,7 +89,7 @@ def run_job(run_dir: Path) -> int:
             runner.close()
         except Exception:  # noqa: BLE001
             pass
-        atomic_write_json(out, {"ok": False, "error": _error(exc)})
+        write_json_fast(out, {"ok": False, "error": _error(exc)})
         return 1
     finally:
         sys.stdout.flush()
