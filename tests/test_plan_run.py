@@ -205,3 +205,31 @@ def test_an_existing_results_file_is_read_not_discarded(tmp_path, expkit):
     broken = expkit("plan", "run", "lab-isolation", "--sub", "ok", cwd=proj)
     assert broken.returncode == 2 and "cannot read" in broken.stderr and "move it aside" in broken.stderr
     assert path.read_text() == "results: [unclosed\n"
+
+
+def test_a_recorded_sub_experiment_can_be_rerun_by_its_worker_command(tmp_path, expkit):
+    """The command in each run's manifest (python -m expkit.plan.worker, run dir from EXPKIT_RUN_DIR) is what a
+    non-local backend runs: it works outside the runner too."""
+    proj = project(tmp_path)
+    assert expkit("plan", "run", "lab-isolation", "--sub", "ok", cwd=proj).returncode == 0
+    run_id = results(proj, "lab-isolation")["expkit"]["runs"]["ok"][0]["run_id"]
+    run_dir = proj / "runs" / run_id
+    (run_dir / "result.json").unlink()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["command"]["argv"][1:] == ["-m", "expkit.plan.worker"]
+    env = expkit_env({"EXPKIT_RUN_DIR": str(run_dir)})
+    done = subprocess.run([sys.executable, "-m", "expkit.plan.worker"], cwd=proj, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run_dir / "result.json").read_text())["result"]["metrics"] == {"score": 0.95}
+
+
+def test_an_experiment_may_name_its_handler_module(tmp_path, expkit):
+    proj = project(tmp_path)
+    plan = proj / "research" / "research_plan.yaml"
+    plan.write_text(plan.read_text().replace('    name: "Seeds"\n', '    name: "Seeds"\n    handlers: handlers.lab\n'))
+    (proj / "handlers" / "lab").rename(proj / "handlers" / "other")
+    plan.write_text(plan.read_text().replace("handlers: handlers.lab", "handlers: handlers.other"))
+    r = expkit("plan", "run", "lab-seeds", "--json", cwd=proj)
+    assert r.returncode == 0, r
+    assert r.json()["counts"]["completed"] == 1

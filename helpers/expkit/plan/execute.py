@@ -298,7 +298,7 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
     doc["expkit"]["runs_dir"] = str(runs_dir)
     res.save(path, doc)
     source = source_for(plan, exp).to_json()
-    wandb_on = _wandb_on()
+    wandb_on = _wandb_on() and not stub  # stub values never reach a W&B project
     report = RunReport(exp_id, stub, path, doc, warnings=warnings)
     multi = len(exp.seeds) > 1
     exp_dir = path.parent

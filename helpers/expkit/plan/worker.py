@@ -108,7 +108,11 @@ def _seed_everything(seed: int) -> None:
 
 
 def main() -> None:
-    sys.exit(run_job(Path(sys.argv[1])))
+    """`python -m expkit.plan.worker [RUN_DIR]` (default $EXPKIT_RUN_DIR): how a non-local backend runs one."""
+    run_dir = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("EXPKIT_RUN_DIR")
+    if not run_dir:
+        sys.exit("usage: python -m expkit.plan.worker RUN_DIR (or set EXPKIT_RUN_DIR)")
+    sys.exit(run_job(Path(run_dir)))
 
 
 if __name__ == "__main__":
