@@ -189,7 +189,7 @@ def print_summary(data: dict, echo) -> None:
     echo(f"Status: {data['status']}" + ("  (STUB: placeholder results, not evidence)" if data["stub"] else ""))
     echo(f"Recommendation: {data['recommendation']}" +
          (f"  ({data['recommendation_notes']})" if data.get("recommendation_notes") else ""))
-    if data["status"] != "failed":
+    if data["status"] not in ("failed", "stub"):
         for c in (data.get("criteria") or {}).values():
             value = "not measured" if c["value"] is None else f"{c['value']:.4g}"
             flag = " (borderline)" if c["borderline"] else (f" (within 5% of {c['near_threshold']})"

@@ -50,9 +50,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print, example: Path |
     rerun = run_experiment(plan, EXPERIMENT, rerun_failed=True, runs_dir=runs_dir, echo=echo)
     print_summary(rerun.to_json(), echo)
     plot = rerun.findings.parent / "plots" / "metrics.png" if rerun.findings else None
-    echo(f"\nFindings: {rerun.findings}")
     if plot and plot.exists():
-        echo(f"Plot:     {plot}")
+        echo(f"Plot: {plot}")
     echo(f"Project rollup: {rerun.rollup}")
     return {"project": str(project), "findings": str(rerun.findings), "rollup": str(rerun.rollup),
             "plot": str(plot) if plot and plot.exists() else None, "stub": stub.to_json(),
