@@ -277,6 +277,15 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
         done = res.succeeded_units(doc)
         units = [(sub, seed) for sub, seed in units if (sub.id, seed) not in done]
 
+    if not units and doc:  # everything selected already succeeded: re-judge and re-render, record nothing new
+        report = RunReport(exp_id, stub, path, doc, warnings=warnings)
+        if render:
+            from expkit.report.findings import render_experiment, render_rollup
+
+            report.findings = render_experiment(plan, exp_id, stub=stub)
+            report.rollup = None if stub else render_rollup(plan)
+        return report
+
     registered: list[str] | None = None
     import_error: dict[str, Any] | None = None
     if units and not stub:
@@ -305,7 +314,8 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
 
     for sub, seed in units:
         label = f"{sub.id}" + (f" seed {seed}" if multi else "")
-        record: dict[str, Any] = {"sub": sub.id, "seed": seed, "run_id": None, "started_at": now_iso()}
+        record: dict[str, Any] = {"sub": sub.id, "seed": seed, "run_id": None, "commit": ctx["git"].get("commit"),
+                                  "started_at": now_iso()}
         blocked = [d for d in sub.depends_on if res.sub_status(doc, d, exp.seeds) != "completed"]
         if registered is not None and sub.id not in registered:
             record.update(status="skipped", reason=(f"No handler registered for sub-experiment {sub.id} "
