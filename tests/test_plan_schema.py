@@ -91,3 +91,10 @@ def test_unknown_experiment_gets_did_you_mean():
     with pytest.raises(ExpkitError) as err:
         plan.get("c1-vlm-latent-sufficency")
     assert "c1-vlm-latent-sufficiency" in err.value.hint
+
+
+def test_a_misspelled_status_is_caught_but_free_text_is_allowed(tmp_path):
+    _, problems = check_plan(write(tmp_path, "experiments:\n  c1-a:\n    status: compelted\n"))
+    assert problems and problems[0].hint == "did you mean 'completed'?" and problems[0].line == 3
+    _, problems = check_plan(write(tmp_path, "experiments:\n  c1-a:\n    status: waiting on data\n"))
+    assert not problems

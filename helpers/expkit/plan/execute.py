@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import expkit
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.plan import results as res
@@ -60,12 +59,15 @@ class LocalProcess:
         sys.stdout.flush()
         sys.stderr.flush()
         log_fd = os.open(job.run.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        runner_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             code = 1
             try:
                 os.setsid()  # its own process group: a timeout kills the handler and anything it started
                 _die_with_parent()
+                if os.getppid() != runner_pid:  # the runner died before the line above took effect
+                    os._exit(1)
                 null = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(null, 0)
                 os.dup2(log_fd, 1)

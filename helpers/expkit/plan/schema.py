@@ -293,8 +293,10 @@ def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_
     if "/" in exp_id or exp_id.startswith(".") or not exp_id.strip():
         chk.add(kp, f"experiment id '{exp_id}' cannot be used as a folder name", "use letters, digits, '-' and '_'")
     status = entry.get("status")
-    if status is not None and status not in STATUSES and not isinstance(status, str):
-        chk.add(kp + ("status",), f"status must be one of {', '.join(STATUSES)}", value=True)
+    if status is not None and status not in STATUSES:  # free text is allowed; a near-miss is a typo
+        close = difflib.get_close_matches(str(status), STATUSES, n=1, cutoff=0.8)
+        if close:
+            chk.add(kp + ("status",), f"unknown status '{status}'", f"did you mean '{close[0]}'?", value=True)
     subs: list[SubExperiment] = []
     raw_subs = entry.get("sub_experiments") or []
     if not isinstance(raw_subs, list):
