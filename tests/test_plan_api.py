@@ -91,3 +91,13 @@ def test_wandb_offline_run_has_names_prefixed_by_sub_experiment(tmp_path, expkit
     assert saved == {"weights": [0, 1, 2], "nan": "NaN", "scalar": 2.5}
     assert not (proj / "research" / "experiments" / "lab-curve" / "escape.txt").exists()
     assert (proj / "research" / "experiments" / "lab-curve" / "plots" / "metrics.png").stat().st_size > 1000
+
+
+def test_a_wandb_that_cannot_start_leaves_metrics_local_and_says_why(tmp_path):
+    """wandb.init fails for real here (an invalid mode): the handler keeps running, metrics.jsonl gets the values."""
+    runner = ExperimentRunner(experiment_id="c1-x", sub_experiment_id="e1_1", seed=0, config={},
+                              experiment_dir=tmp_path, run_dir=tmp_path,
+                              wandb_init={"project": "p", "mode": "not-a-mode", "dir": str(tmp_path)})
+    runner.log_metrics({"loss": 1.0})
+    runner.close()
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["loss"] == 1.0

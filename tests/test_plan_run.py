@@ -180,6 +180,8 @@ def test_unmet_dependencies_stop_the_run_unless_forced(tmp_path, expkit):
     forced = expkit("plan", "run", "lab-dep", "--force", cwd=proj)
     assert forced.returncode == 0, forced
     assert "dependencies not met (run forced): lab-seeds" in forced.stderr
+    doc = results(proj, "lab-dep")
+    assert doc["blockers"] == ["[expkit] dependency lab-seeds has not reached proceed/passed (run forced)"]
 
 
 def test_sub_selection_and_bad_names(tmp_path, expkit):

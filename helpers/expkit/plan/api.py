@@ -204,9 +204,13 @@ class ExperimentRunner:
     def _open_sink(self) -> MetricsSink:
         run = None
         if self._wandb_init is not None:
-            import wandb
+            try:
+                import wandb
 
-            run = wandb.init(**self._wandb_init)
+                run = wandb.init(**self._wandb_init)
+            except Exception as exc:  # noqa: BLE001 - e.g. not logged in: keep the metrics locally, say why
+                self.logger.warning("W&B logging is off for this sub-experiment (%s: %s); metrics still go to %s",
+                                    type(exc).__name__, exc, METRICS_FILE)
         self._sink = MetricsSink(self.run_dir / METRICS_FILE, self.sub_experiment_id, run)
         return self._sink
 

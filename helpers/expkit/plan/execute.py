@@ -307,6 +307,8 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
          + (" (only what failed or never ran)" if rerun_failed else ""))
     res.begin(doc, plan, exp, ctx, stub=stub, started_at=started)
     doc["expkit"]["runs_dir"] = str(runs_dir)
+    doc["blockers"] = [b for b in doc.get("blockers") or [] if not (isinstance(b, str) and b.startswith(res.ISSUE_MARK))]
+    doc["blockers"] += [f"{res.ISSUE_MARK}dependency {d} has not reached proceed/passed (run forced)" for d in unmet]
     res.save(path, doc)
     source = source_for(plan, exp).to_json()
     wandb_on = _wandb_on() and not stub  # stub values never reach a W&B project
