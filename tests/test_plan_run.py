@@ -235,3 +235,18 @@ def test_an_experiment_may_name_its_handler_module(tmp_path, expkit):
     r = expkit("plan", "run", "lab-seeds", "--json", cwd=proj)
     assert r.returncode == 0, r
     assert r.json()["counts"]["completed"] == 1
+
+
+def test_a_second_runner_on_the_same_experiment_is_refused(tmp_path, expkit):
+    proj = project(tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = expkit_env({"LAB_MARKERS": str(markers)})
+    first = subprocess.Popen([sys.executable, "-m", "expkit", "plan", "run", "lab-kill"], cwd=proj, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: list(markers.glob("block.*.started")), "the blocking handler to start")
+    second = expkit("plan", "run", "lab-kill", cwd=proj, env={"LAB_MARKERS": str(markers)})
+    assert second.returncode == 2 and "another `expkit plan run` is writing" in second.stderr
+    (markers / "block.release").write_text("go")
+    assert first.wait(timeout=120) == 0
+    assert expkit("plan", "run", "lab-kill", "--rerun-failed", cwd=proj).returncode == 0

@@ -98,3 +98,16 @@ def test_a_misspelled_status_is_caught_but_free_text_is_allowed(tmp_path):
     assert problems and problems[0].hint == "did you mean 'completed'?" and problems[0].line == 3
     _, problems = check_plan(write(tmp_path, "experiments:\n  c1-a:\n    status: waiting on data\n"))
     assert not problems
+
+
+def test_handlers_root_follows_the_project_convention(tmp_path):
+    from expkit.plan.handlers import handlers_root, source_for
+
+    path = write(tmp_path, "experiments:\n  c1-vlm-latent:\n    sub_experiments: [e1_1]\n")
+    plan = load_plan(path)
+    assert handlers_root(plan) == tmp_path / "handlers"
+    (tmp_path / "infra" / "modal" / "handlers" / "c1").mkdir(parents=True)
+    src = source_for(plan, plan.get("c1-vlm-latent"))
+    assert src.module == "infra.modal.handlers.c1" and src.location == tmp_path / "infra" / "modal" / "handlers" / "c1"
+    path.write_text("handlers_root: src/h\nexperiments:\n  c1-vlm-latent:\n    sub_experiments: [e1_1]\n")
+    assert source_for(load_plan(path), load_plan(path).get("c1-vlm-latent")).module == "src.h.c1"

@@ -72,6 +72,10 @@ class LocalProcess:
                 os.dup2(null, 0)
                 os.dup2(log_fd, 1)
                 os.dup2(log_fd, 2)
+                os.closerange(3, 65536)  # the runner's files (its lock included) are not the handler's
+                # print() goes to stdout.log even when the runner's sys.stdout was replaced (e.g. captured)
+                sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+                sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
                 os.chdir(job.cwd)
@@ -254,7 +258,7 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
                    backend: str = "local", echo: Callable[[str], None] | None = None,
                    warn: Callable[[str], None] | None = None, render: bool = True) -> RunReport:
     """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml."""
-    from expkit.runs.launch import LaunchRequest, check_runs_dir, prepare
+    from expkit.runs.launch import check_runs_dir
 
     echo = echo or (lambda _msg: None)
     exp = plan.get(exp_id)
@@ -269,17 +273,31 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
     if not exp.subs:
         raise ExpkitError(f"{exp_id} has no sub_experiments", "list them in the plan: sub_experiments: [e1_1, e1_2]")
     path = res.results_path(plan, exp_id, stub)
-    doc = res.load(path)
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir(plan.root)
     check_runs_dir(runs_dir)
     runs_dir = runs_dir.resolve()
+    lock = _lock(runs_dir / f".plan-{exp_id}{'-stub' if stub else ''}.lock", path)
+    try:
+        return _run_locked(plan, exp, path, runs_dir, selected=selected, unmet=unmet, warnings=warnings, stub=stub,
+                           rerun_failed=rerun_failed, backend=backend, echo=echo, warn=warn, render=render)
+    finally:
+        lock.close()  # the OS releases it too if this process is killed
+
+
+def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, selected: list[str], unmet: list[str],
+                warnings: list[str], stub: bool, rerun_failed: bool, backend: str, echo: Callable[[str], None],
+                warn: Callable[[str], None] | None, render: bool) -> RunReport:
+    from expkit.runs.launch import LaunchRequest, prepare
+
+    exp_id = exp.id
+    doc = res.load(path)
 
     units = [(sub, seed) for sub in exp.subs if sub.id in selected for seed in exp.seeds]
     if rerun_failed:
         done = res.succeeded_units(doc)
         units = [(sub, seed) for sub, seed in units if (sub.id, seed) not in done]
 
-    if not units and doc:  # everything selected already succeeded: re-judge and re-render, record nothing new
+    if not units and doc:  # everything selected already succeeded: re-render, record nothing new
         report = RunReport(exp_id, stub, path, doc, warnings=warnings)
         if render:
             from expkit.report.findings import render_experiment, render_rollup
@@ -387,6 +405,26 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
         if not stub:
             report.rollup = render_rollup(plan)
     return report
+
+
+def _lock(lock_path: Path, results_file: Path):
+    """One runner per results.yaml: a second concurrent run would overwrite the first one's records."""
+    import fcntl
+
+    fh = open(lock_path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise ExpkitError(f"another `expkit plan run` is writing {results_file} ({holder})",
+                          "wait for it to finish (see `expkit runs list --state running`), then run again") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
