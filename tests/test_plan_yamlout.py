@@ -14,13 +14,14 @@ data = st.recursive(scalars, lambda kids: st.lists(kids, max_size=4) | st.dictio
                                                                                          max_size=4), max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.text(max_size=12), data, max_size=6))
 def test_round_trip(doc):
     assert yaml.safe_load(dump(doc)) == doc
 
 
 def test_special_values_and_readable_plain_strings():
+    assert yaml.safe_load(dump({"A\n": None, "b\n": "c\n"})) == {"A\n": None, "b\n": "c\n"}
     text = dump({"status": "completed", "nan": math.nan, "inf": -math.inf, "yes": "yes", "path": "artifacts/a.json",
                  "tb": "Traceback\n  line"})
     assert "status: completed\n" in text and "path: artifacts/a.json\n" in text

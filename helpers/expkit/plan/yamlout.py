@@ -18,7 +18,7 @@ _SPECIAL = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "none",
 
 
 def _str(text: str) -> str:
-    if _PLAIN.match(text) and text.lower() not in _SPECIAL and ": " not in text and " #" not in text \
+    if _PLAIN.fullmatch(text) and text.lower() not in _SPECIAL and ": " not in text and " #" not in text \
             and not text.endswith(" "):
         return text
     return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
