@@ -75,7 +75,7 @@ def test_one_lucky_seed_is_not_a_proceed(tmp_path, expkit):
     assert abs(score["value"] - 0.85) < 1e-9 and score["n"] == 3
     assert score["ci95"][0] < 0.8 < score["ci95"][1]
     assert score["borderline"] is True
-    assert data["recommendation"] != "proceed"
+    assert data["recommendation"] == "investigate" and "run more seeds" in data["recommendation_notes"]
     stats = results(proj, "lab-seeds")["results"]["experiments"]["noisy"]["metric_stats"]["score"]
     assert stats["n"] == 3 and abs(stats["std"] - 0.1) < 1e-9
 

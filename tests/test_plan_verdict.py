@@ -92,3 +92,13 @@ def test_summary_statistics():
     assert s["mean"] == 2.0 and s["std"] == 1.0
     assert s["ci95"] == pytest.approx([2.0 - 4.303 / 3 ** 0.5, 2.0 + 4.303 / 3 ** 0.5])
     assert summarize([float("nan")])["n"] == 0 and summarize([5.0])["ci95"] is None
+
+
+def test_borderline_interval_is_neither_proceed_nor_pivot_but_a_firm_miss_is_a_pivot():
+    e = exp([HIGHER], subs=("a",), seeds=(0, 1, 2))
+    straddles = {"a": {"status": "completed", "seed_metrics": [{"iou": 0.55}, {"iou": 0.62}, {"iou": 0.7}]}}
+    v = assess(e, straddles, False)
+    assert v["recommendation"] == "investigate" and "straddles acceptable 0.6" in v["recommendation_notes"]
+    firm = {"a": {"status": "completed", "seed_metrics": [{"iou": 0.52}, {"iou": 0.53}, {"iou": 0.54}]}}
+    v = assess(e, firm, False)
+    assert v["recommendation"] == "pivot" and "95% CI" in v["recommendation_notes"]

@@ -430,8 +430,8 @@ def _lock(lock_path: Path, results_file: Path):
 def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
     """The manifest context, captured once per plan run and shared by all its sub-experiment runs.
 
-    research/experiments/<id>/ holds results, findings and artifacts that expkit itself writes: they are
-    outputs, not code, so they do not make the code state dirty.
+    research/experiments/<id>/ and research/FINDINGS.md hold results, findings and artifacts that expkit
+    itself writes: they are outputs, not code, so they do not make the code state dirty.
     """
     from expkit.runs import gitstate
     from expkit.runs.launch import capture_context
@@ -439,6 +439,7 @@ def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
     ctx = capture_context(WORKER_ARGV, dict(os.environ), plan.root, runs_dir)
     if ctx["git"].get("dirty"):
         outputs = [p for p in (plan.research_dir / "experiments").glob("*") if p.is_dir()]
+        outputs.append(plan.research_dir / "FINDINGS.md")
         git, patch = gitstate.capture(plan.root, exclude=[runs_dir, *outputs])
         if not git.get("dirty"):
             ctx["warnings"] = [w for w in ctx["warnings"] if not w.startswith("uncommitted changes")

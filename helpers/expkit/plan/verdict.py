@@ -57,8 +57,10 @@ def judge(crit: Criterion, stats: dict[str, Any] | None) -> dict[str, Any]:
         worst, best = (ci[1], ci[0]) if crit.direction == "lower" else (ci[0], ci[1])
         lvl, best_lvl = level(worst, crit), level(best, crit)
         out["borderline"] = lvl != best_lvl
+        out["best_level"] = best_lvl
     else:
         lvl = level(mean, crit)
+        out["best_level"] = lvl
     out.update(level=lvl, label=LABELS[lvl], value=mean, std=stats.get("std"), ci95=ci, n=stats["n"])
     for name in ("target", "acceptable", "failure"):
         thr = getattr(crit, name)
@@ -86,6 +88,12 @@ def achieved(exp: Experiment, subs: dict[str, dict[str, Any]]) -> dict[str, dict
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _weak_note(c: dict[str, Any]) -> str:
+    ci = f" (95% CI {_fmt(c['ci95'][0])} to {_fmt(c['ci95'][1])})" if c.get("ci95") else ""
+    return (f"{c['metric']} {_fmt(c['value'])}{ci} is {c['label']} (acceptable {_fmt(c['acceptable'])}, "
+            f"failure {_fmt(c['failure'])})")
 
 
 def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict[str, Any]:
@@ -122,10 +130,15 @@ def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict
         rec, notes = "investigate", "no success criteria are defined: nothing to judge the results against"
     elif len(measured) == total and not weak:
         rec, notes = "proceed", "every criterion is at least acceptable"
+    elif weak and all(_RANK[criteria[m]["best_level"]] <= 1 for m in weak):
+        rec = "investigate"
+        notes = "borderline: " + "; ".join(f"the 95% CI of {m} ({_fmt(criteria[m]['ci95'][0])} to "
+                                           f"{_fmt(criteria[m]['ci95'][1])}) straddles acceptable "
+                                           f"{_fmt(criteria[m]['acceptable'])}" for m in weak) + \
+            ". Neither proceed nor pivot: run more seeds"
     elif weak and share > 0.5:
         rec = "pivot"
-        notes = "; ".join(f"{m} {_fmt(criteria[m]['value'])} is {criteria[m]['label']} (acceptable "
-                          f"{_fmt(criteria[m]['acceptable'])}, failure {_fmt(criteria[m]['failure'])})" for m in weak)
+        notes = "; ".join(_weak_note(criteria[m]) for m in weak)
     else:
         missing = [c["metric"] for c in criteria.values() if c["level"] == "not_measured"]
         rec, notes = "investigate", f"too few criteria measured ({len(measured)}/{total}; missing: {', '.join(missing)})"
