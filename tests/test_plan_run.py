@@ -250,3 +250,25 @@ def test_a_second_runner_on_the_same_experiment_is_refused(tmp_path, expkit):
     (markers / "block.release").write_text("go")
     assert first.wait(timeout=120) == 0
     assert expkit("plan", "run", "lab-kill", "--rerun-failed", cwd=proj).returncode == 0
+
+
+def test_ctrl_c_stops_the_current_sub_experiment_and_keeps_the_rest(tmp_path, expkit):
+    proj = project(tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = expkit_env({"LAB_MARKERS": str(markers)})
+    runner = subprocess.Popen([sys.executable, "-m", "expkit", "plan", "run", "lab-kill"], cwd=proj, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = _wait_for(lambda: list(markers.glob("block.*.started")), "the blocking handler to start")
+    child = int(started[0].read_text())
+    runner.send_signal(signal.SIGINT)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130 and "error: " in err and "Traceback" not in err
+    _wait_for(lambda: not _alive(child), "the interrupted sub-experiment to be killed")
+    doc = results(proj, "lab-kill")
+    assert sorted(doc["expkit"]["runs"]) == ["k1", "k2"] and doc["status"] == "in_progress"
+    stopped = [r for r in (proj / "runs").iterdir() if r.name.startswith("lab-block")]
+    assert json.loads((stopped[0] / "status.json").read_text())["state"] == "stopped"
+    (markers / "block.release").write_text("go")
+    again = expkit("plan", "run", "lab-kill", "--rerun-failed", "--json", cwd=proj, env={"LAB_MARKERS": str(markers)})
+    assert [row["sub"] for row in again.json()["ran"]] == ["block", "k3"]
