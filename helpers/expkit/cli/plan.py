@@ -83,6 +83,9 @@ def status(exp_id, plan_path, as_json):
             blocked = f"  [blocked by {', '.join(e['blocked_by'])}]" if e["blocked_by"] else ""
             click.echo(f"  phase {e['phase'] if e['phase'] is not None else '-'}  {e['id']}  "
                        f"plan:{e['plan_status'] or '-'}  last run: {last}{rec}{crit}{blocked}")
+            if exp_id:
+                for sub, state in e["subs"].items():
+                    click.echo(f"      {sub}: {state}")
         if st["gates"] and not exp_id:
             click.echo("gates:")
             for g in st["gates"]:

@@ -21,6 +21,8 @@ def experiment_state(plan: Plan, exp_id: str) -> dict[str, Any]:
             "criteria_ok": ok if criteria else None, "criteria_total": len(exp.criteria),
             "completed_at": doc.get("completed_at"), "passed": passed,
             "counts": ex.get("counts"), "dependencies": exp.dependencies, "blocked_by": [],
+            "subs": {s: ((doc.get("results") or {}).get("experiments") or {}).get(s, {}).get("status", "not run")
+                     for s in exp.sub_ids},
             "results": str(res.results_path(plan, exp_id)) if doc else None,
             "findings": f"experiments/{exp_id}/FINDINGS.md"}
 
