@@ -376,11 +376,14 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
                 result = {"ok": False, "error": import_error}
             else:
                 echo(f"  {label}: running ({run.id})")
-                handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout), backend)
+                handle = None
                 try:
+                    handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout),
+                                                  backend)
                     outcome = handle.wait()
                 except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
-                    handle.kill()
+                    if handle is not None:
+                        handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)
                     _finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
                     raise
                 result = read_json(run.path / RESULT) or {}
