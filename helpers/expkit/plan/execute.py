@@ -23,7 +23,7 @@ from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.plan import results as res
 from expkit.plan.handlers import source_for
-from expkit.plan.schema import Experiment, Plan
+from expkit.plan.schema import Experiment, Plan, SubExperiment
 from expkit.plan.verdict import assess
 from expkit.plan.worker import JOB, RESULT, write_json_fast
 from expkit.runs import process
@@ -287,8 +287,6 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
 def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, selected: list[str], unmet: list[str],
                 warnings: list[str], stub: bool, rerun_failed: bool, backend: str, echo: Callable[[str], None],
                 warn: Callable[[str], None] | None, render: bool) -> RunReport:
-    from expkit.runs.launch import LaunchRequest, prepare
-
     exp_id = exp.id
     doc = res.load(path)
 
@@ -332,7 +330,6 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
     wandb_on = _wandb_on() and not stub  # stub values never reach a W&B project
     report = RunReport(exp_id, stub, path, doc, warnings=warnings)
     multi = len(exp.seeds) > 1
-    exp_dir = path.parent
 
     for sub, seed in units:
         label = f"{sub.id}" + (f" seed {seed}" if multi else "")
@@ -345,50 +342,9 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         elif blocked:
             record.update(status="skipped", reason=f"depends on {', '.join(blocked)}, which did not complete")
         else:
-            name = f"{exp.prefix}-{sub.id}" + (f"-s{seed}" if multi else "") + ("-stub" if stub else "")
-            req = LaunchRequest(argv=list(WORKER_ARGV), name=name, seed=seed, runs_dir=runs_dir, cwd=plan.root,
-                                group=f"plan:{exp_id}",
-                                extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256,
-                                                "experiment": exp_id, "sub_experiment": sub.id, "seed": seed,
-                                                "stub": stub,
-                                                "command": f"expkit plan run {exp_id} --sub {sub.id}"
-                                                           + (" --stub" if stub else "")}})
-            run, env, _ = prepare(req, context=ctx)
-            record["run_id"] = run.id
-            config = dict(exp.raw)
-            config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
-            config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
-                             "run_id": run.id, "run_dir": str(run.path), "timeout": sub.timeout,
-                             "seeds": exp.seeds}
-            wandb_init = None
-            if wandb_on:
-                wandb_init = {"project": env.get("WANDB_PROJECT") or _slug(plan.raw.get("project")),
-                              "name": f"{exp_id}/{sub.id}" + (f"/seed{seed}" if multi else ""),
-                              "group": f"plan:{exp_id}", "job_type": sub.id, "dir": str(run.path),
-                              "config": {"experiment": exp_id, "sub_experiment": sub.id, "seed": seed,
-                                         "stub": stub, "expkit_run_id": run.id}}
-            job = {"experiment_id": exp_id, "sub_id": sub.id, "seed": seed, "stub": stub, "source": source,
-                   "experiment_dir": str(exp_dir), "artifacts_subdir": f"seed{seed}" if multi else "",
-                   "config": config, "wandb_init": wandb_init}
-            write_json_fast(run.path / JOB, job)
-            if import_error is not None:
-                outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
-                result = {"ok": False, "error": import_error}
-            else:
-                echo(f"  {label}: running ({run.id})")
-                handle = None
-                try:
-                    handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout),
-                                                  backend)
-                    outcome = handle.wait()
-                except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
-                    if handle is not None:
-                        handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)
-                    _finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
-                    raise
-                result = read_json(run.path / RESULT) or {}
-            record.update(_unit_result(outcome, result, run))
-            _finish_status(run, outcome, reason=record.get("reason"), state=record["status"])
+            record.update(_execute_unit(plan, exp, sub, seed, ctx, runs_dir, path.parent, stub=stub, source=source,
+                                        wandb_on=wandb_on, import_error=import_error, backend=backend,
+                                        echo=lambda msg: echo(f"  {label}: {msg}")))
         record["ended_at"] = now_iso()
         res.record_unit(doc, record)
         verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
@@ -408,6 +364,55 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         if not stub:
             report.rollup = render_rollup(plan)
     return report
+
+
+def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path, exp_dir: Path,
+                  *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
+                  backend: str, echo: Callable[[str], None]) -> dict[str, Any]:
+    """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome."""
+    from expkit.runs.launch import LaunchRequest, prepare
+
+    exp_id, multi = exp.id, len(exp.seeds) > 1
+    name = f"{exp.prefix}-{sub.id}" + (f"-s{seed}" if multi else "") + ("-stub" if stub else "")
+    command = f"expkit plan run {exp_id} --sub {sub.id}" + (" --stub" if stub else "")
+    req = LaunchRequest(argv=list(WORKER_ARGV), name=name, seed=seed, runs_dir=runs_dir, cwd=plan.root,
+                        group=f"plan:{exp_id}",
+                        extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256, "experiment": exp_id,
+                                        "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
+    run, env, _ = prepare(req, context=ctx)
+    config = dict(exp.raw)
+    config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
+    config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
+                     "run_id": run.id, "run_dir": str(run.path), "timeout": sub.timeout, "seeds": exp.seeds}
+    wandb_init = None
+    if wandb_on:
+        wandb_init = {"project": env.get("WANDB_PROJECT") or _slug(plan.raw.get("project")),
+                      "name": f"{exp_id}/{sub.id}" + (f"/seed{seed}" if multi else ""),
+                      "group": f"plan:{exp_id}", "job_type": sub.id, "dir": str(run.path),
+                      "config": {"experiment": exp_id, "sub_experiment": sub.id, "seed": seed, "stub": stub,
+                                 "expkit_run_id": run.id}}
+    write_json_fast(run.path / JOB, {"experiment_id": exp_id, "sub_id": sub.id, "seed": seed, "stub": stub,
+                                     "source": source, "experiment_dir": str(exp_dir),
+                                     "artifacts_subdir": f"seed{seed}" if multi else "", "config": config,
+                                     "wandb_init": wandb_init})
+    if import_error is not None:
+        outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
+        result = {"ok": False, "error": import_error}
+    else:
+        echo(f"running ({run.id})")
+        handle = None
+        try:
+            handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout), backend)
+            outcome = handle.wait()
+        except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
+            if handle is not None:
+                handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)
+            _finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
+            raise
+        result = read_json(run.path / RESULT) or {}
+    unit = {"run_id": run.id, **_unit_result(outcome, result, run)}
+    _finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"])
+    return unit
 
 
 def _lock(lock_path: Path, results_file: Path):
