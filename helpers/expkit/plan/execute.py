@@ -366,8 +366,8 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
     return report
 
 
-def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path, exp_dir: Path,
-                  *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
+def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path,
+                  exp_dir: Path, *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
                   backend: str, echo: Callable[[str], None]) -> dict[str, Any]:
     """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome."""
     from expkit.runs.launch import LaunchRequest, prepare

@@ -114,8 +114,14 @@ def render_experiment(plan: Plan, exp_id: str, stub: bool = False, runs_dir: Pat
         failed=failed, plot=plot.relative_to(out_dir).as_posix() if plot else None,
         description=str(exp.raw.get("description") or "").strip(), stub=bool(ex.get("stub")),
         rerun=f"expkit plan run {exp_id} --rerun-failed" + (" --stub" if stub else ""),
-        ok=sum(1 for c in criteria if c.get("level") in ("target_met", "acceptable")))
+        ok=sum(1 for c in criteria if c.get("level") in ("target_met", "acceptable")), no_matplotlib=_missing_matplotlib())
     return _write(out_dir / FINDINGS, text)
+
+
+def _missing_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is None
 
 
 def render_rollup(plan: Plan) -> Path:

@@ -48,8 +48,10 @@ def plot_experiment(doc: dict[str, Any], out: Path) -> Path | None:
                     series.setdefault(metric, []).append((label, sorted(points)))
     if not series:
         return None
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        return None  # plots are optional: pip install 'expkit[plots]'
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
