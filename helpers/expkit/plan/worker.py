@@ -39,9 +39,8 @@ def write_json_fast(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _error(exc: BaseException, where: str | None = None) -> dict[str, Any]:
-    return {"type": type(exc).__name__, "message": (f"{where}: " if where else "") + str(exc),
-            "traceback": traceback.format_exc()}
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
 
 
 def run_job(run_dir: Path) -> int:
