@@ -91,15 +91,66 @@ def run_section(project: Path, echo: Echo) -> "expkit.runs.store.Run":  # noqa: 
     return run
 
 
-def run_demo(workdir: Path | None, echo: Echo) -> Path:
+def failure_section(project: Path, echo: Echo) -> None:
+    """A run that fails the way real ones do (a data file that is not there), and its diagnosis."""
+    from expkit.monitor.demo import show_diagnosis
+    from expkit.runs.control import wait
+    from expkit.runs.launch import LaunchRequest, launch
+
+    echo("$ expkit launch -- python train.py --config configs/big.json   (that file does not exist)")
+    result = launch(LaunchRequest(argv=[sys.executable, "train.py", "--config", "configs/big.json"], cwd=project,
+                                  runs_dir=project / "runs", name="train-big", seed=42))
+    wait(result.run, timeout=60)
+    echo(f"$ expkit runs diagnose {result.run.id}")
+    show_diagnosis(result.run, echo)
+
+
+SECTIONS = ("preflight", "run", "diagnose", "wandb", "plan", "sweep", "backends")
+
+
+def run_demo(workdir: Path | None, echo: Echo, only: tuple[str, ...] = ()) -> Path:
+    """The whole product on tiny real projects: pre-flight, a run, a failure diagnosed, W&B logging added,
+    a research plan judged against its criteria, a GPU-aware sweep, and where else work can run."""
+    wanted = set(only or SECTIONS)
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="expkit-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    echo(f"expkit demo: a tiny real project in {workdir}")
+    echo(f"expkit demo: tiny real projects in {workdir}")
     project = make_project(workdir)
-    run = run_section(project, echo)
+    run = None
+    if "preflight" in wanted:
+        from expkit.envs.showcase import preflight_demo
+
+        section(echo, "0. pre-flight: GPUs, the training command, doctor")
+        preflight_demo(project, echo)
+    if "run" in wanted:
+        run = run_section(project, echo)
+    if "diagnose" in wanted:
+        section(echo, "5. a run that fails, and why: expkit runs diagnose")
+        failure_section(project, echo)
+    if "wandb" in wanted:
+        from expkit.inject.demo import wandb_section
+
+        section(echo, "6. W&B logging added to train.py by a codemod, recorded offline, reverted")
+        wandb_section(project, echo)
+    if "plan" in wanted:
+        from expkit.plan.demo import run_demo as plan_demo
+
+        section(echo, "7. a research plan: sub-experiments judged against success criteria")
+        plan_demo(workdir, echo)
+    if "sweep" in wanted:
+        from expkit.sweeps.demo import run_demo as sweep_demo
+
+        section(echo, "8. a sweep on a GPU-aware queue, and its report")
+        sweep_demo(workdir, echo)
+    if "backends" in wanted:
+        from expkit.backends.demo import backends_section
+
+        section(echo, "9. where else work can run: expkit backends")
+        backends_section(project, echo, argv=[sys.executable, "train.py", "--config", "config.json", "--epochs", "1"])
     section(echo, "next")
     echo(f"  cd {project}")
-    echo(f"  expkit runs list                  # every run, newest first")
-    echo(f"  expkit runs reproduce {run.id} --dry-run")
-    echo(f"  expkit launch -- python train.py  # your own run")
+    echo("  expkit runs list                  # every run, newest first")
+    if run is not None:
+        echo(f"  expkit runs reproduce {run.id} --dry-run")
+    echo("  expkit launch -- python train.py  # your own run")
     return workdir
