@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "launch": ("expkit.cli.launch", "launch", "Launch a command as a tracked, reproducible run."),
     "runs": ("expkit.cli.runs", "runs", "List, inspect, follow, stop, wait for and reproduce runs."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
+    "sweep": ("expkit.cli.sweep", "sweep", "Run, resume, export and report hyperparameter sweeps on a GPU-aware queue."),
+    "queue": ("expkit.cli.queue", "queue", "Queue commands and run them unattended on free GPUs."),
+    "schedule": ("expkit.cli.schedule", "schedule", "Write a standalone bash script that runs jobs unattended."),
 }
 
 
