@@ -17,7 +17,9 @@ import os
 import re
 import select
 import signal
+import queue as queue_mod
 import statistics
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -31,7 +33,7 @@ from expkit.runs.launch import LaunchRequest
 from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
 from expkit.sweeps.batch import Batch
 from expkit.sweeps.gpus import Slot, gpu_inventory
-from expkit.sweeps.local import start_trial
+from expkit.sweeps.local import LocalBackend, Prepared
 from expkit.timeutil import now_iso
 
 _OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|out of memory|RESOURCE_EXHAUSTED|CUBLAS_STATUS_ALLOC_FAILED"
@@ -91,7 +93,7 @@ class Scheduler:
                  rebuild_argv: Callable[[dict], list[str]] | None = None,
                  next_job: Callable[[], dict | None] | None = None, echo: Callable[[str], None] | None = None,
                  poll_s: float = 0.5, gpu_recheck_s: float = 10.0, early_poll_s: float = 1.0,
-                 inventory: Callable[[], list[dict]] = gpu_inventory):
+                 inventory: Callable[[], list[dict]] = gpu_inventory, backend=None):
         self.batch, self.slots, self.runs_dir = batch, slots, runs_dir
         self.make_request, self.context = make_request, context
         self.policy = policy or Policy()
@@ -99,6 +101,14 @@ class Scheduler:
         self.echo = echo or (lambda _msg: None)
         self.poll_s, self.gpu_recheck_s, self.early_poll_s = poll_s, gpu_recheck_s, early_poll_s
         self.inventory = inventory
+        self.backend = backend or LocalBackend()
+        self.prepared: dict[str, Prepared] = {}   # job id -> a CPU-slot run made ready while the slots were busy
+        self.dirty: set[str] = set()                # job files to write once the freed slots are filled again
+        self.reserved: set[str] = set()             # jobs the prepare thread is working on
+        self._lock = threading.Lock()
+        self._worker = None
+        self._worker_q = None
+        self._worker_error: BaseException | None = None
         self.jobs: dict[str, dict[str, Any]] = {}
         self.running: dict[str, Running] = {}
         self.by_pid: dict[int, str] = {}
@@ -128,10 +138,16 @@ class Scheduler:
                     self._early_terminate()
                 if not self.stopped:
                     self._fill()
+                self._flush()
                 if not self.running and not self._more_to_start():
                     break
+                if not self.stopped:
+                    self._prepare_ahead()
                 self._wait(self._timeout())
+            self._discard_prepared()
         finally:
+            self._stop_worker()
+            self._flush()
             signal.set_wakeup_fd(old_fd)
             signal.signal(signal.SIGCHLD, old_handler)
             os.close(self._rfd)
@@ -185,7 +201,12 @@ class Scheduler:
     # starting ---------------------------------------------------------------------------------------------------
     def _ready(self) -> list[dict[str, Any]]:
         now = time.monotonic()
-        return [j for j in self.jobs.values() if j["state"] == "pending" and j.get("retry_at_mono", 0) <= now]
+        with self._lock:
+            if self._worker_error is not None:
+                raise self._worker_error
+            reserved = set(self.reserved)
+        return [j for j in self.jobs.values() if j["state"] == "pending" and j.get("retry_at_mono", 0) <= now
+                and j["id"] not in reserved]
 
     def _fill(self) -> None:
         free = [s for s in self.slots if s.key not in self.leased]
@@ -232,24 +253,96 @@ class Scheduler:
                               f"(pid {', '.join(map(str, d['pids']))}): not using it")
         return busy
 
+    def _save(self, job: dict[str, Any]) -> None:
+        self.dirty.add(job["id"])
+
+    def _flush(self) -> None:
+        for job_id in sorted(self.dirty):
+            self.batch.save_job(self.jobs[job_id])
+        self.dirty.clear()
+
+    def _prepare(self, job: dict[str, Any], slot: Slot) -> Prepared:
+        """Create the job's run (manifest, status queued) and record it in the job before anything starts."""
+        p = self.backend.prepare(self.make_request(job, slot), self.context)
+        job["attempts"].append({"run_id": p.run.id, "state": "prepared", "prepared_at": now_iso()})
+        self.batch.save_job(job)
+        return p
+
+    def _prepare_ahead(self) -> None:
+        """While the CPU slots are busy, a helper thread makes the next runs ready (manifest, status, job record:
+        fsync-bound work), so a freed slot costs only a fork. GPU slots prepare at start: the lease decides the env."""
+        cpu = [s for s in self.slots if s.gpu_uuid is None]
+        if not cpu:
+            return
+        if self._worker is None:
+            self._worker_q = queue_mod.Queue()
+            self._worker = threading.Thread(target=self._prepare_worker, name="expkit-prepare", daemon=True)
+            self._worker.start()
+        for job in self._ready():
+            if len(self.prepared) + len(self.reserved) >= len(cpu):
+                break
+            if job["id"] not in self.prepared and job["id"] not in self.reserved:
+                self.reserved.add(job["id"])
+                self._worker_q.put((job, cpu[0]))
+
+    def _prepare_worker(self) -> None:
+        while True:
+            item = self._worker_q.get()
+            if item is None:
+                return
+            job, slot = item
+            try:
+                p = self._prepare(job, slot)
+                err = None
+            except BaseException as exc:  # handed to the main thread, which raises it
+                p, err = None, exc
+            with self._lock:
+                self.reserved.discard(job["id"])
+                if p is not None:
+                    self.prepared[job["id"]] = p
+                if err is not None:
+                    self._worker_error = err
+            try:
+                os.write(self._wfd, b"p")  # wake the loop: a prepared run may fill a free slot
+            except OSError:
+                pass
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker_q.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def _discard_prepared(self) -> None:
+        self._stop_worker()
+        for job_id, p in self.prepared.items():
+            job = self.jobs[job_id]
+            if job["attempts"] and job["attempts"][-1].get("run_id") == p.run.id:
+                job["attempts"].pop()
+                self.batch.save_job(job)
+            self.backend.discard(p.run)
+        self.prepared.clear()
+
     def _start(self, job: dict[str, Any], slot: Slot) -> None:
         job.pop("retry_at_mono", None)
         job.pop("retry_at", None)
-        req = self.make_request(job, slot)
-
-        def on_prepared(run: Run) -> None:
-            job["attempts"].append({"run_id": run.id, "slot": slot.key, "gpu_uuid": slot.gpu_uuid,
-                                    "gpu_index": slot.gpu_index, "started_at": now_iso(), "state": "running"})
-            job["state"] = "running"
-            self.batch.save_job(job)
-
-        run, pid = start_trial(req, self.context, on_prepared)
-        self.running[job["id"]] = Running(job, run, slot, pid, self._reader(run))
+        with self._lock:
+            p = self.prepared.pop(job["id"], None) if slot.gpu_uuid is None else None
+        if p is None:
+            p = self._prepare(job, slot)
+        pid = self.backend.start(p)
+        # the run's manifest and the job's prepared attempt are on disk already: a crash from here on is
+        # recovered from the run's own status, so this update can wait until the free slots are filled
+        job["attempts"][-1].update(state="running", slot=slot.key, gpu_uuid=slot.gpu_uuid, gpu_index=slot.gpu_index,
+                                   started_at=now_iso())
+        job["state"] = "running"
+        self._save(job)
+        self.running[job["id"]] = Running(job, p.run, slot, pid, self._reader(p.run))
         self.by_pid[pid] = job["id"]
         self.leased[slot.key] = job["id"]
         self.summary.started += 1
         where = f"GPU {slot.gpu_index}" if slot.gpu_uuid else "CPU"
-        self.echo(f"started {job['id']} on {where} as {run.id}")
+        self.echo(f"started {job['id']} on {where} as {p.run.id}")
 
     def _reader(self, run: Run) -> MetricReader | None:
         return MetricReader(run.path) if self.policy.early_terminate else None
@@ -332,7 +425,7 @@ class Scheduler:
             self.echo(f"{job['id']} was lost ({st.get('reason')}): queued again")
         else:
             self._failed(job, r.run, st, att)
-        self.batch.save_job(job)
+        self._save(job)
 
     def _failed(self, job: dict[str, Any], run: Run, st: dict[str, Any], att: dict[str, Any]) -> None:
         sig = failure_signature(run, st)
@@ -375,30 +468,30 @@ class Scheduler:
 
     # resume -----------------------------------------------------------------------------------------------------
     def _recover(self) -> None:
-        """Read every job; adopt live runs, record ended ones, re-queue lost or never-started ones."""
+        """Read every job and trust each run's own status over the job file: adopt live runs, record ended ones,
+        re-queue lost ones, and drop runs that were prepared but never started."""
         if self.batch.meta().get("stopped_reason"):
             self.batch.update_meta(stopped_reason=None)
         for job in self.batch.jobs():
             self.jobs[job["id"]] = job
             if job.get("retry_at"):
                 job["retry_at_mono"] = time.monotonic() + max(0.0, job["retry_at"] - time.time())
-            if job["state"] != "running":
+            att = job["attempts"][-1] if job["attempts"] else None
+            if att is None or att.get("state") not in ("prepared", "running"):
+                if job["state"] == "running":  # no attempt recorded: nothing started
+                    job["state"] = "pending"
+                    self.batch.save_job(job)
                 continue
-            if not job["attempts"]:
-                job["state"] = "pending"
-                self.batch.save_job(job)
-                continue
-            att = job["attempts"][-1]
             run = Run(self.runs_dir / att["run_id"])
-            st = run.status()
-            if st["state"] == "queued":  # prepared, never started: the scheduler died in between
-                raw = run.raw_status()
-                raw.update(state="stopped", ended_at=now_iso(), reason="never started: the scheduler stopped first")
-                run.write_status(raw)
-                att.update(state="never_started", ended_at=now_iso())
+            st = run.status() if run.path.exists() else {"state": "queued"}
+            if st["state"] == "queued":  # prepared, never started: the scheduler stopped in between
+                self.backend.discard(run)
+                job["attempts"].pop()
                 job["state"] = "pending"
                 self.batch.save_job(job)
                 continue
+            job["state"] = "running"
+            att["state"] = "running"
             slot = next((s for s in self.slots if s.key == att.get("slot") and s.key not in self.leased), None)
             if slot is None:
                 slot = next((s for s in self.slots if s.key not in self.leased
@@ -412,6 +505,7 @@ class Scheduler:
             else:
                 self.summary.adopted += 1
                 self.echo(f"adopted {job['id']}: its run {run.id} is still running")
+        self._flush()
 
     # early termination ------------------------------------------------------------------------------------------
     def _early_terminate(self) -> None:
