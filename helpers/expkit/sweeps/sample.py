@@ -164,7 +164,10 @@ def _quantize(x: float, q: float, bounds: tuple[float, float] | None) -> float |
     if isinstance(q, int):
         return int(value)
     digits = max(0, -math.floor(math.log10(q)) + 6)
-    return round(value, digits)
+    rounded = round(value, digits)  # 0.30000000000000004 -> 0.3, unless that steps outside the bounds
+    if bounds is not None and not bounds[0] <= rounded <= bounds[1]:
+        return _clamp(value, bounds)
+    return rounded
 
 
 def _clamp(x: float, bounds: tuple[float, float] | None) -> float:
