@@ -404,6 +404,8 @@ class Scheduler:
         att = job["attempts"][-1]
         att.update(state=state, ended_at=st.get("ended_at") or now_iso(), reason=st.get("reason"),
                    exit_code=st.get("exit_code"), signal=st.get("signal_name"))
+        if self.policy.early_terminate and r.reader is not None:  # the full curve, for comparing later trials
+            job["history"] = r.reader.refresh().get(self.policy.metric, [])
         if self.policy.metric and state in ("succeeded", "stopped"):
             entry = run_metrics(r.run.path).get(self.policy.metric)
             if entry:
@@ -532,9 +534,6 @@ class Scheduler:
             if reason:
                 r.early_stop = reason
                 self._stop(r)
-        for job_id, r in self.running.items():  # keep the history of finished ones for later comparisons
-            if job_id in histories:
-                r.job["history"] = [sign * v for v in histories[job_id]]
 
     def _stop(self, r: Running) -> None:
         st = r.run.raw_status()
@@ -553,7 +552,8 @@ def _should_stop(et: dict[str, Any], job_id: str, mine: list[float], histories: 
         if step < et.get("warmup", 1):
             return None
         best = min(mine)
-        others = [min(h[:step]) for k, h in histories.items() if k != job_id and len(h) >= step]
+        # the others' best up to the same step (a trial that ended sooner counts with its whole curve)
+        others = [min(h[:step]) for k, h in histories.items() if k != job_id and h]
         if len(others) < et.get("min_trials", 3):
             return None
         med = statistics.median(others)
