@@ -49,7 +49,8 @@ if [ -n "$DEADLINE" ]; then
 fi
 
 run_job() {{  # run_job ID GPU COMMAND
-  local id="$1" gpu="$2" cmd="$3"
+  local id="$1" gpu="$2" cmd="$3" where="CPU"
+  [ -n "$gpu" ] && where="GPU $gpu"
   if [ -e "$LOG_DIR/$id.done" ]; then
     say "skip $id (finished before)"
     return 0
@@ -59,10 +60,10 @@ run_job() {{  # run_job ID GPU COMMAND
     return 0
   fi
   if [ "$DRY_RUN" = 1 ]; then
-    say "would run $id on ${{gpu:-CPU}}: $cmd"
+    say "would run $id on $where: $cmd"
     return 0
   fi
-  say "start $id on ${{gpu:-CPU}}: $cmd"
+  say "start $id on $where: $cmd"
   rm -f "$LOG_DIR/$id.failed"
   local rc=0
   ( export CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES="$gpu"
@@ -90,7 +91,7 @@ worker() {{  # worker GPU: take the next job nobody has claimed, until none is l
 {workers}
 wait
 rm -rf "$LOG_DIR"/*.claim
-failed=$(ls "$LOG_DIR"/*.failed 2>/dev/null | wc -l)
+failed=$(find "$LOG_DIR" -maxdepth 1 -name '*.failed' | wc -l)
 say "all workers finished; $failed failed"
 [ "$failed" = 0 ]
 """
