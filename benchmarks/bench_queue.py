@@ -10,7 +10,6 @@ Each job is `sleep 0.2`, so what is measured is the scheduling, not the jobs.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess

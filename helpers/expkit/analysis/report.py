@@ -11,8 +11,6 @@ from typing import Any
 
 from expkit.analysis.compare import guess_goal
 from expkit.analysis.metrics import run_metrics
-from expkit.errors import ExpkitError
-from expkit.runs.store import Run
 from expkit.sweeps.spec import parse_spec
 
 

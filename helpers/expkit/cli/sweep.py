@@ -93,6 +93,9 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
                 click.echo(f"  {t['id']}  {' '.join(t['command'])}")
             if result.get("note"):
                 click.echo(f"  note: {result['note']}")
+            from expkit.sweeps.estimate import render_text
+
+            click.echo(render_text(result["estimate"]))
 
         emit(result, as_json, text)
         return

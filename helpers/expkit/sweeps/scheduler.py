@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from expkit.analysis.metrics import MetricReader, best_of, run_metrics
-from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
 from expkit.runs import process
 from expkit.runs.control import tail_lines

@@ -106,8 +106,11 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
     cwd = Path(opts.cwd or os.getcwd()).resolve()
     slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
     if opts.dry_run:
+        from expkit.sweeps.estimate import estimate_sweep
+
         trials = plan_trials(spec)
-        return {"dry_run": True, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
+        est = estimate_sweep(spec, runs_dir, opts.gpus, opts.per_gpu, opts.max_parallel, smoke_seconds=None)
+        return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
                 "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
@@ -171,8 +174,9 @@ def status(batch: Batch, runs_dir: Path) -> dict[str, Any]:
     jobs = batch.jobs()
     rows = []
     for j in jobs:
-        att = j["attempts"][-1] if j["attempts"] else {}
-        rows.append({"id": j["id"], "state": j["state"], "params": j.get("params"), "attempts": len(j["attempts"]),
+        tries = [a for a in j["attempts"] if a.get("state") != "prepared"]
+        att = tries[-1] if tries else {}
+        rows.append({"id": j["id"], "state": j["state"], "params": j.get("params"), "attempts": len(tries),
                      "run_id": att.get("run_id"), "gpu": att.get("gpu_index"), "reason": att.get("reason"),
                      "command": " ".join(j["argv"])})
     meta = batch.meta()
