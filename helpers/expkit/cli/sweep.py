@@ -159,7 +159,13 @@ def _render_status(result: dict) -> None:
     for j in result["jobs"]:
         params = " ".join(f"{k}={v}" for k, v in (j["params"] or {}).items()) or j["command"][:50]
         gpu = "-" if j["gpu"] is None else j["gpu"]
-        click.echo(f"  {j['id']:<7} {j['state']:<14} {j['attempts']:<5} {gpu!s:<4} {j['run_id'] or '-':<40} {params}")
+        state = j["state"]
+        if state == "running" and j.get("run_state") not in (None, "running"):
+            state = f"run {j['run_state']}"  # the scheduler is gone: what the run itself says
+        click.echo(f"  {j['id']:<7} {state:<14} {j['attempts']:<5} {gpu!s:<4} {j['run_id'] or '-':<40} {params}")
+    if not result["scheduler_running"] and result["counts"].get("pending", 0) + result["counts"].get("running", 0):
+        again = "expkit queue run" if result.get("kind") == "queue" else f"expkit sweep resume {result['name']}"
+        click.echo(f"  unfinished and no scheduler: `{again}` continues it")
 
 
 @sweep.command("export")

@@ -116,6 +116,7 @@ class Scheduler:
         self.outcomes: list[str] = []      # first finished attempts this session: "ok" or a failure signature
         self.stopped: str | None = None
         self.gpu_blocked_until = 0.0
+        self._busy_told: set[str] = set()
         self.next_early = 0.0
         self.summary = Summary()
         self._rfd = self._wfd = None
@@ -143,9 +144,8 @@ class Scheduler:
                 if not self.stopped:
                     self._prepare_ahead()
                 self._wait(self._timeout())
-            self._discard_prepared()
         finally:
-            self._stop_worker()
+            self._discard_prepared()  # runs made ready but never started are removed, their jobs stay pending
             self._flush()
             signal.set_wakeup_fd(old_fd)
             signal.signal(signal.SIGCHLD, old_handler)
@@ -246,10 +246,13 @@ class Scheduler:
         busy = {d["uuid"] for d in inv if any(p not in ours for p in d["pids"])}
         if busy:
             self.gpu_blocked_until = time.monotonic() + self.gpu_recheck_s
-            for d in inv:
-                if d["uuid"] in busy:
-                    self.echo(f"GPU {d['index']} is busy with processes expkit did not start "
-                              f"(pid {', '.join(map(str, d['pids']))}): not using it")
+        for d in inv:
+            if d["uuid"] in busy and d["uuid"] not in self._busy_told:
+                self.echo(f"GPU {d['index']} is busy with processes expkit did not start "
+                          f"(pid {', '.join(map(str, d['pids']))}): not using it until they end")
+            elif d["uuid"] not in busy and d["uuid"] in self._busy_told:
+                self.echo(f"GPU {d['index']} is free again")
+        self._busy_told = busy
         return busy
 
     def _save(self, job: dict[str, Any]) -> None:
@@ -431,9 +434,11 @@ class Scheduler:
     def _failed(self, job: dict[str, Any], run: Run, st: dict[str, Any], att: dict[str, Any]) -> None:
         sig = failure_signature(run, st)
         att["signature"] = sig
-        self._record_outcome(sig)
         failures = sum(1 for a in job["attempts"] if a.get("state") == "failed" and not a.get("oom"))
-        if is_oom(run) and not job.get("oom_retried"):
+        oom_retry = is_oom(run) and not job.get("oom_retried")
+        if not oom_retry:  # an OOM retried with a smaller batch is not yet a verdict on the job
+            self._record_outcome(sig)
+        if oom_retry:
             att["oom"] = True
             job["oom_retried"] = True
             oom = self.policy.oom

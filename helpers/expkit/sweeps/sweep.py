@@ -11,7 +11,7 @@ from typing import Any, Callable
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_text
 from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
-from expkit.runs.store import resolve_runs_dir
+from expkit.runs.store import Run, resolve_runs_dir
 from expkit.sweeps import sample
 from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
 from expkit.sweeps.gpus import Slot, plan_slots
@@ -176,8 +176,11 @@ def status(batch: Batch, runs_dir: Path) -> dict[str, Any]:
     for j in jobs:
         tries = [a for a in j["attempts"] if a.get("state") != "prepared"]
         att = tries[-1] if tries else {}
+        run_state = None
+        if att.get("run_id") and (runs_dir / att["run_id"]).exists():
+            run_state = Run(runs_dir / att["run_id"]).status()["state"]
         rows.append({"id": j["id"], "state": j["state"], "params": j.get("params"), "attempts": len(tries),
-                     "run_id": att.get("run_id"), "gpu": att.get("gpu_index"), "reason": att.get("reason"),
+                     "run_id": att.get("run_id"), "run_state": run_state, "gpu": att.get("gpu_index"), "reason": att.get("reason"),
                      "command": " ".join(j["argv"])})
     meta = batch.meta()
     return {"name": batch.name, "kind": meta.get("kind"), "scheduler_running": batch.scheduler_alive(),
