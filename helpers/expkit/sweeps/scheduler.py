@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import errno
 import os
+import queue as queue_mod
 import re
 import select
 import signal
-import queue as queue_mod
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from expkit.analysis.metrics import MetricReader, best_of, run_metrics
@@ -286,6 +287,10 @@ class Scheduler:
             if job["id"] not in self.prepared and job["id"] not in self.reserved:
                 self.reserved.add(job["id"])
                 self._worker_q.put((job, cpu[0]))
+        with self._lock:
+            cold = [p for p in self.prepared.values() if p.standby is None]
+        for p in cold:  # fork their supervisors now (from this thread), so a freed slot only writes to a pipe
+            self.backend.warm(p)
 
     def _prepare_worker(self) -> None:
         while True:
@@ -322,7 +327,7 @@ class Scheduler:
             if job["attempts"] and job["attempts"][-1].get("run_id") == p.run.id:
                 job["attempts"].pop()
                 self.batch.save_job(job)
-            self.backend.discard(p.run)
+            self.backend.discard(p)
         self.prepared.clear()
 
     def _start(self, job: dict[str, Any], slot: Slot) -> None:
@@ -491,7 +496,7 @@ class Scheduler:
             run = Run(self.runs_dir / att["run_id"])
             st = run.status() if run.path.exists() else {"state": "queued"}
             if st["state"] == "queued":  # prepared, never started: the scheduler stopped in between
-                self.backend.discard(run)
+                self.backend.discard(Prepared(run, [], Path("."), {}))
                 job["attempts"].pop()
                 job["state"] = "pending"
                 self.batch.save_job(job)
