@@ -97,8 +97,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise ExpkitError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}",
-                          "fix the YAML syntax; `python -c 'import yaml,sys; yaml.safe_load(open(sys.argv[1]))' FILE` "
-                          "shows the same error") from None
+                          "fix the YAML at that line (a ${...} inside [ ] needs quotes, or write the list one "
+                          "item per line with -)") from None
     return parse_spec(raw, default_name=path.stem)
 
 
