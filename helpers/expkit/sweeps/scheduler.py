@@ -235,10 +235,8 @@ class Scheduler:
     def _foreign_busy_gpus(self) -> set[str]:
         """GPUs with a process on them that is not one of our runs (someone else's job, a notebook)."""
         inv = self.inventory()
-        if not any(d["pids"] for d in inv):
-            return set()
         ours: set[int] = set()
-        for r in self.running.values():
+        for r in self.running.values() if any(d["pids"] for d in inv) else ():
             st = r.run.raw_status()
             if st.get("pid"):
                 ours.update(process.live_tree(st["pid"], st.get("pgid")))
