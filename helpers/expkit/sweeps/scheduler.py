@@ -199,12 +199,13 @@ class Scheduler:
                     self.jobs[job_id] = job
 
     # starting ---------------------------------------------------------------------------------------------------
-    def _ready(self) -> list[dict[str, Any]]:
+    def _ready(self, with_reserved: bool = False) -> list[dict[str, Any]]:
+        """Pending jobs whose retry time has come, in order (with_reserved: also those being prepared)."""
         now = time.monotonic()
         with self._lock:
             if self._worker_error is not None:
                 raise self._worker_error
-            reserved = set(self.reserved)
+            reserved = set() if with_reserved else set(self.reserved)
         return [j for j in self.jobs.values() if j["state"] == "pending" and j.get("retry_at_mono", 0) <= now
                 and j["id"] not in reserved]
 
@@ -212,10 +213,10 @@ class Scheduler:
         free = [s for s in self.slots if s.key not in self.leased]
         if not free:
             return
-        ready = self._ready()
+        ready = self._ready(with_reserved=True)
         if len(ready) < len(free):
             self._pick_up_new_jobs()
-            ready = self._ready()
+            ready = self._ready(with_reserved=True)
             while self.next_job is not None and len(ready) < len(free):
                 job = self.next_job()
                 if job is None:
@@ -230,6 +231,10 @@ class Scheduler:
                 continue
             if not ready:
                 break
+            with self._lock:
+                being_prepared = ready[0]["id"] in self.reserved
+            if being_prepared:
+                break  # keep the order: the helper thread wakes the loop when this job's run is ready
             self._start(ready.pop(0), slot)
 
     def _foreign_busy_gpus(self) -> set[str]:
