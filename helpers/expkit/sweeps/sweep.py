@@ -85,18 +85,26 @@ def _bayes_source(spec: SweepSpec, batch: Batch, cwd: Path, jobs: Callable[[], l
     return next_job
 
 
+def job_request(job: dict, slot: Slot, *, group: str, env: dict[str, str], runs_dir: Path, gpu_machine: bool,
+                wandb_project: str | None, record: tuple[str, dict[str, Any]]) -> LaunchRequest:
+    """The LaunchRequest of one attempt: its lease, its stable seed and W&B run id (resumed, never new)."""
+    env = {**env, "WANDB_RUN_ID": job["wandb_run_id"], "WANDB_RESUME": "allow"}
+    gpus = str(slot.gpu_index) if slot.gpu_uuid else ("none" if gpu_machine else None)
+    key, info = record
+    return LaunchRequest(argv=job["argv"], name=job.get("name"), gpus=gpus, seed=job["seed"], env=env,
+                         runs_dir=runs_dir, cwd=Path(job.get("cwd") or os.getcwd()), group=group,
+                         wandb_project=wandb_project,
+                         extra={key: {**info, "attempt": len(job["attempts"]) + 1, "gpu_uuid": slot.gpu_uuid}})
+
+
 def sweep_request(spec: SweepSpec, batch: Batch, opts: RunOptions, runs_dir: Path, gpu_machine: bool):
     def make(job: dict, slot: Slot) -> LaunchRequest:
-        env = dict(opts.env)
-        env.update(EXPKIT_SWEEP=batch.name, EXPKIT_TRIAL_ID=job["id"], EXPKIT_TRIAL_PARAMS=json.dumps(job.get("params", {})),
-                   WANDB_RUN_ID=job["wandb_run_id"], WANDB_RESUME="allow")
-        gpus = str(slot.gpu_index) if slot.gpu_uuid else ("none" if gpu_machine else None)
-        return LaunchRequest(argv=job["argv"], name=job.get("name") or f"{batch.name}-{job['id']}", gpus=gpus,
-                             seed=job["seed"], env=env, runs_dir=runs_dir, cwd=Path(job.get("cwd") or os.getcwd()),
-                             group=batch.name, wandb_project=opts.wandb_project or spec.project,
-                             extra={"sweep": {"name": batch.name, "trial_id": job["id"], "params": job.get("params"),
-                                              "attempt": len(job["attempts"]) + 1,
-                                              "wandb_run_id": job["wandb_run_id"], "gpu_uuid": slot.gpu_uuid}})
+        env = {**opts.env, "EXPKIT_SWEEP": batch.name, "EXPKIT_TRIAL_ID": job["id"],
+               "EXPKIT_TRIAL_PARAMS": json.dumps(job.get("params", {}))}
+        return job_request(job, slot, group=batch.name, env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
+                           wandb_project=opts.wandb_project or spec.project,
+                           record=("sweep", {"name": batch.name, "trial_id": job["id"], "params": job.get("params"),
+                                             "wandb_run_id": job["wandb_run_id"]}))
     return make
 
 
@@ -221,14 +229,10 @@ def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
 
     def make(job: dict, slot: Slot) -> LaunchRequest:
-        env = {**opts.env, **(job.get("env") or {}), "EXPKIT_QUEUE": queue, "EXPKIT_JOB_ID": job["id"],
-               "WANDB_RUN_ID": job["wandb_run_id"], "WANDB_RESUME": "allow"}
-        gpus = str(slot.gpu_index) if slot.gpu_uuid else ("none" if gpu_machine else None)
-        return LaunchRequest(argv=job["argv"], name=job.get("name"), gpus=gpus, seed=job["seed"], env=env,
-                             runs_dir=runs_dir, cwd=Path(job["cwd"]), group=f"queue-{queue}",
-                             wandb_project=opts.wandb_project,
-                             extra={"queue": {"name": queue, "job_id": job["id"], "attempt": len(job["attempts"]) + 1,
-                                              "gpu_uuid": slot.gpu_uuid}})
+        env = {**opts.env, **(job.get("env") or {}), "EXPKIT_QUEUE": queue, "EXPKIT_JOB_ID": job["id"]}
+        return job_request(job, slot, group=f"queue-{queue}", env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
+                           wandb_project=opts.wandb_project,
+                           record=("queue", {"name": queue, "job_id": job["id"], "wandb_run_id": job["wandb_run_id"]}))
 
     policy = Policy(retries=opts.retries or 0, backoff_s=30.0 if opts.backoff_s is None else opts.backoff_s,
                     same_failures=3 if opts.same_failures is None else opts.same_failures)
