@@ -24,8 +24,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "doctor": ("expkit.cli.doctor", "doctor", "Pre-flight checks: git, GPUs, disk, environment, torch/CUDA, wandb."),
     "backends": ("expkit.cli.backends", "backends", "Which backends (local, Slurm, Modal) can run work here."),
     "plan": ("expkit.cli.plan", "plan", "Research plans: run sub-experiments, judge criteria, write FINDINGS.md."),
-    "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
+    "demo": ("expkit.cli.demo", "demo", "Run the showcase: launch, diagnose, W&B, a research plan and a sweep on tiny real projects."),
     "wandb": ("expkit.cli.wandb", "wandb", "Add W&B logging to a training script, undo it, read runs back."),
+    "sweep": ("expkit.cli.sweep", "sweep", "Run, resume, export and report hyperparameter sweeps on a GPU-aware queue."),
+    "queue": ("expkit.cli.queue", "queue", "Queue commands and run them unattended on free GPUs."),
+    "schedule": ("expkit.cli.schedule", "schedule", "Write a standalone bash script that runs jobs unattended."),
 }
 
 

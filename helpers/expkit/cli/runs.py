@@ -19,6 +19,8 @@ RUNS_EXTRA: dict[str, tuple[str, str]] = {
     "watch": ("expkit.cli.monitor", "watch"),
     "metrics": ("expkit.cli.monitor", "metrics"),
     "sync": ("expkit.cli.backends", "sync"),
+    "compare": ("expkit.cli.compare", "compare"),
+    "classification": ("expkit.cli.compare", "classification"),
 }
 
 
