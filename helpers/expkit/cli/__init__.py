@@ -18,6 +18,10 @@ from expkit.errors import ExpkitError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "launch": ("expkit.cli.launch", "launch", "Launch a command as a tracked, reproducible run."),
     "runs": ("expkit.cli.runs", "runs", "List, inspect, follow, stop, wait for and reproduce runs."),
+    "gpus": ("expkit.cli.gpus", "gpus", "List GPUs (PCI bus order), their memory, load and processes; --free."),
+    "env": ("expkit.cli.env", "env", "Detect, create, install into and verify Python environments."),
+    "entrypoints": ("expkit.cli.entrypoints", "entrypoints", "Find a project's training commands, statically."),
+    "doctor": ("expkit.cli.doctor", "doctor", "Pre-flight checks: git, GPUs, disk, environment, torch/CUDA, wandb."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
 }
 

@@ -16,13 +16,14 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import expkit
 from expkit.errors import ExpkitError, Failure
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
+from expkit.hardware.gpus import is_auto, resolve_auto
 from expkit.redact import redact_argv, redact_env, scrub, secret_values
 from expkit.runs import gitstate, interpreter, manifest as mf
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
@@ -38,7 +39,7 @@ _LAUNCHERS = {"python", "python3", "torchrun", "accelerate", "deepspeed", "bash"
 class LaunchRequest:
     argv: list[str]
     name: str | None = None
-    gpus: str | None = None  # "0,1" | "none" | None (inherit)
+    gpus: str | None = None  # "0,1" | "none" | "auto" | "auto:N" | None (inherit)
     seed: int | None = None
     config: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -103,9 +104,18 @@ def parse_gpus(gpus: str | None) -> str | None:
         return ""
     items = [g.strip() for g in text.split(",")]
     if not all(re.match(r"^\d+$", g) or re.match(r"^gpu-[0-9a-f-]+$", g) for g in items):
-        raise ExpkitError(f"--gpus expects indices like 0,1 or 'none', got '{gpus}'",
-                          "list GPU indices separated by commas (see `nvidia-smi -L`), or --gpus none for CPU")
+        raise ExpkitError(f"--gpus expects indices like 0,1, auto, auto:N or 'none', got '{gpus}'",
+                          "list GPU indices separated by commas (see `expkit gpus`), auto:N for N free GPUs, "
+                          "or --gpus none for CPU")
     return ",".join(gpus.strip().split(","))
+
+
+def _indices(gpus: str | None) -> list[int] | None:
+    """The GPU indices a --gpus value selects ([] for none), or None to inherit / for UUIDs."""
+    text = parse_gpus(gpus)
+    if text is None or not all(g.isdigit() for g in text.split(",") if g):
+        return None
+    return [int(g) for g in text.split(",") if g]
 
 
 def check_runs_dir(runs_dir: Path) -> None:
@@ -215,6 +225,9 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
     cwd = Path(req.cwd or os.getcwd()).resolve()
     runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
+    requested_gpus = req.gpus
+    if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
+        req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
     parse_gpus(req.gpus)
     config_fmt, config_values = None, None
     if req.config is not None:
@@ -256,7 +269,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "git": dict(git),
         "python": ctx["python"],
         "host": ctx["host"],
-        "gpus": {"requested": req.gpus, "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
+        "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus),
+                 "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
         "env": mf.relevant_env(env),
         "env_overrides": redact_env(req.env),
         "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],

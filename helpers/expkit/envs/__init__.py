@@ -1,0 +1,1 @@
+"""Python environments: managers (conda, mamba, micromamba, uv, venv), dependency files, install, verify."""
