@@ -1,0 +1,180 @@
+"""Where a script's configuration becomes known, and the expression that hands it to `wandb.init(config=...)`.
+
+Recognised: argparse (`vars(args)`), Hydra/OmegaConf (`OmegaConf.to_container(cfg, resolve=True)`), a
+dataclass instance (`dataclasses.asdict(cfg)`), a dict, click/typer command parameters, and, for module-level
+scripts, the simple constants assigned at the top of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from expkit.inject.analyze import Analysis, Site, dotted
+
+CONFIG_NAMES = {"config", "cfg", "conf", "hparams", "hyperparams", "hp", "params", "args", "opt", "opts", "flags",
+                "train_config", "training_config", "CONFIG", "CFG", "HPARAMS"}
+
+
+@dataclass
+class Config:
+    expr: str  # code for wandb.init(config=...)
+    source: str  # what it is, for the report
+    stmt_site: Site | None = None  # the statement that makes it known (None: a parameter)
+    imports: tuple = ()
+
+
+def _param_names(func: cst.FunctionDef) -> list[str]:
+    p = func.params
+    return [x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)]
+
+
+def _decorator_names(a: Analysis, func: cst.FunctionDef) -> list[str]:
+    out = []
+    for d in func.decorators:
+        expr = d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+        name = dotted(expr) or ""
+        out.append(a.qualify(name) or name)
+    return out
+
+
+def is_cli_command(a: Analysis, func: cst.FunctionDef) -> bool:
+    """click/typer command: decorated with `*.command`, or handed to `typer.run` / `fire.Fire`."""
+    if any(n.endswith(".command") or n in ("click.command", "command") for n in _decorator_names(a, func)):
+        return True
+    for c in a.calls_to("typer.run", "fire.Fire"):
+        if c.node.args and dotted(c.node.args[0].value) == func.name.value:
+            return True
+    return False
+
+
+def param_config(a: Analysis, func: cst.FunctionDef | None) -> Config | None:
+    """A configuration that arrives as a parameter of `func`."""
+    if func is None:
+        return None
+    names = _param_names(func)
+    if any(n in ("hydra.main", "hydra.main") for n in _decorator_names(a, func)) and names:
+        omega = "OmegaConf" if "OmegaConf" in a.imports else None
+        imports = () if omega else ("from omegaconf import OmegaConf",)
+        return Config(f"OmegaConf.to_container({names[0]}, resolve=True)", f"Hydra config `{names[0]}`",
+                      imports=imports)
+    if is_cli_command(a, func):
+        names = [n for n in names if n not in ("self", "ctx")]
+        return Config("{" + ", ".join(f'"{n}": {n}' for n in names) + "}", "command-line parameters")
+    for n in names:
+        if n in CONFIG_NAMES:
+            kind = _kind_of_name(a, n)
+            if kind:
+                return _config_for(a, n, kind)
+    return None
+
+
+def _kind_of_name(a: Analysis, name: str) -> str | None:
+    """How a name of this spelling is made anywhere in the script (a parameter often mirrors its caller)."""
+    for s in a.assigns:
+        kind = _assign_kind(a, s.node, name)
+        if kind:
+            return kind
+    return None
+
+
+def _targets(node) -> list[cst.BaseExpression]:
+    if isinstance(node, cst.Assign):
+        return [t.target for t in node.targets]
+    return [node.target]
+
+
+def _assign_kind(a: Analysis, node, name: str) -> str | None:
+    value = node.value
+    if value is None:
+        return None
+    for t in _targets(node):
+        first = t
+        if isinstance(t, (cst.Tuple, cst.List)) and t.elements:
+            first = t.elements[0].value
+        if not (isinstance(first, cst.Name) and first.value == name):
+            continue
+        if isinstance(value, cst.Call):
+            fname = dotted(value.func) or ""
+            q = a.qualify(fname) or fname
+            last = fname.rsplit(".", 1)[-1]
+            if last in ("parse_args", "parse_known_args"):
+                return "argparse"
+            if q.startswith("omegaconf.") or last in ("compose",) or q.startswith("hydra."):
+                return "omegaconf"
+            if fname in a.dataclasses:
+                return "dataclass"
+            if fname == "dict" and name in CONFIG_NAMES:
+                return "dict"
+            if last in ("load", "safe_load") and q.startswith(("yaml", "json")):
+                return "dict"
+        if isinstance(value, cst.Dict) and name in CONFIG_NAMES:
+            return "dict"
+    return None
+
+
+def _config_for(a: Analysis, name: str, kind: str, site: Site | None = None) -> Config:
+    if kind == "argparse":
+        return Config(f"vars({name})", f"argparse `{name}`", site)
+    if kind == "omegaconf":
+        imports = () if "OmegaConf" in a.imports else ("from omegaconf import OmegaConf",)
+        return Config(f"OmegaConf.to_container({name}, resolve=True)", f"OmegaConf `{name}`", site, imports)
+    if kind == "dataclass":
+        imports = () if "dataclasses" in a.imports else ("import dataclasses",)
+        return Config(f"dataclasses.asdict({name})", f"dataclass `{name}`", site, imports)
+    return Config(name, f"dict `{name}`", site)
+
+
+def statement_config(a: Analysis, block, anchor) -> Config | None:
+    """The last config assignment in `block` before `anchor` (a statement of `block`)."""
+    found = None
+    for s in a.assigns:
+        stmt = s.stmt_in(block)
+        if stmt is None or s.stmt is not stmt:
+            continue
+        if _index(block, stmt) >= _index(block, anchor):
+            continue
+        for t in _targets(s.node):
+            first = t.elements[0].value if isinstance(t, (cst.Tuple, cst.List)) and t.elements else t
+            if isinstance(first, cst.Name):
+                kind = _assign_kind(a, s.node, first.value)
+                if kind:
+                    found = _config_for(a, first.value, kind, s)
+    return found
+
+
+def _index(block, stmt) -> int:
+    for i, s in enumerate(block.body):
+        if s is stmt:
+            return i
+    return -1
+
+
+def module_constants(a: Analysis, anchor) -> Config | None:
+    """Simple literal assignments at the top level before `anchor`: the config of a script with no main()."""
+    names = []
+    for s in a.assigns:
+        if s.block is not a.module or s.func is not None or len(s.path) != 1:
+            continue
+        if _index(a.module, s.stmt) >= _index(a.module, anchor):
+            continue
+        node = s.node
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            if _is_literal(node.value):
+                name = node.targets[0].target.value
+                if not name.startswith("_") and name not in names:
+                    names.append(name)
+    if not names:
+        return None
+    return Config("{" + ", ".join(f'"{n}": {n}' for n in names) + "}", "module-level constants")
+
+
+def _is_literal(v) -> bool:
+    if isinstance(v, (cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(v, cst.Name) and v.value in ("True", "False", "None"):
+        return True
+    if isinstance(v, cst.UnaryOperation) and isinstance(v.expression, (cst.Integer, cst.Float)):
+        return True
+    return False

@@ -1,0 +1,193 @@
+"""inject: detect the framework, run its codemod, verify the result parses, back up, write.
+
+The rule table is checked in order; the first that applies wins:
+
+1. wandb        the script already uses W&B: change nothing, report where
+2. hf-trainer   transformers TrainingArguments / HfArgumentParser
+3. lightning    Lightning Trainer / LightningCLI
+4. keras        Keras / tf.keras `fit`
+5. accelerate   HF Accelerate's Accelerator
+6. tensorboard  a SummaryWriter, with --sync-tensorboard
+7. loop         any custom loop (PyTorch, JAX, ...)
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import libcst as cst
+
+from expkit.errors import ExpkitError, Failure
+from expkit.inject import backup
+from expkit.inject.analyze import Analysis, analyze
+from expkit.inject.codemods import accelerate, hf, keras, lightning, loop, tensorboard
+from expkit.inject.edits import MARK, Plan, apply
+
+RULES = [("hf-trainer", hf), ("lightning", lightning), ("keras", keras), ("accelerate", accelerate)]
+
+
+@dataclass
+class Options:
+    project: str | None = None
+    entity: str | None = None
+    sync_tensorboard: bool | None = None  # None: not decided (refuse and ask), True/False: the user's choice
+    script_stem: str | None = None  # names the Accelerate project when neither --project nor WANDB_PROJECT is set
+
+
+@dataclass
+class Result:
+    framework: str
+    changed: bool
+    source: str
+    new_source: str
+    edits: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    existing: list = field(default_factory=list)  # lines that already use wandb
+    diff: str = ""
+    backup: str | None = None
+
+    def to_json(self) -> dict:
+        return {"framework": self.framework, "changed": self.changed, "edits": self.edits,
+                "warnings": self.warnings, "notes": self.notes, "existing_wandb": self.existing,
+                "backup": self.backup, "diff": self.diff}
+
+
+class CannotInject(Failure):
+    """No safe place for the edits: nothing was written (exit 1)."""
+
+    def __init__(self, message, hint, framework="", snippet=None, line=None):
+        super().__init__(message, hint)
+        self.framework, self.snippet, self.line = framework, snippet, line
+
+
+def _decode(data: bytes, name: str) -> str:
+    mt = re.match(rb"^(?:[^\n]*\n)?[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", data)
+    encoding = mt.group(1).decode() if mt else "utf-8"
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise ExpkitError(f"{name} cannot be read as {encoding}: {exc}", "save the script as UTF-8") from None
+
+
+def parse(source: str, name: str) -> cst.Module:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        raise ExpkitError(f"{name} does not parse: line {exc.raw_line}: {exc.message}",
+                          "fix the syntax error first; inject never touches a script that does not parse") from None
+
+
+def framework_label(a: Analysis) -> str:
+    if a.uses("jax", "flax"):
+        return "jax"
+    if a.uses("torch"):
+        return "pytorch"
+    return "custom loop"
+
+
+def existing_wandb(a: Analysis) -> list[dict]:
+    lines = {}
+    for s in a.wandb_lines:
+        node = s.stmt if s.path else s.node
+        line = a.line_of(node)
+        if line not in lines:
+            text = cst.Module(body=[]).code_for_node(node).strip().splitlines()
+            lines[line] = text[0] if text else ""
+    return [{"line": k, "code": v} for k, v in sorted(lines.items())]
+
+
+def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
+    """Pure text -> text: the edited source and what was done. Raises CannotInject / ExpkitError."""
+    if opts.script_stem is None:
+        opts = replace(opts, script_stem=Path(name).stem)
+    module = parse(source, name)
+    a = analyze(module)
+    if a.wandb_lines:
+        expkit_made = MARK in source
+        return Result("wandb", False, source, source, existing=existing_wandb(a),
+                      notes=["already injected by expkit (lines marked `# expkit: wandb`)" if expkit_made else
+                             "the script already uses W&B: nothing changed"])
+    plan = Plan(a)
+    framework = None
+    for label, rule in RULES:
+        if rule.applies(a):
+            framework = label
+            rule.plan(plan, opts)
+            break
+    if framework is None and tensorboard.applies(a) and opts.sync_tensorboard is not False:
+        line = a.line_of(tensorboard.writers(a)[0].stmt)
+        if opts.sync_tensorboard is None:
+            raise CannotInject(
+                f"{name} writes TensorBoard events (SummaryWriter, line {line}): choose how to add W&B",
+                "re-run with --sync-tensorboard (one wandb.init(sync_tensorboard=True) mirrors every scalar: "
+                "the minimal change) or --no-sync-tensorboard (add wandb.log calls as for any loop)",
+                "tensorboard", "wandb.init(sync_tensorboard=True)", line)
+        framework = "tensorboard"
+        tensorboard.plan(plan, opts)
+    if framework is None:
+        framework = framework_label(a)
+        try:
+            loop.plan(plan, opts)
+        except loop.Unplaceable as exc:
+            hint = f"add `{exc.snippet}`" + (f" near line {exc.line}" if exc.line else "")
+            sibling = _sibling_loop(a, name)
+            if sibling:
+                hint = (f"the training loop looks like it lives in {sibling[0]} (line {sibling[1]}): "
+                        f"run `expkit wandb inject {sibling[0]}` or {hint}")
+            raise CannotInject(f"{name}: {exc.message}; nothing changed", hint, framework, exc.snippet,
+                               exc.line) from None
+    if plan.empty:
+        return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes)
+    new_source, edits = apply(plan)
+    try:  # CPython's own parser is the judge, and ~10x faster than a second LibCST parse
+        compile(new_source, name, "exec", ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError) as exc:  # a bug in a codemod: never write it
+        raise Failure(f"internal error: the edited {name} would not parse ({exc}); nothing written",
+                      "report this script to the expkit maintainers") from None
+    return Result(framework, new_source != source, source, new_source, edits=edits, warnings=plan.warnings,
+                  notes=plan.notes, diff=backup.unified_diff(source, new_source, name))
+
+
+def _sibling_loop(a: Analysis, name: str) -> tuple[str, int] | None:
+    """A local module next to the script, imported by it, that calls `.backward()`."""
+    here = Path(name).resolve().parent
+    for qual in set(a.imports.values()):
+        mod = qual.lstrip(".").split(".")[0]
+        path = here / f"{mod}.py"
+        if not mod or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for i, line in enumerate(text.splitlines(), 1):
+            if ".backward(" in line:
+                return path.name, i
+    return None
+
+
+def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = False) -> Result:
+    """Inject into a file: back it up next to itself first, write only a result that parses."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExpkitError(f"no such script: {path}", "give the path of the training script (a .py file)")
+    opts = opts or Options()
+    data = path.read_bytes()
+    source = _decode(data, path.name)
+    result = inject_source(source, opts, str(path))
+    if result.changed and not dry_run:
+        encoding = _encoding_of(data)
+        result.backup = str(backup.write_backup(path, data))
+        from expkit.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(path, result.new_source.encode(encoding))
+    return result
+
+
+def _encoding_of(data: bytes) -> str:
+    mt = re.match(rb"^(?:[^\n]*\n)?[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", data)
+    return mt.group(1).decode() if mt else "utf-8"

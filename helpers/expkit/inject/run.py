@@ -1,0 +1,188 @@
+"""Where a W&B run starts and ends: shared by every codemod that needs its own `wandb.init`.
+
+The run starts just before the statement that begins the work (the training loop, `fit`, the SummaryWriter),
+once the configuration is known, and that statement and everything after it in its block is wrapped in
+try/finally so `wandb.finish()` runs also when training ends by an exception. In distributed scripts the run
+exists only on the main process, decided with the script's own rank notion.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import libcst as cst
+
+from expkit.inject.analyze import Analysis, Site, dotted
+from expkit.inject.config import Config, module_constants, param_config, statement_config
+from expkit.inject.edits import MARK, Plan
+
+RANK_BOOLS = ("master_process", "is_master", "is_main_process", "is_main", "main_process", "is_master_process",
+              "is_global_zero", "is_rank_zero", "is_chief")
+RANK_INTS = ("rank", "global_rank", "ddp_rank", "world_rank", "proc_rank", "process_rank", "local_rank", "gpu")
+
+
+@dataclass
+class Driver:
+    """The scope that owns the run: its block, the statement the run wraps, its config."""
+
+    scope: cst.FunctionDef | None
+    block: object
+    anchor: cst.BaseStatement
+    site: Site
+    config: Config | None
+    worker: bool = False
+
+
+def is_distributed(a: Analysis) -> bool:
+    if a.uses("torch.distributed", "torch.multiprocessing", "torch.nn.parallel", "horovod", "deepspeed"):
+        return True
+    return any((c.name or "").endswith(("init_process_group", "DistributedDataParallel", ".spawn"))
+               for c in a.calls)
+
+
+def spawned_by(a: Analysis, func: cst.FunctionDef) -> Site | None:
+    """The `mp.spawn(func, ...)` / `Process(target=func)` call that runs `func` in workers, if any."""
+    name = func.name.value
+    for c in a.calls:
+        n = c.name or ""
+        if n.endswith("spawn") and c.node.args and dotted(c.node.args[0].value) == name:
+            return c
+        if n.endswith("Process"):
+            for arg in c.node.args:
+                if arg.keyword and arg.keyword.value == "target" and dotted(arg.value) == name:
+                    return c
+    return None
+
+
+def call_chain(a: Analysis, site: Site) -> list[tuple]:
+    """[(scope, site in scope)] from the function holding `site` up through its callers.
+
+    Stops at a function that worker processes run (never start the run in the parent that spawns them).
+    """
+    chain = [(site.func, site)]
+    seen = set()
+    while chain[-1][0] is not None:
+        func = chain[-1][0]
+        if id(func) in seen or spawned_by(a, func):
+            break
+        seen.add(id(func))
+        callers = [c for c in a.calls if c.name == func.name.value and c.func is not func]
+        if not callers:
+            break
+        chain.append((callers[0].func, callers[0]))
+    return chain
+
+
+def _blocks_owned(site: Site, scope, outside_loops: bool = False) -> list:
+    """The blocks on the way to `site` that belong to `scope` (not a nested def), outermost first.
+
+    With `outside_loops`, stop at the first loop body: a run started there would start once per iteration.
+    """
+    owner = None
+    out = []
+    for blk, stmt in site.path:
+        if owner is scope:
+            out.append(blk)
+            if outside_loops and isinstance(stmt, (cst.For, cst.While)):
+                break
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            owner = stmt
+    return out
+
+
+def find_driver(a: Analysis, site: Site, climb: bool = True) -> Driver:
+    """Pick the scope and statement where the run starts: the outermost caller that knows the config."""
+    chain = call_chain(a, site) if climb else [(site.func, site)]
+    worker = climb and chain[-1][0] is not None and spawned_by(a, chain[-1][0]) is not None
+    for scope, s in reversed(chain):
+        blocks = _blocks_owned(s, scope)
+        for blk in reversed(blocks):
+            anchor = s.stmt_in(blk)
+            cfg = statement_config(a, blk, anchor)
+            if cfg:
+                return Driver(scope, blk, anchor, s, cfg, worker)
+        if scope is not None:
+            cfg = param_config(a, scope)
+            if cfg and blocks:
+                return Driver(scope, blocks[0], s.stmt_in(blocks[0]), s, cfg, worker)
+        elif blocks:
+            cfg = module_constants(a, s.stmt_in(blocks[0]))
+            if cfg:
+                inner = _blocks_owned(s, scope, outside_loops=True)[-1]
+                return Driver(scope, inner, s.stmt_in(inner), s, cfg, worker)
+    # No configuration anywhere: the outermost function of the chain (module level only for a script with no def).
+    functions = [(scope, s) for scope, s in chain if scope is not None]
+    scope, s = functions[-1] if functions else chain[-1]
+    block = _blocks_owned(s, scope, outside_loops=True)[-1] if scope is None else _blocks_owned(s, scope)[0]
+    return Driver(scope, block, s.stmt_in(block), s, None, worker)
+
+
+def rank_condition(a: Analysis, driver: Driver) -> tuple[str | None, tuple]:
+    """Code for "this is the main process" in the driver's scope, or None when the script is not distributed."""
+    if not is_distributed(a):
+        return None, ()
+    visible = set()
+    if driver.scope is not None:
+        p = driver.scope.params
+        visible.update(x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params))
+    for s in a.assigns:
+        if s.func is driver.scope or s.func is None:
+            for t in (s.node.targets if isinstance(s.node, cst.Assign) else [s.node]):
+                tgt = t.target
+                elems = [e.value for e in tgt.elements] if isinstance(tgt, (cst.Tuple, cst.List)) else [tgt]
+                visible.update(e.value for e in elems if isinstance(e, cst.Name))
+    for name in RANK_BOOLS:
+        if name in visible:
+            return name, ()
+    for name in RANK_INTS:
+        if name in visible:
+            return f"{name} == 0", ()
+    if driver.config and driver.config.expr.startswith("vars("):
+        cfg = driver.config.expr[5:-1]
+        code = a.module.code
+        for name in ("rank", "local_rank"):
+            if f"{cfg}.{name}" in code:
+                return f"{cfg}.{name} in (0, -1)", ()
+    imports = () if "os" in a.imports else ("import os",)
+    return 'int(os.environ.get("RANK", "0")) == 0', imports
+
+
+def init_call(opts, config: Config | None, extra: str = "") -> str:
+    args = []
+    if opts.project:
+        args.append(f"project={json.dumps(opts.project)}")
+    if opts.entity:
+        args.append(f"entity={json.dumps(opts.entity)}")
+    if config:
+        args.append(f"config={config.expr}")
+    if extra:
+        args.append(extra)
+    return f"wandb.init({', '.join(args)})"
+
+
+def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "", what: str = "the training loop") -> None:
+    """Insert `wandb.init` before the driver's anchor and wrap anchor..end of block in try/finally."""
+    a = plan.analysis
+    cond, imports = rank_condition(a, driver)
+    for imp in imports + (driver.config.imports if driver.config else ()):
+        plan.add_import(imp)
+    call = init_call(opts, driver.config, extra_init)
+    if cond:
+        init = f"if {cond}:  {MARK}\n    {call}"
+        finish = f"if {cond}:  {MARK}\n    wandb.finish()"
+        plan.notes.append(f"distributed script: the run exists only where `{cond}`")
+    else:
+        init = f"{call}  {MARK}"
+        finish = f"wandb.finish()  {MARK}"
+    plan.insert(driver.site, "before", init, "wandb.init", block=driver.block, stmt=driver.anchor)
+    plan.wrap(driver.site, driver.block, driver.anchor, finish)
+    plan.add_import("import wandb")
+    if driver.config:
+        plan.notes.append(f"config: {driver.config.source}")
+    else:
+        plan.warnings.append("no configuration object found (argparse, Hydra, dataclass, dict): "
+                             "wandb.init gets no config; pass one with `wandb.config.update(...)`")
+    if driver.worker:
+        plan.notes.append(f"the run starts inside the worker function `{driver.scope.name.value}`, "
+                          "not in the parent that spawns it")

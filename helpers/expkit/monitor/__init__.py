@@ -1,0 +1,1 @@
+"""Watching runs: log tails, failure diagnosis, metric read-back."""
