@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "env": ("expkit.cli.env", "env", "Detect, create, install into and verify Python environments."),
     "entrypoints": ("expkit.cli.entrypoints", "entrypoints", "Find a project's training commands, statically."),
     "doctor": ("expkit.cli.doctor", "doctor", "Pre-flight checks: git, GPUs, disk, environment, torch/CUDA, wandb."),
+    "plan": ("expkit.cli.plan", "plan", "Research plans: run sub-experiments, judge criteria, write FINDINGS.md."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
     "wandb": ("expkit.cli.wandb", "wandb", "Add W&B logging to a training script, revert it, check setup, read metrics."),
 }

@@ -1,0 +1,233 @@
+"""`expkit plan ...`: validate, status, new, check, run, findings for research_plan.yaml projects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from expkit.cli.options import emit, json_option, runs_dir_option
+from expkit.errors import ExpkitError
+
+plan_option = click.option("--plan", "plan_path", type=click.Path(path_type=Path),
+                           help="research_plan.yaml (default: research/research_plan.yaml here or above).")
+
+
+def _load(plan_path: Path | None):
+    from expkit.plan.schema import load_plan
+
+    return load_plan(plan_path)
+
+
+@click.group()
+def plan():
+    """Research plans: research_plan.yaml -> handlers -> results.yaml -> verdicts -> FINDINGS.md.
+
+    Example:
+
+        expkit plan run c1-vlm-latent-sufficiency
+    """
+
+
+@plan.command("validate")
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path))
+@json_option
+def validate(plan_file, as_json):
+    """Check research_plan.yaml; print each problem as file:line:column with a hint.
+
+    Example:
+
+        expkit plan validate research/research_plan.yaml
+    """
+    from expkit.plan.schema import check_plan
+
+    plan_obj, problems = check_plan(plan_file)
+    if as_json:
+        emit({"ok": not problems, "plan": str(plan_obj.path) if plan_obj else str(plan_file or ""),
+              "experiments": list(plan_obj.experiments) if plan_obj else [],
+              "problems": [p.to_json() for p in problems]}, True)
+    elif not problems:
+        click.echo(f"{plan_obj.path}: ok ({len(plan_obj.experiments)} experiments, {len(plan_obj.gates)} gates)")
+    else:
+        for p in problems:
+            click.echo(f"error: {p}", err=True)
+            if p.hint:
+                click.echo(f"hint: {p.hint}", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+@plan.command("status")
+@click.argument("exp_id", required=False)
+@plan_option
+@json_option
+def status(exp_id, plan_path, as_json):
+    """Experiments, phases and gates: what ran, what it recommends, what blocks what.
+
+    Example:
+
+        expkit plan status
+    """
+    from expkit.plan.status import plan_status
+
+    st = plan_status(_load(plan_path), exp_id)
+
+    def text():
+        proj = st["project"]
+        if proj.get("name"):
+            click.echo(f"{proj['name']}" + (f": {proj['hypothesis']}" if proj.get("hypothesis") else ""))
+        for e in st["experiments"]:
+            last = e["result_status"] or "not run"
+            rec = f" -> {e['recommendation']}" if e["recommendation"] else ""
+            crit = f", criteria {e['criteria_ok']}/{e['criteria_total']}" if e["criteria_ok"] is not None else ""
+            blocked = f"  [blocked by {', '.join(e['blocked_by'])}]" if e["blocked_by"] else ""
+            click.echo(f"  phase {e['phase'] if e['phase'] is not None else '-'}  {e['id']}  "
+                       f"plan:{e['plan_status'] or '-'}  last run: {last}{rec}{crit}{blocked}")
+        if st["gates"] and not exp_id:
+            click.echo("gates:")
+            for g in st["gates"]:
+                state = "open" if g["open"] else f"waiting on {', '.join(g['waiting_on'])}"
+                click.echo(f"  {g['id']} ({g['name']}) -> {g['unlocks'] or '-'}: {state}")
+
+    emit(st, as_json, text)
+
+
+@plan.command("new")
+@click.argument("exp_id")
+@click.option("--sub", "subs", help="Sub-experiment ids, comma separated (default: e<N>_1 from the prefix).")
+@plan_option
+@json_option
+def new(exp_id, subs, plan_path, as_json):
+    """Scaffold an experiment: plan entry, research/experiments/<id>.md, handler package and its test.
+
+    Example:
+
+        expkit plan new c3-longer-context --sub e3_1,e3_2
+    """
+    from expkit.plan.scaffold import new_experiment
+
+    out = new_experiment(exp_id, plan_path, Path.cwd(), [s.strip() for s in subs.split(",")] if subs else None)
+
+    def text():
+        click.echo(f"added {exp_id} to {out['plan']}")
+        for path in out["created"]:
+            click.echo(f"  created {path}")
+        for note in out["notes"]:
+            click.echo(f"  note: {note}")
+        click.echo(f"next: fill in the TODOs, then `{out['next']}`")
+
+    emit(out, as_json, text)
+
+
+@plan.command("check")
+@click.argument("exp_id")
+@plan_option
+@runs_dir_option
+@json_option
+def check(exp_id, plan_path, runs_dir, as_json):
+    """Pre-flight: plan entry, criteria, handlers registered and importable, a stub run end to end.
+
+    Example:
+
+        expkit plan check c1-vlm-latent-sufficiency
+    """
+    from expkit.plan.check import preflight
+
+    lines = preflight(_load(plan_path), exp_id, runs_dir)
+    ok = all(line["ok"] for line in lines)
+
+    def text():
+        for line in lines:
+            click.echo(f"{'pass' if line['ok'] else 'FAIL'}  {line['check']}: {line['detail']}")
+            if line["fix"]:
+                click.echo(f"      fix: {line['fix']}")
+        click.echo("ready to run" if ok else "not ready: fix the lines marked FAIL")
+
+    emit({"experiment_id": exp_id, "ok": ok, "checks": lines}, as_json, text)
+    if not ok:
+        raise click.exceptions.Exit(1)
+
+
+@plan.command("run")
+@click.argument("exp_id")
+@click.option("--sub", "subs", help="Only these sub-experiments, comma separated (e1_1,e1_2).")
+@click.option("--stub", is_flag=True, help="Stub handlers: test the harness; results are marked stub, never proceed.")
+@click.option("--rerun-failed", is_flag=True, help="Run only what failed, was skipped or never ran.")
+@click.option("--force", is_flag=True, help="Run even when dependencies have not reached proceed/passed.")
+@plan_option
+@runs_dir_option
+@json_option
+def run(exp_id, subs, stub, rerun_failed, force, plan_path, runs_dir, as_json):
+    """Run an experiment's sub-experiments (each isolated, each an expkit run), judge them, write FINDINGS.md.
+
+    Exit code 0 when every sub-experiment completed (proceed, pivot or investigate), 1 when any failed.
+
+    Example:
+
+        expkit plan run c1-vlm-latent-sufficiency --rerun-failed
+    """
+    from expkit.plan.execute import run_experiment
+
+    plan_obj = _load(plan_path)
+    sub_list = [s.strip() for s in subs.split(",") if s.strip()] if subs else None
+    echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
+    report = run_experiment(plan_obj, exp_id, subs=sub_list, stub=stub, rerun_failed=rerun_failed, force=force,
+                            runs_dir=runs_dir, echo=echo, warn=lambda msg: click.echo(msg, err=True))
+    emit(report.to_json(), as_json, lambda: print_summary(report.to_json(), click.echo))
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+def print_summary(data: dict, echo) -> None:
+    """The summary researchers know: counts, status, recommendation, then what failed and how to re-run it."""
+    counts = data.get("counts") or {}
+    echo("")
+    if not data["ran"]:
+        echo("nothing to run: every selected sub-experiment already succeeded")
+    echo(f"Completed: {counts.get('completed', 0)}  Failed: {counts.get('failed', 0)}  "
+         f"Skipped: {counts.get('skipped', 0)}" + (f"  Not run: {counts['not_run']}" if counts.get("not_run") else ""))
+    echo(f"Status: {data['status']}" + ("  (STUB: placeholder results, not evidence)" if data["stub"] else ""))
+    echo(f"Recommendation: {data['recommendation']}" +
+         (f"  ({data['recommendation_notes']})" if data.get("recommendation_notes") else ""))
+    if data["status"] not in ("failed", "stub"):
+        for c in (data.get("criteria") or {}).values():
+            value = "not measured" if c["value"] is None else f"{c['value']:.4g}"
+            flag = " (borderline)" if c["borderline"] else (f" (within 5% of {c['near_threshold']})"
+                                                            if c["near_threshold"] else "")
+            echo(f"  {c['metric']}: {value} -> {c['label']}{flag}")
+    if data["failed"]:
+        echo("Failed:")
+        for sub, err in data["failed"].items():
+            echo(f"  {sub}: {err}")
+        echo(f"Re-run them: {data['rerun_command']}")
+    if data.get("findings"):
+        echo(f"Findings: {data['findings']}")
+
+
+@plan.command("findings")
+@click.argument("exp_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every experiment with results, and the project rollup.")
+@click.option("--stub", is_flag=True, help="Render the stub run's findings (research/experiments/<id>/stub/).")
+@plan_option
+@json_option
+def findings(exp_id, all_, stub, plan_path, as_json):
+    """Regenerate FINDINGS.md from results.yaml (text outside expkit's markers is kept).
+
+    Example:
+
+        expkit plan findings --all
+    """
+    from expkit.report.findings import render_all, render_experiment, render_rollup
+
+    if not exp_id and not all_:
+        raise ExpkitError("give an experiment id or --all", "expkit plan findings c1-my-claim, or --all")
+    plan_obj = _load(plan_path)
+    if all_:
+        paths = render_all(plan_obj)
+    else:
+        paths = [render_experiment(plan_obj, exp_id, stub=stub)]
+        if not stub:
+            paths.append(render_rollup(plan_obj))
+    emit({"written": [str(p) for p in paths]}, as_json, "\n".join(f"wrote {p}" for p in paths))
+
+

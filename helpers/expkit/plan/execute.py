@@ -1,0 +1,452 @@
+"""Run an experiment's sub-experiments, each isolated in its own process and recorded as an expkit run.
+
+After every sub-experiment, results.yaml is rewritten atomically, so killing the runner loses nothing that
+completed; `rerun_failed` then runs only what failed, was skipped or never ran.
+The one place a sub-experiment is started is `start_sub_experiment`: a backend plugs in there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import difflib
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import expkit
+from expkit.errors import ExpkitError
+from expkit.fsutil import atomic_write_json, read_json
+from expkit.plan import results as res
+from expkit.plan.handlers import source_for
+from expkit.plan.schema import Experiment, Plan
+from expkit.plan.verdict import assess
+from expkit.plan.worker import JOB, RESULT, write_json_fast
+from expkit.runs import process
+from expkit.runs.store import Run, default_runs_dir
+from expkit.timeutil import now_iso
+
+WORKER_ARGV = [sys.executable, "-m", "expkit.plan.worker"]
+
+
+@dataclass
+class SubJob:
+    """Everything needed to start one sub-experiment run, on any backend."""
+    run: Run
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    timeout: float | None
+
+
+@dataclass
+class Outcome:
+    state: str  # succeeded | failed
+    reason: str | None
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+class LocalProcess:
+    """A sub-experiment forked from the runner: no interpreter start-up, still a separate process."""
+
+    def __init__(self, job: SubJob):
+        self.job = job
+        sys.stdout.flush()
+        sys.stderr.flush()
+        log_fd = os.open(job.run.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.setsid()  # its own process group: a timeout kills the handler and anything it started
+                _die_with_parent()
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.chdir(job.cwd)
+                os.environ.clear()
+                os.environ.update(job.env)
+                import faulthandler
+
+                faulthandler.enable()  # a segfault leaves the Python stack in stdout.log
+                faulthandler.register(signal.SIGUSR1, all_threads=True)  # so does a timeout (see wait)
+                from expkit.plan.worker import run_job
+
+                code = run_job(job.run.path)
+            except BaseException:  # noqa: BLE001
+                try:
+                    traceback.print_exc()
+                    sys.stderr.flush()
+                except BaseException:  # noqa: BLE001
+                    pass
+            finally:
+                os._exit(code)
+        os.close(log_fd)
+        self.pid = pid
+        self.started = time.monotonic()
+        raw = job.run.raw_status()
+        raw.update(state="running", pid=pid, pgid=pid, pid_start_ticks=process.start_ticks(pid),
+                   supervisor_pid=os.getpid(), supervisor_start_ticks=process.start_ticks(os.getpid()),
+                   boot_id=process.boot_id(), host=os.uname().nodename, started_at=now_iso())
+        job.run.write_status(raw)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _sleep(self, delay: float) -> None:
+        """Sleep until the child exits or `delay` passes (a pidfd wakes us the moment it exits)."""
+        if self._pidfd is not None:
+            select.select([self._pidfd], [], [], delay)
+        else:
+            time.sleep(delay)
+
+    def wait(self) -> Outcome:
+        timeout = self.job.timeout
+        delay = 0.0005
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+        try:
+            return self._wait(timeout, delay)
+        finally:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+
+    def _wait(self, timeout: float | None, delay: float) -> Outcome:
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout and time.monotonic() - self.started > timeout:
+                try:  # where was it stuck? the stack goes to stdout.log before the kill
+                    os.kill(self.pid, signal.SIGUSR1)
+                    time.sleep(0.2)
+                except ProcessLookupError:
+                    pass
+                self.kill()
+                os.waitpid(self.pid, 0)
+                return Outcome("failed", f"timed out after {timeout:g}s: killed", None, signal.SIGKILL)
+            left = (self.started + timeout - time.monotonic()) if timeout else 1.0
+            self._sleep(max(0.001, min(delay if self._pidfd is None else 1.0, left)))
+            delay = min(delay * 2, 0.05)
+        self.kill()  # anything the handler left running in its group
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            what = {signal.SIGSEGV: " (segmentation fault)", signal.SIGKILL: " (out of memory, or killed)",
+                    signal.SIGABRT: " (aborted)", signal.SIGBUS: " (bus error)"}.get(sig, "")
+            return Outcome("failed", f"killed by {process.signal_name(sig)}{what}", None, sig)
+        code = os.WEXITSTATUS(status)
+        return Outcome("succeeded" if code == 0 else "failed", None if code == 0 else f"exited with code {code}",
+                       code, None)
+
+
+def _die_with_parent() -> None:
+    """Linux: the sub-experiment gets SIGKILL when the runner dies, so no orphan keeps a GPU busy."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+BACKENDS: dict[str, Callable[[SubJob], Any]] = {"local": LocalProcess}
+
+
+def start_sub_experiment(job: SubJob, backend: str = "local"):
+    """Start one sub-experiment; returns a handle with .wait() -> Outcome and .kill(). The backend hook."""
+    try:
+        return BACKENDS[backend](job)
+    except KeyError:
+        raise ExpkitError(f"unknown backend '{backend}'", f"use one of: {', '.join(BACKENDS)}") from None
+
+
+@dataclass
+class RunReport:
+    experiment_id: str
+    stub: bool
+    results_path: Path
+    doc: dict[str, Any]
+    ran: list[dict[str, Any]] = field(default_factory=list)
+    findings: Path | None = None
+    rollup: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.doc.get("status") == "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        ex = self.doc.get("expkit", {})
+        failed = {s: r.get("error") for s, r in self.doc["results"]["experiments"].items() if r["status"] == "failed"}
+        return {"experiment_id": self.experiment_id, "stub": self.stub, "status": self.doc.get("status"),
+                "recommendation": self.doc.get("recommendation"),
+                "recommendation_notes": self.doc.get("recommendation_notes"), "counts": ex.get("counts"),
+                "criteria": ex.get("criteria"), "failed": failed, "ran": self.ran,
+                "rerun_command": rerun_command(self.experiment_id, self.stub) if failed else None,
+                "results": str(self.results_path), "findings": str(self.findings) if self.findings else None,
+                "rollup": str(self.rollup) if self.rollup else None, "warnings": self.warnings}
+
+
+def rerun_command(exp_id: str, stub: bool = False) -> str:
+    return f"expkit plan run {exp_id} --rerun-failed" + (" --stub" if stub else "")
+
+
+def unmet_dependencies(plan: Plan, exp: Experiment) -> list[str]:
+    """Dependencies that have neither `status: passed` in the plan nor a (non-stub) proceed in results.yaml."""
+    unmet = []
+    for dep in exp.dependencies:
+        entry = plan.raw["experiments"].get(dep) or {}
+        doc = res.load(res.results_path(plan, dep, stub=False))
+        if entry.get("status") == "passed" or doc.get("recommendation") == "proceed":
+            continue
+        unmet.append(dep)
+    return unmet
+
+
+def select_subs(exp: Experiment, subs: list[str] | None) -> list[str]:
+    if not subs:
+        return exp.sub_ids
+    unknown = [s for s in subs if s not in exp.sub_ids]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], exp.sub_ids, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"sub-experiments of {exp.id}: {', '.join(exp.sub_ids)}"
+        raise ExpkitError(f"{exp.id} has no sub-experiment '{unknown[0]}'", hint)
+    return [s for s in exp.sub_ids if s in subs]
+
+
+def probe_handlers(plan: Plan, exp: Experiment, runs_dir: Path | None = None) -> dict[str, Any]:
+    """Import the experiment's handler module in a throwaway child process: {ok, handlers} or {ok, error}."""
+    import tempfile
+
+    src = source_for(plan, exp)
+    with tempfile.TemporaryDirectory(prefix="expkit-probe-") as tmp:
+        run = Run(Path(tmp))
+        atomic_write_json(run.path / JOB, {"probe": True, "sub_id": "", "source": src.to_json()})
+        env = dict(os.environ)
+        handle = start_sub_experiment(SubJob(run, WORKER_ARGV, plan.root, env, 120))
+        outcome = handle.wait()
+        result = read_json(run.path / RESULT) or {}
+        if not result:
+            tail = run.log_path.read_text(errors="replace")[-2000:] if run.log_path.exists() else ""
+            result = {"ok": False, "error": {"type": "Crash", "message": outcome.reason or "no result",
+                                             "traceback": tail}}
+    result["source"] = src.to_json()
+    return result
+
+
+def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, stub: bool = False,
+                   rerun_failed: bool = False, force: bool = False, runs_dir: Path | None = None,
+                   backend: str = "local", echo: Callable[[str], None] | None = None,
+                   warn: Callable[[str], None] | None = None, render: bool = True) -> RunReport:
+    """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml."""
+    from expkit.runs.launch import LaunchRequest, check_runs_dir, prepare
+
+    echo = echo or (lambda _msg: None)
+    exp = plan.get(exp_id)
+    selected = select_subs(exp, subs)
+    warnings: list[str] = []
+    unmet = unmet_dependencies(plan, exp)
+    if unmet and not force:
+        raise ExpkitError(f"{exp_id} depends on {', '.join(unmet)}, which has not reached proceed/passed",
+                          f"run {unmet[0]} first (expkit plan run {unmet[0]}), or pass --force to run anyway")
+    if unmet:
+        warnings.append(f"dependencies not met (run forced): {', '.join(unmet)}")
+    if not exp.subs:
+        raise ExpkitError(f"{exp_id} has no sub_experiments", "list them in the plan: sub_experiments: [e1_1, e1_2]")
+    path = res.results_path(plan, exp_id, stub)
+    doc = res.load(path)
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir(plan.root)
+    check_runs_dir(runs_dir)
+    runs_dir = runs_dir.resolve()
+
+    units = [(sub, seed) for sub in exp.subs if sub.id in selected for seed in exp.seeds]
+    if rerun_failed:
+        done = res.succeeded_units(doc)
+        units = [(sub, seed) for sub, seed in units if (sub.id, seed) not in done]
+
+    if not units and doc:  # everything selected already succeeded: re-judge and re-render, record nothing new
+        report = RunReport(exp_id, stub, path, doc, warnings=warnings)
+        if render:
+            from expkit.report.findings import render_experiment, render_rollup
+
+            report.findings = render_experiment(plan, exp_id, stub=stub)
+            report.rollup = None if stub else render_rollup(plan)
+        return report
+
+    registered: list[str] | None = None
+    import_error: dict[str, Any] | None = None
+    if units and not stub:
+        probe = probe_handlers(plan, exp, runs_dir)
+        if probe.get("ok"):
+            registered = probe["handlers"]
+        else:
+            import_error = probe["error"]
+            warnings.append(f"the handlers of {exp_id} cannot be imported: {import_error['message']}")
+
+    ctx = plan_context(plan, runs_dir)
+    warnings.extend(ctx["warnings"])
+    for w in warnings:
+        (warn or echo)(f"warning: {w}")
+    started = now_iso()
+    echo(f"{exp_id}{' (stub)' if stub else ''}: {len(units)} sub-experiment run(s)"
+         + (" (only what failed or never ran)" if rerun_failed else ""))
+    res.begin(doc, plan, exp, ctx, stub=stub, started_at=started)
+    doc["expkit"]["runs_dir"] = str(runs_dir)
+    res.save(path, doc)
+    source = source_for(plan, exp).to_json()
+    wandb_on = _wandb_on() and not stub  # stub values never reach a W&B project
+    report = RunReport(exp_id, stub, path, doc, warnings=warnings)
+    multi = len(exp.seeds) > 1
+    exp_dir = path.parent
+
+    for sub, seed in units:
+        label = f"{sub.id}" + (f" seed {seed}" if multi else "")
+        record: dict[str, Any] = {"sub": sub.id, "seed": seed, "run_id": None, "commit": ctx["git"].get("commit"),
+                                  "started_at": now_iso()}
+        blocked = [d for d in sub.depends_on if res.sub_status(doc, d, exp.seeds) != "completed"]
+        if registered is not None and sub.id not in registered:
+            record.update(status="skipped", reason=(f"No handler registered for sub-experiment {sub.id} "
+                                                    f"(registered: {', '.join(registered) or 'none'})"))
+        elif blocked:
+            record.update(status="skipped", reason=f"depends on {', '.join(blocked)}, which did not complete")
+        else:
+            name = f"{exp.prefix}-{sub.id}" + (f"-s{seed}" if multi else "") + ("-stub" if stub else "")
+            req = LaunchRequest(argv=list(WORKER_ARGV), name=name, seed=seed, runs_dir=runs_dir, cwd=plan.root,
+                                group=f"plan:{exp_id}",
+                                extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256,
+                                                "experiment": exp_id, "sub_experiment": sub.id, "seed": seed,
+                                                "stub": stub,
+                                                "command": f"expkit plan run {exp_id} --sub {sub.id}"
+                                                           + (" --stub" if stub else "")}})
+            run, env, _ = prepare(req, context=ctx)
+            record["run_id"] = run.id
+            config = dict(exp.raw)
+            config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
+            config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
+                             "run_id": run.id, "run_dir": str(run.path), "timeout": sub.timeout,
+                             "seeds": exp.seeds}
+            wandb_init = None
+            if wandb_on:
+                wandb_init = {"project": env.get("WANDB_PROJECT") or _slug(plan.raw.get("project")),
+                              "name": f"{exp_id}/{sub.id}" + (f"/seed{seed}" if multi else ""),
+                              "group": f"plan:{exp_id}", "job_type": sub.id, "dir": str(run.path),
+                              "config": {"experiment": exp_id, "sub_experiment": sub.id, "seed": seed,
+                                         "stub": stub, "expkit_run_id": run.id}}
+            job = {"experiment_id": exp_id, "sub_id": sub.id, "seed": seed, "stub": stub, "source": source,
+                   "experiment_dir": str(exp_dir), "artifacts_subdir": f"seed{seed}" if multi else "",
+                   "config": config, "wandb_init": wandb_init}
+            write_json_fast(run.path / JOB, job)
+            if import_error is not None:
+                outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
+                result = {"ok": False, "error": import_error}
+            else:
+                echo(f"  {label}: running ({run.id})")
+                handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout), backend)
+                try:
+                    outcome = handle.wait()
+                except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
+                    handle.kill()
+                    _finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
+                    raise
+                result = read_json(run.path / RESULT) or {}
+            record.update(_unit_result(outcome, result, run))
+            _finish_status(run, outcome, reason=record.get("reason"), state=record["status"])
+        record["ended_at"] = now_iso()
+        res.record_unit(doc, record)
+        verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
+        res.apply_verdict(doc, exp, verdict, final=False)
+        res.save(path, doc)
+        report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
+        echo(f"  {label}: {record['status']}" + (f": {record.get('reason')}" if record.get("reason") else ""))
+
+    verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
+    res.apply_verdict(doc, exp, verdict, final=True)
+    doc["completed_at"] = now_iso()
+    res.save(path, doc)
+    if render:
+        from expkit.report.findings import render_experiment, render_rollup
+
+        report.findings = render_experiment(plan, exp_id, stub=stub, runs_dir=runs_dir)
+        if not stub:
+            report.rollup = render_rollup(plan)
+    return report
+
+
+def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
+    """The manifest context, captured once per plan run and shared by all its sub-experiment runs.
+
+    research/experiments/<id>/ holds results, findings and artifacts that expkit itself writes: they are
+    outputs, not code, so they do not make the code state dirty.
+    """
+    from expkit.runs import gitstate
+    from expkit.runs.launch import capture_context
+
+    ctx = capture_context(WORKER_ARGV, dict(os.environ), plan.root, runs_dir)
+    if ctx["git"].get("dirty"):
+        outputs = [p for p in (plan.research_dir / "experiments").glob("*") if p.is_dir()]
+        git, patch = gitstate.capture(plan.root, exclude=[runs_dir, *outputs])
+        if not git.get("dirty"):
+            ctx["warnings"] = [w for w in ctx["warnings"] if not w.startswith("uncommitted changes")
+                               and w not in ctx["git"].get("patch_notes", [])]
+            ctx["git"], ctx["patch"] = git, patch
+    return ctx
+
+
+def _finish_status(run: Run, outcome: Outcome, reason: str | None = None, stopped: bool = False,
+                   state: str | None = None) -> None:
+    raw = run.raw_status()
+    stamp = now_iso()
+    raw.setdefault("started_at", stamp)
+    raw.update(state="stopped" if stopped else (state or outcome.state), ended_at=stamp,
+               reason=reason or outcome.reason or "exited with code 0", exit_code=outcome.exit_code,
+               signal=outcome.signal, signal_name=process.signal_name(outcome.signal) if outcome.signal else None)
+    run.write_status(raw)
+
+
+def _unit_result(outcome: Outcome, result: dict[str, Any], run: Run) -> dict[str, Any]:
+    if outcome.state == "succeeded" and result.get("ok"):
+        r = result["result"]
+        return {"status": "succeeded", "finding": r["finding"], "metrics": r["metrics"], "artifacts": r["artifacts"]}
+    err = result.get("error") if result and not result.get("ok") else None
+    if err:
+        reason = f"{err['type']}: {err['message']}".splitlines()[0]
+        tb = err.get("traceback")
+    else:
+        reason = outcome.reason or "exited without writing a result"
+        if outcome.state == "succeeded":
+            reason = "the sub-experiment exited without a result (did the handler call os._exit?)"
+        tb = _tail(run.log_path)
+    return {"status": "failed", "reason": reason, "traceback": tb}
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+def _wandb_on() -> bool:
+    from expkit.plan.api import wandb_wanted
+
+    return wandb_wanted(os.environ)
+
+
+def _slug(project: Any) -> str:
+    import re
+
+    name = project.get("name") if isinstance(project, dict) else None
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name or "expkit-plan")).strip("-") or "expkit-plan"

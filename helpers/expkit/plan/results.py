@@ -1,0 +1,176 @@
+"""results.yaml in the shape research projects and their dashboards already read.
+
+Top level: experiment_id, status, executed_by, started_at, completed_at, success_criteria,
+results.experiments.<sub>.{status, finding, metrics, artifacts, error}, assessment, recommendation,
+recommendation_notes, blockers, issues. expkit's own record (runs, seeds, commit, stub flag, per-criterion
+verdicts) lives under the one key `expkit`. Keys expkit does not write are kept as they were.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+import expkit
+from expkit.errors import ExpkitError
+from expkit.fsutil import atomic_write_text
+from expkit.plan.schema import Experiment, Plan
+from expkit.plan.verdict import summarize
+
+RESULTS_FILE = "results.yaml"
+STUB_DIR = "stub"
+ISSUE_MARK = "[expkit] "
+
+
+def results_path(plan: Plan, exp_id: str, stub: bool = False) -> Path:
+    base = plan.experiment_dir(exp_id)
+    return (base / STUB_DIR if stub else base) / RESULTS_FILE
+
+
+def load(path: Path) -> dict[str, Any]:
+    """An existing results.yaml (never discarded); {} when there is none."""
+    import yaml
+
+    if not path.exists():
+        return {}
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ExpkitError(f"cannot read {path}{where}: {getattr(exc, 'problem', exc)}",
+                          "fix the file by hand, or move it aside to start fresh (expkit never discards results)") \
+            from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ExpkitError(f"{path} is not a mapping", "move it aside to start fresh (expkit never discards results)")
+    return doc
+
+
+def dump(doc: dict[str, Any]) -> str:
+    from expkit.plan.yamlout import dump as fast_dump
+
+    return fast_dump(doc)
+
+
+def save(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, dump(doc))
+
+
+def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any], *, stub: bool,
+          started_at: str) -> None:
+    """Mark the start of a plan run; keep everything already recorded."""
+    git = ctx.get("git") or {}
+    doc["experiment_id"] = exp.id
+    doc["status"] = "in_progress"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    doc["executed_by"] = f"expkit {expkit.__version__} ({user}@{os.uname().nodename})"
+    doc["started_at"] = started_at
+    doc["completed_at"] = None
+    doc["success_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
+    doc.setdefault("results", {})
+    if not isinstance(doc["results"], dict):
+        doc["results"] = {"previous": doc["results"]}
+    doc["results"].setdefault("experiments", {})
+    for key in ("assessment", "recommendation", "recommendation_notes"):
+        doc.setdefault(key, None)
+    doc.setdefault("blockers", [])
+    doc.setdefault("issues", [])
+    ex = doc.setdefault("expkit", {})
+    ex.update(schema=1, version=expkit.__version__, stub=stub, plan=str(plan.path), plan_sha256=plan.sha256,
+              commit=git.get("commit"), branch=git.get("branch"), dirty=git.get("dirty"),
+              seeds=list(exp.seeds), command=f"expkit plan run {exp.id}" + (" --stub" if stub else ""))
+    ex.setdefault("runs", {})
+
+
+def record_unit(doc: dict[str, Any], record: dict[str, Any]) -> None:
+    """Store one (sub, seed) outcome, replacing an earlier attempt of the same seed."""
+    runs = doc["expkit"]["runs"].setdefault(record["sub"], [])
+    previous = [r for r in runs if r.get("seed") == record["seed"]]
+    attempts = (previous[0].get("attempts", 1) + 1) if previous else 1
+    entry = {k: v for k, v in record.items() if k != "sub" and v is not None}
+    entry["attempts"] = attempts
+    runs[:] = sorted([r for r in runs if r.get("seed") != record["seed"]] + [entry], key=lambda r: r.get("seed", 0))
+
+
+def succeeded_units(doc: dict[str, Any]) -> set[tuple[str, int]]:
+    runs = (doc.get("expkit") or {}).get("runs") or {}
+    return {(sub, r.get("seed")) for sub, items in runs.items() for r in items if r.get("status") == "succeeded"}
+
+
+def sub_status(doc: dict[str, Any], sub: str, seeds: list[int]) -> str:
+    """completed | failed | skipped | not_run, over the seeds the plan asks for."""
+    items = {r.get("seed"): r for r in ((doc.get("expkit") or {}).get("runs") or {}).get(sub, [])}
+    states = [items[s].get("status") if s in items else "not_run" for s in seeds]
+    if "failed" in states:
+        return "failed"
+    if all(s == "succeeded" for s in states):
+        return "completed"
+    if "skipped" in states:
+        return "skipped"
+    return "not_run"
+
+
+def sub_outcomes(doc: dict[str, Any], exp: Experiment) -> dict[str, dict[str, Any]]:
+    runs = (doc.get("expkit") or {}).get("runs") or {}
+    out = {}
+    for sub in exp.sub_ids:
+        items = [r for r in runs.get(sub, []) if r.get("seed") in exp.seeds]
+        out[sub] = {"status": sub_status(doc, sub, exp.seeds),
+                    "seed_metrics": [r.get("metrics") or {} for r in items if r.get("status") == "succeeded"]}
+    return out
+
+
+def _sub_entry(exp: Experiment, sub: str, items: list[dict[str, Any]], status: str) -> dict[str, Any]:
+    ok = [r for r in items if r.get("status") == "succeeded"]
+    names: list[str] = []
+    for r in ok:
+        names += [k for k in (r.get("metrics") or {}) if k not in names]
+    metrics = {}
+    stats = {}
+    for name in names:
+        s = summarize([r["metrics"][name] for r in ok if name in (r.get("metrics") or {})])
+        metrics[name] = s["mean"] if s["n"] else (ok[0]["metrics"].get(name) if ok else None)
+        if len(exp.seeds) > 1:
+            stats[name] = {k: s[k] for k in ("n", "mean", "std", "ci95")}
+    findings = []
+    for r in ok:
+        if r.get("finding") and r["finding"] not in findings:
+            findings.append(r["finding"])
+    artifacts: list[str] = []
+    for r in ok:
+        artifacts += [a for a in r.get("artifacts") or [] if a not in artifacts]
+    errors = [r.get("reason") for r in items if r.get("status") in ("failed", "skipped") and r.get("reason")]
+    entry = {"status": status, "finding": " ".join(findings) if findings else None, "metrics": metrics,
+             "artifacts": artifacts, "error": errors[0] if errors else None}
+    if stats:
+        entry["metric_stats"] = stats
+    return entry
+
+
+def apply_verdict(doc: dict[str, Any], exp: Experiment, verdict: dict[str, Any], final: bool) -> None:
+    runs = doc["expkit"]["runs"]
+    experiments = doc["results"]["experiments"]
+    for sub in exp.sub_ids:
+        if sub in runs:
+            entry = _sub_entry(exp, sub, runs[sub], sub_status(doc, sub, exp.seeds))
+            old = experiments.get(sub) if isinstance(experiments.get(sub), dict) else {}
+            experiments[sub] = {**old, **entry}
+    ex = doc["expkit"]
+    ex["counts"] = verdict["counts"]
+    ex["criteria"] = verdict["criteria"]
+    ex["review"] = verdict.get("review") or []
+    doc["assessment"] = verdict["assessment"]
+    doc["recommendation"] = verdict["recommendation"]
+    doc["recommendation_notes"] = verdict["recommendation_notes"]
+    failed = [s for s in exp.sub_ids if (experiments.get(s) or {}).get("status") == "failed" and s in runs]
+    issues = [i for i in doc.get("issues") or [] if not (isinstance(i, str) and i.startswith(ISSUE_MARK))]
+    doc["issues"] = issues + [f"{ISSUE_MARK}{s} failed: {experiments[s].get('error')}" for s in failed]
+    doc["status"] = verdict["status"] if final else "in_progress"

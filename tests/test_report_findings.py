@@ -1,0 +1,50 @@
+"""FINDINGS.md: rendered from results.yaml, researcher text outside expkit's markers survives re-rendering."""
+
+from __future__ import annotations
+
+from fixtures.plans.projects import project
+
+from expkit.report.findings import merge
+
+
+def test_researcher_text_outside_the_markers_is_kept(tmp_path, expkit):
+    proj = project(tmp_path, "example")
+    exp_dir = proj / "research" / "experiments" / "c1-linear-sufficiency"
+    first = expkit("plan", "run", "c1-linear-sufficiency", cwd=proj)
+    assert first.returncode == 1
+    findings = exp_dir / "FINDINGS.md"
+    text = findings.read_text()
+    assert "**Status: FAILED** · **Recommendation: INVESTIGATE**" in text
+    assert "RuntimeError: feature cache was cold" in text
+    note = "\n## My interpretation\n\nThe clusters overlap by construction; C2 should fix it.\n"
+    findings.write_text(text.replace("<!-- expkit:begin metrics -->", note + "\n<!-- expkit:begin metrics -->"))
+    findings.write_text(findings.read_text() + "\nSigned: A. Researcher\n")
+
+    again = expkit("plan", "run", "c1-linear-sufficiency", "--rerun-failed", cwd=proj)
+    assert again.returncode == 0, again
+    text = findings.read_text()
+    assert note in text and text.rstrip().endswith("Signed: A. Researcher")
+    assert "**Status: COMPLETED** · **Recommendation: PIVOT**" in text
+    assert "| accuracy | higher | 0.9 | 0.8 | 0.6 |" in text and "❌ below acceptable" in text
+    assert "| mse | lower | 0.05 | 0.1 | 0.3 |" in text and "✅ target met" in text
+    assert "![metric curves](plots/metrics.png)" in text and (exp_dir / "plots" / "metrics.png").exists()
+    assert "[artifacts/e1_1_fit.json](artifacts/e1_1_fit.json)" in text
+    assert "- Commit: `" in text and "Seeds: 0" in text
+    assert "RuntimeError" not in text  # the failure is fixed, so it is gone from the report
+    rollup = (proj / "research" / "FINDINGS.md").read_text()
+    assert "| C1: A linear model is sufficient (`c1-linear-sufficiency`) | 1 | not_started | completed | pivot | 2/3" \
+        in rollup
+    assert "waiting on c1-linear-sufficiency" in rollup
+
+    # the findings command re-renders the same thing from results.yaml alone
+    before = findings.read_text()
+    r = expkit("plan", "findings", "--all", cwd=proj)
+    assert r.returncode == 0 and findings.read_text() == before
+
+
+def test_merge_replaces_only_marked_sections_and_appends_new_ones():
+    old = "intro\n<!-- expkit:begin a -->\nold a\n<!-- expkit:end a -->\nmiddle\n"
+    new = "<!-- expkit:begin a -->\nnew a\n<!-- expkit:end a -->\n\n<!-- expkit:begin b -->\nb\n<!-- expkit:end b -->\n"
+    out = merge(old, new)
+    assert out.startswith("intro\n<!-- expkit:begin a -->\nnew a\n<!-- expkit:end a -->\nmiddle\n")
+    assert out.endswith("<!-- expkit:begin b -->\nb\n<!-- expkit:end b -->\n")
