@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("expkit.cli.plan", "plan", "Research plans: run sub-experiments, judge criteria, write FINDINGS.md."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
     "wandb": ("expkit.cli.wandb", "wandb", "Add W&B logging to a training script, revert it, check setup, read metrics."),
+    "sweep": ("expkit.cli.sweep", "sweep", "Run, resume, export and report hyperparameter sweeps on a GPU-aware queue."),
+    "queue": ("expkit.cli.queue", "queue", "Queue commands and run them unattended on free GPUs."),
+    "schedule": ("expkit.cli.schedule", "schedule", "Write a standalone bash script that runs jobs unattended."),
 }
 
 

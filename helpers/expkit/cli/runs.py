@@ -15,6 +15,8 @@ from expkit.timeutil import human_ago, human_duration
 
 # Subcommands of `expkit runs` that live in other modules: name -> (module, attribute). Loaded on use.
 RUNS_EXTRA: dict[str, tuple[str, str]] = {
+    "compare": ("expkit.cli.compare", "compare"),
+    "classification": ("expkit.cli.compare", "classification"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Reading results back: metrics of runs, `runs compare`, the sweep report, classifier metrics."""

@@ -1,0 +1,105 @@
+"""A run's metrics, from what it left on disk, in this order of trust:
+
+1. metrics.jsonl in the run dir: one JSON object per line ({"step": 3, "val_loss": 0.41, ...});
+2. a W&B run's wandb-summary.json under the run dir (offline or online runs with WANDB_DIR there): final values;
+3. `name=value` / `name: value` pairs printed to stdout.log (what most training loops print anyway).
+
+The history of a metric is its values in logging order; "final" is the last value, "best" the min or max.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+_PAIR = re.compile(r"(?<![\w.])([A-Za-z_][\w./-]*)\s*[=:]\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|inf))(?![\w.])")
+_SKIP = {"step", "epoch", "_step", "seed", "iter", "global_step", "batch", "_runtime", "_timestamp"}
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class MetricReader:
+    """Reads a run's metric histories; keeps file offsets so polling a growing log stays cheap."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self._offsets: dict[str, int] = {}
+        self.history: dict[str, list[float]] = {}
+        self.source: str | None = None
+
+    def refresh(self) -> dict[str, list[float]]:
+        jsonl = self.run_dir / "metrics.jsonl"
+        if jsonl.exists():
+            self.source = "metrics.jsonl"
+            for line in self._new_lines(jsonl):
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict):
+                    for k, v in row.items():
+                        x = _num(v)
+                        if x is not None and k not in _SKIP:
+                            self.history.setdefault(k, []).append(x)
+            return self.history
+        log = self.run_dir / "stdout.log"
+        if log.exists():
+            self.source = "stdout.log"
+            for line in self._new_lines(log):
+                for k, v in _PAIR.findall(line):
+                    if k.lower() not in _SKIP:
+                        self.history.setdefault(k, []).append(float(v))
+        return self.history
+
+    def _new_lines(self, path: Path) -> list[str]:
+        key = str(path)
+        offset = self._offsets.get(key, 0)
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1  # only complete lines
+        self._offsets[key] = offset + end
+        return data[:end].decode("utf-8", "replace").splitlines()
+
+
+def wandb_summary(run_dir: Path) -> dict[str, float]:
+    """Final values from the newest wandb-summary.json under the run dir (W&B runs with WANDB_DIR there)."""
+    files = sorted(Path(run_dir).glob("wandb/*run-*/files/wandb-summary.json"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return {}
+    try:
+        data = json.loads(files[-1].read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: x for k, v in data.items() if not k.startswith("_") and (x := _num(v)) is not None}
+
+
+def run_metrics(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """{name: {final, min, max, count}} for every numeric metric the run logged."""
+    reader = MetricReader(run_dir)
+    hist = reader.refresh()
+    out: dict[str, dict[str, Any]] = {}
+    for k, values in hist.items():
+        finite = [v for v in values if math.isfinite(v)]
+        out[k] = {"final": values[-1], "min": min(finite) if finite else None, "max": max(finite) if finite else None,
+                  "count": len(values), "source": reader.source}
+    for k, v in wandb_summary(run_dir).items():
+        entry = out.setdefault(k, {"final": v, "min": v, "max": v, "count": 1, "source": "wandb"})
+        entry["final"] = v
+    return out
+
+
+def best_of(entry: dict[str, Any], goal: str) -> float | None:
+    return entry.get("min") if goal == "minimize" else entry.get("max")

@@ -1,0 +1,239 @@
+"""`expkit sweep ...`: run, resume, status, export, report, estimate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from expkit.cli.options import emit, json_option, runs_dir_option, warn
+
+
+@click.group()
+def sweep():
+    """Hyperparameter sweeps on a GPU-aware local queue (expkit YAML or a W&B sweep.yaml as it is)."""
+
+
+def _scheduling_options(fn):
+    fn = click.option("--gpus", help="auto (every GPU, the default), indices like 0,1,2,3, or none for CPU only.")(fn)
+    fn = click.option("--per-gpu", type=int, default=1, show_default=True, help="Jobs sharing one GPU.")(fn)
+    fn = click.option("--max-parallel", type=int, help="At most this many jobs at once (CPU only: default 1).")(fn)
+    fn = click.option("--retries", type=int, help="Extra attempts for a failed trial (default: the spec's, else 0).")(fn)
+    fn = click.option("--backoff", "backoff_s", type=float, help="Seconds before the first retry, doubled after.")(fn)
+    fn = click.option("--stop-after-same-failures", "same_failures", type=int,
+                      help="Stop when the first N finished trials fail the same way (0: never; default 3).")(fn)
+    return fn
+
+
+def _echo_progress(as_json: bool):
+    return (lambda msg: click.echo(msg, err=True)) if not as_json else None
+
+
+def _render(result: dict) -> None:
+    c = result["counts"]
+    parts = [f"{v} {k.replace('_', ' ')}" for k, v in c.items() if v]
+    click.echo(f"sweep {result['sweep']}: " + (", ".join(parts) or "no trials"))
+    if result.get("adopted") or result.get("requeued"):
+        click.echo(f"  resumed: {result['adopted']} still-running run(s) adopted, {result['requeued']} lost run(s) "
+                   "queued again")
+    if result.get("stopped_reason"):
+        click.echo(f"  stopped: {result['stopped_reason']}")
+    click.echo(f"  report:  expkit sweep report {result['sweep']}")
+
+
+def _exit(result: dict) -> None:
+    if result.get("stopped_reason") or result["counts"].get("failed"):
+        sys.exit(1)
+
+
+@sweep.command("run")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=Path))
+@_scheduling_options
+@click.option("--dry-run", is_flag=True, help="Print the trials and their commands; start nothing.")
+@click.option("--wandb-project", help="Log each trial to this W&B project (default: the spec's project).")
+@runs_dir_option
+@json_option
+def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures, dry_run, wandb_project,
+        runs_dir, as_json):
+    """Run a sweep: every trial an expkit run in the sweep's group, GPUs leased one job each.
+
+    Re-running the same command resumes the sweep: finished trials are not run again, lost ones are.
+    Exits 1 when a trial failed or the sweep stopped on systematic failures.
+
+    Example:
+
+        expkit sweep run sweep.yaml --gpus 0,1,2,3 --dry-run
+
+    A spec (W&B's sweep.yaml works as it is):
+
+    \b
+        name: lr-sweep
+        method: grid            # grid | random | bayes (needs optuna)
+        metric: {name: val_loss, goal: minimize}
+        parameters:
+          lr: {values: [0.1, 0.01, 0.001]}
+          dropout: {distribution: uniform, min: 0.0, max: 0.5}
+        max_trials: 12
+        command: python train.py --lr ${lr} --dropout ${dropout}
+    """
+    from expkit.sweeps.spec import load_spec
+    from expkit.sweeps.sweep import RunOptions, run_sweep
+
+    spec = load_spec(spec_path)
+    opts = RunOptions(gpus=gpus, per_gpu=per_gpu, max_parallel=max_parallel, dry_run=dry_run, retries=retries,
+                      backoff_s=backoff_s, same_failures=same_failures, wandb_project=wandb_project)
+    result = run_sweep(spec, opts, runs_dir, spec_text=spec_path.read_text(encoding="utf-8"),
+                       echo=_echo_progress(as_json))
+    if dry_run:
+        def text():
+            click.echo(f"sweep {result['sweep']} ({result['method']}): {len(result['trials'])} trial(s); "
+                       f"{result['slots']}")
+            for t in result["trials"]:
+                click.echo(f"  {t['id']}  {' '.join(t['command'])}")
+            if result.get("note"):
+                click.echo(f"  note: {result['note']}")
+
+        emit(result, as_json, text)
+        return
+    if not as_json:
+        for w in result["warnings"]:
+            warn(w)
+    emit(result, as_json, lambda: _render(result))
+    _exit(result)
+
+
+@sweep.command("resume")
+@click.argument("name")
+@_scheduling_options
+@click.option("--retry-failed", is_flag=True, help="Also run the trials that failed again.")
+@runs_dir_option
+@json_option
+def resume(name, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures, retry_failed, runs_dir, as_json):
+    """Resume a sweep after its scheduler was killed or the machine rebooted.
+
+    Finished trials stay finished, runs still going are adopted, lost ones run again with the same trial id,
+    seed and W&B run id (WANDB_RUN_ID + WANDB_RESUME=allow).
+
+    Example:
+
+        expkit sweep resume lr-sweep --gpus auto
+    """
+    from expkit.sweeps.sweep import RunOptions, resume_sweep
+
+    opts = RunOptions(gpus=gpus, per_gpu=per_gpu, max_parallel=max_parallel, retries=retries, backoff_s=backoff_s,
+                      same_failures=same_failures)
+    result = resume_sweep(name, opts, runs_dir, retry_failed=retry_failed, echo=_echo_progress(as_json))
+    emit(result, as_json, lambda: _render(result))
+    _exit(result)
+
+
+@sweep.command("status")
+@click.argument("name")
+@runs_dir_option
+@json_option
+def status(name, runs_dir, as_json):
+    """Show a sweep's trials: state, attempts, GPU, run id.
+
+    Example:
+
+        expkit sweep status lr-sweep --json
+    """
+    from expkit.runs.store import resolve_runs_dir
+    from expkit.sweeps.sweep import find_sweep, status as sweep_status
+
+    root = resolve_runs_dir(runs_dir).resolve()
+    result = sweep_status(find_sweep(name, root), root)
+    emit(result, as_json, lambda: _render_status(result))
+
+
+def _render_status(result: dict) -> None:
+    alive = "scheduler running" if result["scheduler_running"] else "no scheduler running"
+    click.echo(f"{result['name']}: {result['done']}/{result['total']} done ({alive})")
+    if result.get("stopped_reason"):
+        click.echo(f"  stopped: {result['stopped_reason']}")
+    click.echo(f"  {'ID':<7} {'STATE':<14} {'TRIES':<5} {'GPU':<4} {'RUN':<40} PARAMS")
+    for j in result["jobs"]:
+        params = " ".join(f"{k}={v}" for k, v in (j["params"] or {}).items()) or j["command"][:50]
+        gpu = "-" if j["gpu"] is None else j["gpu"]
+        click.echo(f"  {j['id']:<7} {j['state']:<14} {j['attempts']:<5} {gpu!s:<4} {j['run_id'] or '-':<40} {params}")
+
+
+@sweep.command("export")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@json_option
+def export(spec_path, output, as_json):
+    """Write a sweep spec in W&B's sweep format (for `wandb sweep`).
+
+    Example:
+
+        expkit sweep export sweep.yaml -o wandb_sweep.yaml
+    """
+    import yaml
+
+    from expkit.fsutil import atomic_write_text
+    from expkit.sweeps.spec import load_spec, to_wandb
+
+    config, notes = to_wandb(load_spec(spec_path))
+    text = yaml.safe_dump(config, sort_keys=False)
+    if output:
+        atomic_write_text(output, text)
+    if as_json:
+        emit({"config": config, "notes": notes, "output": str(output) if output else None}, True)
+        return
+    for n in notes:
+        warn(n)
+    click.echo(f"wrote {output}" if output else text.rstrip())
+
+
+@sweep.command("report")
+@click.argument("name")
+@click.option("--metric", help="Metric to rank by (default: the spec's).")
+@click.option("--goal", type=click.Choice(["minimize", "maximize"]), help="Default: the spec's, else minimize.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Where to write the PNG plots "
+              "(default: <runs dir>/.sweeps/NAME/report).")
+@click.option("--no-plots", is_flag=True, help="Only the table and the suggestions.")
+@runs_dir_option
+@json_option
+def report(name, metric, goal, out_dir, no_plots, runs_dir, as_json):
+    """The sweep's table (best first), plots of the metric against each parameter, and what to try next.
+
+    Example:
+
+        expkit sweep report lr-sweep --metric val_loss
+    """
+    from expkit.analysis.report import render_text, sweep_report
+    from expkit.runs.store import resolve_runs_dir
+
+    result = sweep_report(name, resolve_runs_dir(runs_dir).resolve(), metric=metric, goal=goal, out_dir=out_dir,
+                          plots=not no_plots)
+    emit(result, as_json, lambda: click.echo(render_text(result)))
+
+
+@sweep.command("estimate")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=Path))
+@click.option("--gpus", help="auto, indices like 0,1, or none (as for `sweep run`).")
+@click.option("--per-gpu", type=int, default=1, show_default=True)
+@click.option("--max-parallel", type=int)
+@click.option("--smoke-seconds", type=float, default=20.0, show_default=True,
+              help="Without past runs of this command: time one trial for this long to extrapolate.")
+@click.option("--no-smoke", is_flag=True, help="Never run a smoke trial; report unknown instead.")
+@runs_dir_option
+@json_option
+def estimate(spec_path, gpus, per_gpu, max_parallel, smoke_seconds, no_smoke, runs_dir, as_json):
+    """Estimate GPU-hours, wall time on the available slots, and disk before launching a sweep.
+
+    From past runs of the same command when there are any, otherwise from a short timed smoke run.
+
+    Example:
+
+        expkit sweep estimate sweep.yaml --gpus 0,1
+    """
+    from expkit.runs.store import resolve_runs_dir
+    from expkit.sweeps.estimate import estimate_sweep, render_text
+    from expkit.sweeps.spec import load_spec
+
+    result = estimate_sweep(load_spec(spec_path), resolve_runs_dir(runs_dir).resolve(), gpus=gpus, per_gpu=per_gpu,
+                            max_parallel=max_parallel, smoke_seconds=None if no_smoke else smoke_seconds)
+    emit(result, as_json, lambda: click.echo(render_text(result)))

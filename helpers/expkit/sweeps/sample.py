@@ -1,0 +1,263 @@
+"""Sweep parameters: every distribution of W&B's sweep format, validated up front, sampled within bounds.
+
+A sampled value always respects the declared bounds and type: quantized values are moved to the nearest
+multiple of q inside [min, max], integer distributions give ints, and values computed through exp/log are
+clamped to the range they were declared with (floating-point round trips can step over it by one ulp).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from expkit.errors import ExpkitError
+
+DISTRIBUTIONS = (
+    "constant", "categorical", "categorical_w_probabilities", "int_uniform", "uniform", "q_uniform",
+    "log_uniform", "log_uniform_values", "q_log_uniform", "q_log_uniform_values", "inv_log_uniform",
+    "inv_log_uniform_values", "normal", "q_normal", "log_normal", "q_log_normal", "beta", "q_beta",
+)
+GRID_OK = ("constant", "categorical", "categorical_w_probabilities", "int_uniform", "q_uniform")
+_KEYS = {"value", "values", "distribution", "min", "max", "mu", "sigma", "q", "a", "b", "probabilities"}
+
+
+@dataclass
+class Param:
+    name: str
+    distribution: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.distribution == "constant"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.spec.get(key, default)
+
+    def bounds(self) -> tuple[float, float] | None:
+        """The value range a sampled value must fall in (None when unbounded or categorical)."""
+        d, lo, hi = self.distribution, self.get("min"), self.get("max")
+        if d in ("int_uniform", "uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values",
+                 "inv_log_uniform_values"):
+            return lo, hi
+        if d in ("log_uniform", "q_log_uniform"):
+            return math.exp(lo), math.exp(hi)
+        if d == "inv_log_uniform":
+            return math.exp(-hi), math.exp(-lo)
+        if d in ("beta", "q_beta"):
+            return 0.0, 1.0
+        return None
+
+    def to_wandb(self) -> dict[str, Any]:
+        if self.distribution == "constant":
+            return {"value": self.get("value")}
+        if self.distribution == "categorical":
+            return {"values": list(self.get("values"))}
+        return {"distribution": self.distribution, **{k: v for k, v in self.spec.items() if k != "distribution"}}
+
+
+def parse_param(name: str, raw: Any) -> Param:
+    """One entry of `parameters:` -> Param, with W&B's inference when `distribution` is absent."""
+    where = f"parameter '{name}'"
+    if not isinstance(raw, dict):
+        raw = {"value": raw}  # `lr: 0.1` is a constant, like W&B's {value: 0.1}
+    if "parameters" in raw:
+        raise ExpkitError(f"{where}: nested parameters are not supported",
+                          f"flatten them: write '{name}.child' as its own parameter")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise ExpkitError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
+                          f"a parameter takes: {', '.join(sorted(_KEYS))}")
+    spec = dict(raw)
+    dist = spec.get("distribution")
+    if dist is None:
+        if "value" in spec:
+            dist = "constant"
+        elif "values" in spec:
+            dist = "categorical_w_probabilities" if "probabilities" in spec else "categorical"
+        elif "min" in spec and "max" in spec:
+            both_int = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("min", "max"))
+            dist = "int_uniform" if both_int else "uniform"
+        elif "mu" in spec or "sigma" in spec:
+            dist = "normal"
+        else:
+            raise ExpkitError(f"{where}: give value, values, min/max, or a distribution",
+                              f"e.g. {name}: {{values: [0.1, 0.01]}} or {{distribution: uniform, min: 0, max: 1}}")
+    if dist not in DISTRIBUTIONS:
+        import difflib
+
+        close = difflib.get_close_matches(str(dist), DISTRIBUTIONS, n=2)
+        raise ExpkitError(f"{where}: unknown distribution '{dist}'",
+                          f"did you mean {' or '.join(close)}?" if close else f"one of: {', '.join(DISTRIBUTIONS)}")
+    spec["distribution"] = dist
+    p = Param(name, dist, spec)
+    _validate(p, where)
+    return p
+
+
+def _num(p: Param, key: str, where: str, default: Any = None, integer: bool = False) -> float:
+    value = p.get(key, default)
+    if value is None:
+        raise ExpkitError(f"{where}: the {p.distribution} distribution needs '{key}'",
+                          f"add {key}: <number> to {p.name}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        kind = "an integer" if integer else "a number"
+        raise ExpkitError(f"{where}: '{key}' must be {kind}, got {value!r}", f"write {key}: <{kind.split()[-1]}>")
+    return value
+
+
+def _validate(p: Param, where: str) -> None:
+    d = p.distribution
+    if d == "constant":
+        if "value" not in p.spec:
+            raise ExpkitError(f"{where}: a constant needs 'value'", f"write {p.name}: {{value: ...}}")
+        return
+    if d.startswith("categorical"):
+        values = p.get("values")
+        if not isinstance(values, list) or not values:
+            raise ExpkitError(f"{where}: 'values' must be a non-empty list", f"write {p.name}: {{values: [a, b]}}")
+        if d == "categorical_w_probabilities":
+            probs = p.get("probabilities")
+            if not isinstance(probs, list) or len(probs) != len(values) or any(
+                    not isinstance(x, (int, float)) or x < 0 for x in probs) or abs(sum(probs) - 1) > 1e-6:
+                raise ExpkitError(f"{where}: 'probabilities' must be {len(values)} non-negative numbers summing to 1",
+                                  "give one probability per value")
+        return
+    if d in ("normal", "q_normal", "log_normal", "q_log_normal"):
+        _num(p, "mu", where, 0)
+        if _num(p, "sigma", where, 1) <= 0:
+            raise ExpkitError(f"{where}: sigma must be > 0", "give a positive standard deviation")
+    elif d in ("beta", "q_beta"):
+        if _num(p, "a", where, 1) <= 0 or _num(p, "b", where, 1) <= 0:
+            raise ExpkitError(f"{where}: a and b must be > 0", "give positive shape parameters a and b")
+    else:
+        integer = d == "int_uniform"
+        lo, hi = _num(p, "min", where, integer=integer), _num(p, "max", where, integer=integer)
+        if lo > hi or (lo == hi and d != "int_uniform"):
+            raise ExpkitError(f"{where}: min ({lo}) must be below max ({hi})", "swap them, or use value: for a constant")
+        if d in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values") and lo <= 0:
+            raise ExpkitError(f"{where}: {d} needs min > 0 (it samples in log space)",
+                              "use a positive min, or log_uniform whose min/max are exponents")
+    if d.startswith("q_"):
+        if _num(p, "q", where, 1) <= 0:
+            raise ExpkitError(f"{where}: q must be > 0", "q is the step values are rounded to")
+        b = p.bounds()
+        if b is not None and not _multiples(b[0], b[1], p.get("q", 1)):
+            raise ExpkitError(f"{where}: no multiple of q={p.get('q', 1)} lies within [{b[0]:g}, {b[1]:g}]",
+                              "use a smaller q or a wider range")
+
+
+def _multiples(lo: float, hi: float, q: float) -> tuple[int, int] | None:
+    k_lo, k_hi = math.ceil(lo / q - 1e-9), math.floor(hi / q + 1e-9)
+    return (k_lo, k_hi) if k_lo <= k_hi else None
+
+
+def _quantize(x: float, q: float, bounds: tuple[float, float] | None) -> float | int:
+    k = round(x / q)
+    if bounds is not None:
+        k_lo, k_hi = _multiples(bounds[0], bounds[1], q)
+        k = min(max(k, k_lo), k_hi)
+    value = k * q
+    if isinstance(q, int):
+        return int(value)
+    digits = max(0, -math.floor(math.log10(q)) + 6)
+    rounded = round(value, digits)  # 0.30000000000000004 -> 0.3, unless that steps outside the bounds
+    if bounds is not None and not bounds[0] <= rounded <= bounds[1]:
+        return _clamp(value, bounds)
+    return rounded
+
+
+def _clamp(x: float, bounds: tuple[float, float] | None) -> float:
+    if bounds is None:
+        return x
+    return min(max(x, bounds[0]), bounds[1])
+
+
+def sample(p: Param, rng: random.Random) -> Any:
+    """One value drawn from p's distribution."""
+    d, g = p.distribution, p.get
+    if d == "constant":
+        return g("value")
+    if d == "categorical":
+        return rng.choice(g("values"))
+    if d == "categorical_w_probabilities":
+        return rng.choices(g("values"), weights=g("probabilities"))[0]
+    if d == "int_uniform":
+        return rng.randint(g("min"), g("max"))
+    b = p.bounds()
+    if d == "uniform":
+        x = rng.uniform(g("min"), g("max"))
+    elif d == "q_uniform":
+        x = rng.uniform(g("min"), g("max"))
+    elif d in ("log_uniform", "q_log_uniform"):
+        x = math.exp(rng.uniform(g("min"), g("max")))
+    elif d in ("log_uniform_values", "q_log_uniform_values"):
+        x = math.exp(rng.uniform(math.log(g("min")), math.log(g("max"))))
+    elif d == "inv_log_uniform":
+        x = math.exp(-rng.uniform(g("min"), g("max")))
+    elif d == "inv_log_uniform_values":
+        x = 1.0 / math.exp(rng.uniform(math.log(1 / g("max")), math.log(1 / g("min"))))
+    elif d in ("normal", "q_normal"):
+        x = rng.gauss(g("mu", 0), g("sigma", 1))
+    elif d in ("log_normal", "q_log_normal"):
+        x = math.exp(rng.gauss(g("mu", 0), g("sigma", 1)))
+    elif d in ("beta", "q_beta"):
+        x = rng.betavariate(g("a", 1), g("b", 1))
+    else:  # pragma: no cover - parse_param rejects unknown names
+        raise ValueError(d)
+    if d.startswith("q_"):
+        return _quantize(x, g("q", 1), b)
+    return _clamp(float(x), b)
+
+
+def grid_values(p: Param) -> list[Any]:
+    """The values a grid sweep tries for p."""
+    d = p.distribution
+    if d == "constant":
+        return [p.get("value")]
+    if d.startswith("categorical"):
+        return list(p.get("values"))
+    if d == "int_uniform":
+        return list(range(p.get("min"), p.get("max") + 1))
+    if d == "q_uniform":
+        q = p.get("q", 1)
+        k_lo, k_hi = _multiples(p.get("min"), p.get("max"), q)
+        return [_quantize(k * q, q, None) for k in range(k_lo, k_hi + 1)]
+    raise ExpkitError(f"parameter '{p.name}': a grid sweep cannot enumerate the {d} distribution",
+                      "give it values: [...], or use method: random or bayes")
+
+
+def grid(params: list[Param]) -> list[dict[str, Any]]:
+    """Every combination, in the order the parameters were declared (the last one varies fastest)."""
+    names = [p.name for p in params]
+    return [dict(zip(names, combo)) for combo in itertools.product(*(grid_values(p) for p in params))]
+
+
+def random_trial(params: list[Param], seed: int, index: int) -> dict[str, Any]:
+    """Trial `index` of a random sweep: depends only on (seed, index), so a resumed sweep redraws the same."""
+    rng = random.Random(f"expkit:{seed}:{index}")
+    return {p.name: sample(p, rng) for p in params}
+
+
+def check_value(p: Param, value: Any) -> bool:
+    """True when `value` is one p could produce (type and bounds): used by tests and on resume."""
+    d = p.distribution
+    if d == "constant":
+        return value == p.get("value")
+    if d.startswith("categorical"):
+        return value in p.get("values")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if d == "int_uniform" or (d.startswith("q_") and isinstance(p.get("q", 1), int)):
+        if not isinstance(value, int):
+            return False
+    b = p.bounds()
+    if b is not None and not (b[0] - 1e-12 <= value <= b[1] + 1e-12):
+        return False
+    if d.startswith("q_"):
+        q = p.get("q", 1)
+        return abs(value / q - round(value / q)) < 1e-6
+    return True

@@ -1,0 +1,233 @@
+"""A sweep end to end: spec -> trials (jobs in a batch) -> the scheduler -> a summary. Also the plain queue."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from expkit.errors import ExpkitError
+from expkit.fsutil import atomic_write_text
+from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
+from expkit.runs.store import resolve_runs_dir
+from expkit.sweeps import sample
+from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
+from expkit.sweeps.gpus import Slot, plan_slots
+from expkit.sweeps.scheduler import Policy, Scheduler
+from expkit.sweeps.spec import SweepSpec, build_argv, parse_spec
+
+
+@dataclass
+class RunOptions:
+    gpus: str | None = None          # auto | 0,1 | none
+    per_gpu: int = 1
+    max_parallel: int | None = None
+    dry_run: bool = False
+    retries: int | None = None       # overrides the spec
+    backoff_s: float | None = None
+    same_failures: int | None = None
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    wandb_project: str | None = None
+
+
+def plan_trials(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The parameter sets of a grid or random sweep, in order (bayes trials are asked one by one)."""
+    if spec.method == "grid":
+        combos = sample.grid(spec.params)
+        return combos[: spec.run_cap] if spec.run_cap else combos
+    if spec.method == "random":
+        return [sample.random_trial(spec.params, spec.seed, i) for i in range(spec.run_cap)]
+    return []
+
+
+def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None = None) -> tuple[Batch, bool]:
+    """The sweep's batch, created with its trials on first use. Returns (batch, created)."""
+    batch = Batch(sweeps_root(runs_dir) / spec.name)
+    if batch.exists():
+        meta = batch.meta()
+        if meta.get("fingerprint") != spec.fingerprint():
+            raise ExpkitError(f"a sweep named {spec.name} already exists with a different spec",
+                              f"continue it with `expkit sweep resume {spec.name}`, or give this spec another name: "
+                              "(name: ... in the YAML)")
+        return batch, False
+    trials = plan_trials(spec)
+    batch.write_meta({"kind": "sweep", "name": spec.name, "fingerprint": spec.fingerprint(), "spec": spec.raw,
+                      "cwd": str(cwd), "method": spec.method, "metric": spec.metric, "planned": len(trials)})
+    if spec_text is not None:
+        atomic_write_text(batch.root / "spec.yaml", spec_text)
+    for i, params in enumerate(trials):
+        batch.new_job(f"t{i + 1:04d}", build_argv(spec, params), index=i, params=params, cwd=str(cwd),
+                      name=f"{spec.name}-t{i + 1:04d}")
+    return batch, True
+
+
+def _bayes_source(spec: SweepSpec, batch: Batch, cwd: Path, jobs: Callable[[], list[dict]]) -> Callable[[], dict | None]:
+    """Ask optuna for the next trial given every finished one (rebuilt from disk, so resume needs no extra state)."""
+    try:
+        import optuna
+    except ImportError:
+        raise ExpkitError("method: bayes needs optuna, which is not installed",
+                          "pip install optuna, or use method: random") from None
+    from expkit.sweeps.bayes import ask
+
+    def next_job() -> dict | None:
+        current = jobs()
+        if len(current) >= spec.run_cap:
+            return None
+        params = ask(optuna, spec, current)
+        i = len(current)
+        return batch.new_job(f"t{i + 1:04d}", build_argv(spec, params), index=i, params=params, cwd=str(cwd),
+                             name=f"{spec.name}-t{i + 1:04d}")
+
+    return next_job
+
+
+def sweep_request(spec: SweepSpec, batch: Batch, opts: RunOptions, runs_dir: Path, gpu_machine: bool):
+    def make(job: dict, slot: Slot) -> LaunchRequest:
+        env = dict(opts.env)
+        env.update(EXPKIT_SWEEP=batch.name, EXPKIT_TRIAL_ID=job["id"], EXPKIT_TRIAL_PARAMS=json.dumps(job.get("params", {})),
+                   WANDB_RUN_ID=job["wandb_run_id"], WANDB_RESUME="allow")
+        gpus = str(slot.gpu_index) if slot.gpu_uuid else ("none" if gpu_machine else None)
+        return LaunchRequest(argv=job["argv"], name=job.get("name") or f"{batch.name}-{job['id']}", gpus=gpus,
+                             seed=job["seed"], env=env, runs_dir=runs_dir, cwd=Path(job.get("cwd") or os.getcwd()),
+                             group=batch.name, wandb_project=opts.wandb_project or spec.project,
+                             extra={"sweep": {"name": batch.name, "trial_id": job["id"], "params": job.get("params"),
+                                              "attempt": len(job["attempts"]) + 1,
+                                              "wandb_run_id": job["wandb_run_id"], "gpu_uuid": slot.gpu_uuid}})
+    return make
+
+
+def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, spec_text: str | None = None,
+              echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    runs_dir = resolve_runs_dir(runs_dir).resolve()
+    cwd = Path(opts.cwd or os.getcwd()).resolve()
+    slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
+    if opts.dry_run:
+        trials = plan_trials(spec)
+        return {"dry_run": True, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
+                "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
+                           for i, p in enumerate(trials)],
+                "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
+    check_runs_dir(runs_dir)
+    batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
+    return _drive(batch, spec, opts, runs_dir, slots, slot_desc, echo, created)
+
+
+def resume_sweep(name: str, opts: RunOptions, runs_dir: Path | None = None, retry_failed: bool = False,
+                 echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    runs_dir = resolve_runs_dir(runs_dir).resolve()
+    batch = find_sweep(name, runs_dir)
+    spec = parse_spec(batch.meta()["spec"], default_name=batch.name)
+    if retry_failed:
+        for job in batch.jobs():
+            if job["state"] == "failed":
+                job["state"] = "pending"
+                batch.save_job(job)
+    slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
+    opts.cwd = opts.cwd or Path(batch.meta().get("cwd") or os.getcwd())
+    return _drive(batch, spec, opts, runs_dir, slots, slot_desc, echo, False)
+
+
+def find_sweep(name: str, runs_dir: Path) -> Batch:
+    batch = Batch(sweeps_root(runs_dir) / name)
+    if not batch.exists():
+        have = sorted(p.name for p in sweeps_root(runs_dir).glob("*") if (p / "batch.json").exists())
+        raise ExpkitError(f"no sweep named {name} in {runs_dir}",
+                          f"sweeps here: {', '.join(have)}" if have else "start one with `expkit sweep run SPEC`")
+    return batch
+
+
+def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slots: list[Slot], slot_desc: str,
+           echo, created: bool) -> dict[str, Any]:
+    cwd = Path(opts.cwd or batch.meta().get("cwd") or os.getcwd())
+    echo = echo or (lambda _m: None)
+    policy = Policy(retries=spec.retries if opts.retries is None else opts.retries,
+                    backoff_s=spec.backoff_s if opts.backoff_s is None else opts.backoff_s,
+                    oom=spec.oom, same_failures=spec.stop_after_same_failures if opts.same_failures is None
+                    else opts.same_failures, metric=spec.metric_name, goal=spec.goal,
+                    early_terminate=spec.early_terminate)
+    first_argv = build_argv(spec, plan_trials(spec)[0] if spec.method != "bayes" else
+                            {p.name: sample.sample(p, __import__("random").Random(0)) for p in spec.params})
+    context = capture_context(first_argv, dict(os.environ), cwd, runs_dir)
+    gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
+    sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context,
+                      make_request=sweep_request(spec, batch, opts, runs_dir, gpu_machine), policy=policy,
+                      rebuild_argv=lambda job: build_argv(spec, job["params"]), echo=echo)
+    if spec.method == "bayes":
+        sched.next_job = _bayes_source(spec, batch, cwd, lambda: list(sched.jobs.values()))
+    echo(f"sweep {batch.name}: {'new' if created else 'resuming'}, {slot_desc}")
+    summary = sched.run()
+    return {"sweep": batch.name, "group": batch.name, "state_dir": str(batch.root), "runs_dir": str(runs_dir),
+            "slots": slot_desc, "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
+            "requeued": summary.requeued, "stopped_reason": summary.stopped_reason,
+            "warnings": context.get("warnings", []),
+            "next": {"report": f"expkit sweep report {batch.name}", "status": f"expkit sweep status {batch.name}"}}
+
+
+def status(batch: Batch, runs_dir: Path) -> dict[str, Any]:
+    jobs = batch.jobs()
+    rows = []
+    for j in jobs:
+        att = j["attempts"][-1] if j["attempts"] else {}
+        rows.append({"id": j["id"], "state": j["state"], "params": j.get("params"), "attempts": len(j["attempts"]),
+                     "run_id": att.get("run_id"), "gpu": att.get("gpu_index"), "reason": att.get("reason"),
+                     "command": " ".join(j["argv"])})
+    meta = batch.meta()
+    return {"name": batch.name, "kind": meta.get("kind"), "scheduler_running": batch.scheduler_alive(),
+            "counts": counts(jobs), "done": sum(1 for j in jobs if j["state"] in DONE), "total": len(jobs),
+            "stopped_reason": meta.get("stopped_reason"), "jobs": rows}
+
+
+# the plain queue -----------------------------------------------------------------------------------------------
+def queue_batch(name: str, runs_dir: Path) -> Batch:
+    batch = Batch(queue_root(runs_dir) / name)
+    if not batch.exists():
+        batch.write_meta({"kind": "queue", "name": name})
+    return batch
+
+
+def queue_add(argv: list[str], runs_dir: Path | None, queue: str = "default", name: str | None = None,
+              cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    if not argv:
+        raise ExpkitError("no command to queue", "put it after --: expkit queue add -- python train.py --lr 0.1")
+    runs_dir = resolve_runs_dir(runs_dir).resolve()
+    batch = queue_batch(queue, runs_dir)
+    job = batch.add_job_exclusive("j", argv, cwd=str(Path(cwd or os.getcwd()).resolve()), name=name,
+                                  env=env or {})
+    return job
+
+
+def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
+              echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    runs_dir = resolve_runs_dir(runs_dir).resolve()
+    batch = Batch(queue_root(runs_dir) / queue)
+    if not batch.exists() or not batch.job_ids():
+        raise ExpkitError(f"the queue {queue} is empty", "add jobs with `expkit queue add -- CMD`")
+    check_runs_dir(runs_dir)
+    slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
+    jobs = batch.jobs()
+    first = next((j for j in jobs if j["state"] == "pending"), jobs[0])
+    context = capture_context(first["argv"], dict(os.environ), Path(first["cwd"]), runs_dir)
+    gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
+
+    def make(job: dict, slot: Slot) -> LaunchRequest:
+        env = {**opts.env, **(job.get("env") or {}), "EXPKIT_QUEUE": queue, "EXPKIT_JOB_ID": job["id"],
+               "WANDB_RUN_ID": job["wandb_run_id"], "WANDB_RESUME": "allow"}
+        gpus = str(slot.gpu_index) if slot.gpu_uuid else ("none" if gpu_machine else None)
+        return LaunchRequest(argv=job["argv"], name=job.get("name"), gpus=gpus, seed=job["seed"], env=env,
+                             runs_dir=runs_dir, cwd=Path(job["cwd"]), group=f"queue-{queue}",
+                             wandb_project=opts.wandb_project,
+                             extra={"queue": {"name": queue, "job_id": job["id"], "attempt": len(job["attempts"]) + 1,
+                                              "gpu_uuid": slot.gpu_uuid}})
+
+    policy = Policy(retries=opts.retries or 0, backoff_s=30.0 if opts.backoff_s is None else opts.backoff_s,
+                    same_failures=3 if opts.same_failures is None else opts.same_failures)
+    sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context, make_request=make, policy=policy, echo=echo)
+    (echo or (lambda _m: None))(f"queue {queue}: {slot_desc}")
+    summary = sched.run()
+    return {"queue": queue, "group": f"queue-{queue}", "state_dir": str(batch.root), "slots": slot_desc,
+            "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
+            "requeued": summary.requeued, "stopped_reason": summary.stopped_reason}
