@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "entrypoints": ("expkit.cli.entrypoints", "entrypoints", "Find a project's training commands, statically."),
     "doctor": ("expkit.cli.doctor", "doctor", "Pre-flight checks: git, GPUs, disk, environment, torch/CUDA, wandb."),
     "plan": ("expkit.cli.plan", "plan", "Research plans: run sub-experiments, judge criteria, write FINDINGS.md."),
+    "backends": ("expkit.cli.backends", "backends", "Which backends (local, Slurm, Modal) can run work here."),
     "demo": ("expkit.cli.demo", "demo", "Run the showcase: a real tiny training run, followed to the end."),
     "wandb": ("expkit.cli.wandb", "wandb", "Add W&B logging to a training script, revert it, check setup, read metrics."),
     "sweep": ("expkit.cli.sweep", "sweep", "Run, resume, export and report hyperparameter sweeps on a GPU-aware queue."),

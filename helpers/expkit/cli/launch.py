@@ -7,19 +7,32 @@ from pathlib import Path
 import click
 
 from expkit.cli.options import emit, json_option, runs_dir_option, warn
+from expkit.errors import ExpkitError
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
 @click.option("--name", help="Run name (default: from the command, e.g. train for train.py).")
 @click.option("--gpus", help="GPU indices like 0,1; auto or auto:N for free GPUs (see `expkit gpus --free`); none for CPU (default: inherit).")
+@click.option("--gpus", help="GPU indices like 0,1, or none for CPU only (default: inherit). With --backend slurm: "
+              "a GPU count (2, or a100:2); with --backend modal: a GPU type (A100, H100:2).")
 @click.option("--seed", type=int, help="Seed, exported as PYTHONHASHSEED and EXPKIT_SEED (default: chosen and recorded).")
 @click.option("--config", type=click.Path(path_type=Path), help="Config file to record (copied into the run dir).")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Extra environment variable (repeatable).")
 @click.option("--wandb-project", help="Sets WANDB_PROJECT, WANDB_NAME, WANDB_RUN_GROUP and WANDB_DIR for the run.")
+@click.option("--backend", default="local", show_default=True, help="Where the run executes: local, slurm, modal "
+              "(see `expkit backends`).")
+@click.option("--partition", help="Slurm partition.")
+@click.option("--account", help="Slurm account to charge.")
+@click.option("--time", "time_limit", help="Time limit: Slurm --time (4:00:00) or the Modal timeout.")
+@click.option("--cpus", type=int, help="CPUs per task (Slurm --cpus-per-task, Modal cpu).")
+@click.option("--mem", help="Memory (Slurm --mem, e.g. 32G; Modal memory).")
+@click.option("--secret", "secrets", multiple=True, metavar="NAME",
+              help="Modal secret to attach by name, e.g. wandb (repeatable; --backend modal).")
 @runs_dir_option
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def launch(name, gpus, seed, config, env_pairs, wandb_project, runs_dir, as_json, command):
+def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partition, account, time_limit, cpus, mem,
+           secrets, runs_dir, as_json, command):
     """Launch COMMAND detached, with a full reproducibility manifest.
 
     The run survives the terminal closing. Its folder runs/<name>_<YYYYmmdd-HHMMSS>/ holds manifest.json,
@@ -28,11 +41,24 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, runs_dir, as_json
     Example:
 
         expkit launch --gpus 0 --seed 1 --config cfg.yaml -- python train.py --config cfg.yaml
+
+        expkit launch --backend slurm --partition gpu --gpus 1 --time 4:00:00 --mem 32G -- python train.py
     """
     from expkit.runs.launch import LaunchFailed, LaunchRequest, launch as do_launch, parse_env_pairs
 
+    options = {k: v for k, v in (("partition", partition), ("account", account), ("time", time_limit),
+                                  ("cpus", cpus), ("mem", mem)) if v is not None}
+    if secrets:
+        if backend != "modal":
+            raise ExpkitError("--secret names a Modal secret", "use it with --backend modal; locally and on Slurm "
+                              "secrets come from the environment you launch from")
+        options["secrets"] = list(secrets)
+    if options and backend == "local":
+        raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm or modal",
+                          "add --backend slurm (see `expkit backends`), or drop the option")
     req = LaunchRequest(argv=list(command), name=name, gpus=gpus, seed=seed, config=config,
-                        env=parse_env_pairs(list(env_pairs)), runs_dir=runs_dir, wandb_project=wandb_project)
+                        env=parse_env_pairs(list(env_pairs)), runs_dir=runs_dir, wandb_project=wandb_project,
+                        backend=backend, backend_options=options)
     try:
         result = do_launch(req)
     except LaunchFailed as exc:
@@ -44,7 +70,10 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, runs_dir, as_json
             warn(w)
 
     def text():
-        click.echo(f"launched {result.run.id} (pid {result.pid})")
+        if result.backend != "local":
+            click.echo(f"submitted {result.run.id} to {result.backend} (job {result.job_id}, {result.state})")
+        else:
+            click.echo(f"launched {result.run.id} (pid {result.pid})")
         click.echo(f"  log:     {result.run.log_path}")
         click.echo(f"  follow:  expkit runs logs {result.run.id} --follow")
         click.echo(f"  status:  expkit runs show {result.run.id}")

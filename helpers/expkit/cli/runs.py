@@ -17,6 +17,7 @@ from expkit.timeutil import human_ago, human_duration
 RUNS_EXTRA: dict[str, tuple[str, str]] = {
     "compare": ("expkit.cli.compare", "compare"),
     "classification": ("expkit.cli.compare", "classification"),
+    "sync": ("expkit.cli.backends", "sync"),
 }
 
 

@@ -7,13 +7,17 @@ import signal
 import time
 from typing import Iterator
 
-from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
 from expkit.runs import process
 from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
 from expkit.timeutil import now_iso
 
 POLL_S = 0.1
+BACKEND_POLL_S = 1.0  # a scheduler (squeue) is asked at most this often
+
+
+def _poll_interval(run: Run) -> float:
+    return POLL_S if run.raw_status().get("backend", "local") == "local" else BACKEND_POLL_S
 
 
 def tail_lines(path, n: int) -> list[str]:
@@ -43,8 +47,12 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
     path = run.log_path
     offset = start_offset if start_offset is not None else (path.stat().st_size if path.exists() else 0)
     pending = b""
+    interval = _poll_interval(run)
+    checked, ended = 0.0, False
     while True:
-        ended = run.state() in TERMINAL
+        if time.monotonic() - checked >= interval:
+            ended = run.state() in TERMINAL
+            checked = time.monotonic()
         try:
             with open(path, "rb") as fh:
                 fh.seek(offset)
@@ -70,13 +78,15 @@ def stop(run: Run, grace: float = 10.0) -> dict:
     status = run.status()
     if status["state"] in TERMINAL:
         return {"run_id": run.id, "state": status["state"], "already_ended": True, "signals": []}
+    if status.get("backend", "local") != "local":
+        from expkit.backends import for_run
+
+        return for_run(run).cancel(run, grace)
     if status["state"] == "queued" or not status.get("pid"):
         raw = run.raw_status()
         raw.update(state="stopped", ended_at=now_iso(), reason="stopped before it started")
         run.write_status(raw)
         return {"run_id": run.id, "state": "stopped", "already_ended": False, "signals": []}
-    if status.get("backend", "local") != "local":
-        raise ExpkitError(f"run {run.id} runs on the {status['backend']} backend", "stop it with its backend's tools")
     atomic_write_json(run.path / STOP_REQUEST, {"requested_at": now_iso(), "grace_s": grace})
     pid, pgid = status["pid"], status.get("pgid")
     sent = []
@@ -109,13 +119,14 @@ def stop(run: Run, grace: float = 10.0) -> dict:
 def wait(run: Run, timeout: float | None = None) -> dict:
     """Block until the run ends; returns its status. Raises TimeoutError when `timeout` passes first."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    interval = _poll_interval(run)
     while True:
         status = run.status()
         if status["state"] in TERMINAL:
             return status
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError
-        time.sleep(POLL_S)
+        time.sleep(interval)
 
 
 def exit_code_of(status: dict) -> int:

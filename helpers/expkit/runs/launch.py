@@ -48,6 +48,8 @@ class LaunchRequest:
     cwd: Path | None = None
     group: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # merged into the manifest (reproduces, sweep, plan ...)
+    backend: str = "local"  # local | slurm | modal (expkit.backends)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # partition, account, time, cpus, mem ...
 
 
 @dataclass
@@ -57,9 +59,12 @@ class LaunchResult:
     state: str
     reason: str | None
     warnings: list[str]
+    backend: str = "local"
+    job_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run.id, "run_dir": str(self.run.path), "pid": self.pid, "state": self.state,
+                "backend": self.backend, "job_id": self.job_id,
                 "reason": self.reason, "log": str(self.run.log_path), "warnings": self.warnings,
                 "next": {"logs": f"expkit runs logs {self.run.id} --follow", "stop": f"expkit runs stop {self.run.id}",
                          "show": f"expkit runs show {self.run.id}"}}
@@ -157,7 +162,7 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 def build_env(req: LaunchRequest, seed: int, run_dir: Path, config_copy: str | None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(req.env)
-    gpus = parse_gpus(req.gpus)
+    gpus = parse_gpus(req.gpus) if req.backend == "local" else None  # elsewhere the scheduler picks devices
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpus
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # indices mean what nvidia-smi and `expkit gpus` show
@@ -229,6 +234,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
         req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
     parse_gpus(req.gpus)
+    if req.backend == "local":
+        parse_gpus(req.gpus)
     config_fmt, config_values = None, None
     if req.config is not None:
         cfg = Path(req.config)
@@ -263,7 +270,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "group": req.group,
         "created_at": now_iso(),
         "command": {"argv": redact_argv(req.argv), "cwd": str(cwd), "shell": shlex.join(redact_argv(req.argv))},
-        "backend": {"name": "local"},
+        "backend": {"name": req.backend, **({"options": req.backend_options} if req.backend_options else {})},
         "seed": {"value": seed, "source": "explicit" if req.seed is not None else "generated"},
         "config": None,
         "git": dict(git),
@@ -290,7 +297,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     manifest.update(req.extra)
     atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets))
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
-                      "backend": "local", "created_at": manifest["created_at"],
+                      "backend": req.backend, "created_at": manifest["created_at"],
                       "command": manifest["command"]["shell"]})
     return run, env, warnings
 
@@ -328,6 +335,8 @@ def start(run: Run, argv: list[str], cwd: Path, env: dict[str, str], timeout: fl
 
 
 def launch(req: LaunchRequest) -> LaunchResult:
+    if req.backend != "local":
+        return _launch_on_backend(req)
     run, env, warnings = prepare(req)
     cwd = Path(run.manifest()["command"]["cwd"])
     pid, reason = start(run, req.argv, cwd, env)
@@ -342,6 +351,21 @@ def launch(req: LaunchRequest) -> LaunchResult:
             result.state = "failed"
         raise LaunchFailed(result)
     return result
+
+
+def _launch_on_backend(req: LaunchRequest) -> LaunchResult:
+    """Submit to Slurm / Modal: options and the backend are checked before any run dir exists."""
+    from expkit import backends
+
+    if req.gpus is not None and "gpus" not in req.backend_options:
+        req.backend_options["gpus"] = req.gpus  # a count (slurm) or a GPU type (modal), not device indices
+    be = backends.get(req.backend, **req.backend_options)
+    be.check()
+    req.backend_options = be.options()
+    run, env, warnings = prepare(req)
+    sub = be.submit(run, req.argv, Path(run.manifest()["command"]["cwd"]), env)
+    return LaunchResult(run=run, pid=None, state=sub.state, reason=sub.reason, warnings=warnings,
+                        backend=req.backend, job_id=sub.job_id)
 
 
 class LaunchFailed(Failure):

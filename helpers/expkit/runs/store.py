@@ -77,9 +77,19 @@ class Run:
     def write_status(self, status: dict[str, Any]) -> None:
         atomic_write_json(self.path / STATUS, status)
 
+    live = None  # a backend status fetched in one batch by RunStore.all(); used once by status()
+
     def status(self) -> dict[str, Any]:
-        """The recorded status with the live state derived from the process identity."""
-        return derive_status(self.raw_status())
+        """The recorded status with the live state: /proc for local runs, the backend (Slurm ...) for others."""
+        raw = self.raw_status()
+        if raw.get("backend", "local") != "local" and raw.get("state") not in TERMINAL:
+            live, self.live = self.live, None  # a batched answer is used once, then asked afresh
+            if live is None:
+                from expkit.backends import refresh
+
+                live = refresh([self]).get(self.id, raw)
+            return derive_status(live)
+        return derive_status(raw)
 
     def state(self) -> str:
         return self.status()["state"]
@@ -121,12 +131,22 @@ class RunStore:
     def __init__(self, runs_dir: Path | str | None = None):
         self.root = resolve_runs_dir(runs_dir)
 
-    def all(self) -> list[Run]:
-        """Every run, newest first (by the timestamp in the id, then by name)."""
+    def all(self, live: bool = True) -> list[Run]:
+        """Every run, newest first (by the timestamp in the id, then by name).
+
+        With `live`, runs on other backends (Slurm ...) get their status in one batched query per backend.
+        """
         if not self.root.is_dir():
             return []
         runs = [Run(p) for p in self.root.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
         runs.sort(key=lambda r: (_id_stamp(r.id), r.path.stat().st_mtime), reverse=True)
+        if live:
+            from expkit.backends import refresh
+
+            statuses = refresh(runs)
+            for run in runs:
+                if run.id in statuses:
+                    run.live = statuses[run.id]
         return runs
 
     def get(self, ref: str) -> Run:
@@ -138,7 +158,7 @@ class RunStore:
             if (path / MANIFEST).exists():
                 return Run(path.resolve())
             raise ExpkitError(f"{ref} is not a run directory (no {MANIFEST})", "give a run id from `expkit runs list`")
-        runs = self.all()
+        runs = self.all(live=False)
         if not runs:
             raise ExpkitError(f"no runs in {self.root}", "launch one with `expkit launch -- CMD`, or pass --runs-dir")
         if ref == "latest":

@@ -1,0 +1,48 @@
+"""What runs inside the Modal container (standard library only, shipped with the image as the expkit package).
+
+The command's output, its status and anything it writes to EXPKIT_RUN_DIR land on the Volume under
+/<volume mount>/<run id>/; `expkit runs sync ID` copies that folder back into the local run dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REMOTE_STATUS = "remote_status.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _write(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def execute(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run spec["argv"] in spec["cwd"] with the run's environment; return (and write) how it ended."""
+    run_dir = Path(spec["volume_mount"]) / spec["run_id"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **spec["env"], "EXPKIT_RUN_DIR": str(run_dir), "EXPKIT_RUN_ID": spec["run_id"]}
+    status: dict[str, Any] = {"state": "running", "started_at": _now(), "host": socket.gethostname()}
+    _write(run_dir / REMOTE_STATUS, status)
+    with open(run_dir / "stdout.log", "ab", buffering=0) as log:
+        try:
+            rc = subprocess.run(spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT).returncode
+            reason = f"exited with code {rc}" if rc >= 0 else f"killed by signal {-rc}"
+        except OSError as exc:
+            rc, reason = 127, f"could not start {spec['argv'][0]}: {exc.strerror or exc}"
+            log.write(f"expkit: {reason}\n".encode())
+    status.update(state="succeeded" if rc == 0 else "failed", ended_at=_now(), reason=reason,
+                  exit_code=rc if rc >= 0 else None, signal=-rc if rc < 0 else None)
+    _write(run_dir / REMOTE_STATUS, status)
+    return status
