@@ -18,6 +18,9 @@ RUNS_EXTRA: dict[str, tuple[str, str]] = {
     "compare": ("expkit.cli.compare", "compare"),
     "classification": ("expkit.cli.compare", "classification"),
     "sync": ("expkit.cli.backends", "sync"),
+    "diagnose": ("expkit.cli.monitor", "diagnose"),
+    "watch": ("expkit.cli.monitor", "watch"),
+    "metrics": ("expkit.cli.monitor", "metrics"),
 }
 
 
@@ -95,8 +98,11 @@ def show(run_id, runs_dir, as_json):
 
         expkit runs show latest --json
     """
+    from expkit.monitor import resources
+
     run = RunStore(runs_dir).get(run_id)
     m, st = run.manifest(), run.status()
+    sample = (resources.latest(run.path, 1) or [None])[0]
 
     def text():
         click.echo(f"run       {run.id}")
@@ -129,8 +135,12 @@ def show(run_id, runs_dir, as_json):
         if m.get("config"):
             click.echo(f"config    {m['config']['source']} (copy: {m['config']['copy']})")
         click.echo(f"log       {run.log_path}")
+        if sample:
+            peak = (st.get("resources") or {}).get("peak_rss_mib")
+            click.echo(f"resources {resources.describe(sample)} ({human_ago(sample.get('t'))})"
+                       + (f"; peak rss {peak / 1024:.2f} GiB" if peak else ""))
 
-    emit({"run_id": run.id, "run_dir": str(run.path), "status": st, "manifest": m}, as_json, text)
+    emit({"run_id": run.id, "run_dir": str(run.path), "status": st, "manifest": m, "resources": sample}, as_json, text)
 
 
 @runs.command("logs")

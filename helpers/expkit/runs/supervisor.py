@@ -37,6 +37,17 @@ def _exit_reason(rc: int) -> tuple[str, dict]:
                                                       "signal_name": process.signal_name(sig)}
 
 
+def _start_sampler(run_dir: Path, pid: int):
+    """RSS/GPU samples into resources.jsonl while the command runs (off with EXPKIT_SAMPLE=0)."""
+    from expkit.monitor import resources
+
+    if not resources.enabled():
+        return None
+    sampler = resources.Sampler(run_dir, pid, pid, os.environ.get("CUDA_VISIBLE_DEVICES"), resources.interval())
+    sampler.start()
+    return sampler
+
+
 def run(run_dir: Path, notify_fd: int) -> int:
     spec = json.loads(sys.stdin.read())
     status_path = run_dir / STATUS
@@ -81,9 +92,14 @@ def run(run_dir: Path, notify_fd: int) -> int:
                   started_at=now_iso())
     atomic_write_json(status_path, status)
     _notify(notify_fd, {"ok": True, "pid": child.pid})
+    sampler = _start_sampler(run_dir, child.pid)
 
     rc = child.wait()
     ended = now_iso()
+    if sampler is not None:
+        sampler.stop()
+        sampler.join(timeout=5)
+        status["resources"] = {"samples": sampler.samples, "peak_rss_mib": sampler.peak_rss_mib}
     reason, fields = _exit_reason(rc)
     stop = read_json(run_dir / STOP_REQUEST)
     if stop:

@@ -1,0 +1,160 @@
+"""Latest and best value of each metric of a run, from wherever it logged, saying which source was used.
+
+Sources, in order: the run's W&B offline run dir (read locally), the W&B online run (public API, only with
+WANDB_API_KEY), expkit's metrics.jsonl, and as a last resort `loss=…`/`acc: …`/tqdm postfix values parsed from the
+log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from expkit.monitor import progress
+
+METRICS_FILE = "metrics.jsonl"
+SOURCES = ("auto", "wandb", "wandb-online", "jsonl", "log")
+_MIN = re.compile(r"loss|err|perplexity|ppl|mse|mae|rmse|wer|cer|nll|bpb|bpc|fid", re.I)
+_MAX = re.compile(r"acc|f1|auc|bleu|rouge|precision|recall|iou|map|score|reward|top[15]|r2|psnr|ssim|spearman|pearson",
+                  re.I)
+_NOT_METRIC = {"step", "global_step", "epoch", "_step", "_runtime", "_timestamp", "iter", "iteration", "it"}
+
+
+def direction(name: str) -> str | None:
+    """min for losses and errors, max for accuracies and scores, None when the name does not say."""
+    if _MIN.search(name):
+        return "min"
+    if _MAX.search(name):
+        return "max"
+    return None
+
+
+def summarize_rows(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """rows of {metric: value, step?: n} -> {metric: {latest, latest_step, best, best_step, count, direction}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, row in enumerate(rows):
+        step = row.get("step", row.get("global_step", row.get("_step", i)))
+        for key, value in row.items():
+            if key in _NOT_METRIC or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            value = float(value)
+            m = out.setdefault(key, {"count": 0, "direction": direction(key), "best": None, "best_step": None})
+            m["count"] += 1
+            m["latest"], m["latest_step"] = value, step
+            if math.isnan(value) or math.isinf(value):
+                m["non_finite"] = m.get("non_finite", 0) + 1
+                continue
+            d = m["direction"]
+            if d and (m["best"] is None or (value < m["best"] if d == "min" else value > m["best"])):
+                m["best"], m["best_step"] = value, step
+    return out
+
+
+def from_jsonl(path: Path) -> list[dict[str, Any]] | None:
+    if not path.exists():
+        return None
+    rows = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of a live run, or garbage: skip it
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def from_log(log: Path) -> list[dict[str, Any]] | None:
+    recs = progress.read_records(log, 8 << 20)
+    rows = []
+    for r in recs:
+        if r.get("metrics"):
+            row = dict(r["metrics"])
+            if "step" in r:
+                row["step"] = r["step"]
+            rows.append(row)
+    return rows or None
+
+
+def wandb_dirs(run_dir: Path, cwd: str | None, since: float | None) -> list[Path]:
+    """W&B run folders (offline-run-* or run-*) this run wrote: under the run dir, else under its cwd."""
+    found = []
+    for base in (run_dir / "wandb", Path(cwd) / "wandb" if cwd else None):
+        if base is None or not base.is_dir():
+            continue
+        for d in base.iterdir():
+            if d.is_dir() and re.match(r"(offline-)?run-", d.name) and (since is None or d.stat().st_mtime >= since):
+                found.append(d)
+        if found:
+            break
+    return sorted(found, key=lambda d: d.stat().st_mtime)
+
+
+def _from_wandb_local(folder: Path) -> list[dict[str, Any]] | None:
+    try:
+        from expkit.monitor.wandb_local import read_wandb_run
+    except ImportError:
+        return None
+    rows: dict = {}  # back to rows by step; a summary-only value has no history and step None
+    for name, m in read_wandb_run(folder)["metrics"].items():
+        for step, value in m.get("history") or [[m.get("step"), m["latest"]]]:
+            rows.setdefault(step, {"step": step})[name] = value
+    return [rows[k] for k in sorted(rows, key=lambda s: (s is None, s or 0))]
+
+
+def _from_wandb_online(folder: Path, manifest: dict) -> list[dict[str, Any]] | None:
+    if not os.environ.get("WANDB_API_KEY"):
+        return None
+    m = re.match(r"(?:offline-)?run-\d{8}_\d{6}-(\w+)$", folder.name)
+    project = (manifest.get("wandb") or {}).get("project") or os.environ.get("WANDB_PROJECT")
+    if not m or not project:
+        return None
+    import wandb
+
+    api = wandb.Api()
+    entity = os.environ.get("WANDB_ENTITY") or api.default_entity
+    return list(api.run(f"{entity}/{project}/{m.group(1)}").scan_history())
+
+
+def read_metrics(run, source: str = "auto") -> dict[str, Any]:
+    """{source, detail, metrics: {...}, tried: [...]} for a Run."""
+    from expkit.timeutil import parse_iso
+
+    manifest, status = run.manifest(), run.status()
+    started = parse_iso(status.get("started_at") or manifest.get("created_at"))
+    since = started.timestamp() - 5 if started else None
+    tried: list[str] = []
+    order = [source] if source != "auto" else ["wandb", "wandb-online", "jsonl", "log"]
+    for name in order:
+        rows, detail = None, None
+        if name in ("wandb", "wandb-online"):
+            dirs = wandb_dirs(run.path, (manifest.get("command") or {}).get("cwd"), since)
+            if not dirs:
+                tried.append(f"{name}: no W&B run folder")
+                continue
+            detail = str(dirs[-1])
+            try:
+                rows = _from_wandb_local(dirs[-1]) if name == "wandb" else _from_wandb_online(dirs[-1], manifest)
+            except Exception as exc:  # a damaged or partial W&B file must not hide the other sources
+                tried.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
+                continue
+            if rows is None:
+                tried.append(f"{name}: " + ("no W&B offline reader available" if name == "wandb"
+                                            else "no WANDB_API_KEY, or the run id/project is unknown"))
+                continue
+        elif name == "jsonl":
+            detail = str(run.path / METRICS_FILE)
+            rows = from_jsonl(run.path / METRICS_FILE)
+        elif name == "log":
+            detail = str(run.log_path)
+            rows = from_log(run.log_path)
+        summary = summarize_rows(rows or [])
+        if summary:
+            return {"run_id": run.id, "source": name, "detail": detail, "metrics": summary, "tried": tried}
+        tried.append(f"{name}: nothing found in {detail}")
+    return {"run_id": run.id, "source": None, "detail": None, "metrics": {}, "tried": tried}
