@@ -12,9 +12,9 @@ from expkit.errors import ExpkitError
 
 @click.command(context_settings={"ignore_unknown_options": False})
 @click.option("--name", help="Run name (default: from the command, e.g. train for train.py).")
-@click.option("--gpus", help="GPU indices like 0,1; auto or auto:N for free GPUs (see `expkit gpus --free`); none for CPU (default: inherit).")
-@click.option("--gpus", help="GPU indices like 0,1, or none for CPU only (default: inherit). With --backend slurm: "
-              "a GPU count (2, or a100:2); with --backend modal: a GPU type (A100, H100:2).")
+@click.option("--gpus", help="GPU indices like 0,1; auto or auto:N for free GPUs (see `expkit gpus --free`); none for "
+              "CPU only (default: inherit). With --backend slurm: a GPU count (2, or a100:2); with --backend modal: "
+              "a GPU type (A100, H100:2).")
 @click.option("--seed", type=int, help="Seed, exported as PYTHONHASHSEED and EXPKIT_SEED (default: chosen and recorded).")
 @click.option("--config", type=click.Path(path_type=Path), help="Config file to record (copied into the run dir).")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Extra environment variable (repeatable).")

@@ -231,10 +231,9 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     cwd = Path(req.cwd or os.getcwd()).resolve()
     runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
     requested_gpus = req.gpus
-    if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
-        req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
-    parse_gpus(req.gpus)
     if req.backend == "local":
+        if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
+            req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
         parse_gpus(req.gpus)
     config_fmt, config_values = None, None
     if req.config is not None:
@@ -276,7 +275,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "git": dict(git),
         "python": ctx["python"],
         "host": ctx["host"],
-        "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus),
+        "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus) if req.backend == "local" else None,
                  "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
         "env": mf.relevant_env(env),
         "env_overrides": redact_env(req.env),
