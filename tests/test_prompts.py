@@ -453,3 +453,13 @@ def test_plugin_details_lists_the_skills_and_agents(claude_cli, tmp_path):
     assert re.search(r"Skills \(2\)\s+ml-experiment-runner, run-experiment", res.stdout), res.stdout
     assert re.search(r"Agents \(2\)\s+experiment-runner, ml-experiment-planner", res.stdout), res.stdout
     assert "SessionStart" in res.stdout
+
+
+def test_the_sweep_spec_in_the_reference_is_one_expkit_accepts(tmp_path):
+    """references/sweeps.md shows a spec with every key expkit adds: it must load and expand into trials."""
+    spec = re.search(r"```yaml\n(.*?)```", (ROOT / "references" / "sweeps.md").read_text(), re.S).group(1)
+    (tmp_path / "sweep.yaml").write_text(spec)
+    res = run_expkit_cmd("sweep", "run", "sweep.yaml", "--gpus", "none", "--dry-run", "--json", cwd=tmp_path)
+    assert res.returncode == 0, res
+    trials = res.json()["trials"]
+    assert len(trials) == 20 and all(1e-5 <= t["params"]["lr"] <= 1e-2 for t in trials)
