@@ -263,7 +263,7 @@ def test_prompts_link_only_existing_references_and_use_substitutions_only_in_ski
         assert not re.search(r"\$CLAUDE_[A-Z_]+\b", text), f"{path.name}: $VAR is never substituted; use ${{VAR}}"
         if path not in SKILLS:
             assert "${CLAUDE_" not in text, f"{path.name}: ${{CLAUDE_...}} is substituted only in SKILL.md"
-        assert "python -m expkit" not in text and "bin/expkit" not in text, f"{path.name}: use the bare `expkit`"
+        assert not re.search(r"python -m expkit|bin/expkit\s+[a-z]", text), f"{path.name}: run the bare `expkit`"
     # each skill sends the agent to the references it needs
     run_text = RUN_EXPERIMENT.read_text()
     for ref in ("environments.md", "wandb.md", "monitoring.md", "common-errors.md"):
