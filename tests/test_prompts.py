@@ -314,8 +314,13 @@ def test_run_experiment_phases_in_order():
     assert re.findall(r"^## Phase \d+: ([^\n]+)", text, re.M) == PHASES
     for part in ("**Goal:**", "**Actions:**", "**Output:**"):
         assert text.count(part) == 5
-    phases = [name for name, _, _ in skill_steps(text)]
-    assert phases == sorted(phases, key=PHASES.index)
+    steps = skill_steps(text)
+    phases = [name for name, _, _ in steps]
+    assert phases == sorted(phases, key=PHASES.index) and set(phases) == set(PHASES)  # each has a command
+    answers = {"env": {"new", "existing", "skip"}, "wandb": {"yes", "no", "already"}}
+    for _, conds, _ in steps:  # a misspelt answer in a block's tag would silently never run
+        for key, value in conds.items():
+            assert key in answers and set(value.split("|")) <= answers[key], conds
 
 
 def _applies(conds: dict, answers: dict) -> bool:
