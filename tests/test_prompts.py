@@ -468,3 +468,38 @@ def test_the_sweep_spec_in_the_reference_is_one_expkit_accepts(tmp_path):
     assert res.returncode == 0, res
     trials = res.json()["trials"]
     assert len(trials) == 20 and all(1e-5 <= t["params"]["lr"] <= 1e-2 for t in trials)
+
+
+@pytest.mark.slow
+def test_ml_experiment_runner_walkthrough_on_the_research_example(tmp_path):
+    """The skill's commands, in order, on examples/research: stub check, real run (e1_3 fails once on a cold
+    cache), --rerun-failed until nothing fails (the skill allows three attempts), findings. C1 ends in a pivot:
+    a completed experiment with a real negative result, which the skill says to report as such."""
+    repo = tmp_path / "research"
+    shutil.copytree(EXAMPLES / "research", repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "plan")
+    text = (ROOT / "skills" / "ml-experiment-runner" / "SKILL.md").read_text()
+    blocks = [shlex.split(b.group(2).strip()) for b in FENCE.finditer(text) if b.group(1).strip() == "bash"]
+    assert [t[:3] for t in blocks] == [["expkit", "plan", "validate"], ["expkit", "plan", "status"],
+                                       ["expkit", "plan", "check"], ["expkit", "plan", "run"],
+                                       ["expkit", "plan", "run"], ["expkit", "plan", "run"],
+                                       ["expkit", "plan", "findings"]]
+    exp = "c1-linear-sufficiency"
+    for tokens in blocks:
+        args = [exp if t == "EXP_ID" else t for t in tokens[1:]]
+        res = run_expkit_cmd(*args, cwd=repo, timeout=300)
+        if "--rerun-failed" in args:
+            for _ in range(3):
+                if res.json()["counts"]["failed"] == 0:
+                    break
+                res = run_expkit_cmd(*args, cwd=repo, timeout=300)
+            assert res.returncode == 0 and res.json()["counts"]["failed"] == 0, res
+            assert res.json()["recommendation"] == "pivot"
+        elif args[:2] == ["plan", "run"] and "--stub" not in args:
+            assert res.returncode in (0, 1), res  # 1: a sub-experiment failed, the next step re-runs it
+        else:
+            assert res.returncode == 0, f"expkit {' '.join(args)}\n{res}"
+    findings = (repo / "research" / "experiments" / exp / "FINDINGS.md").read_text()
+    assert "pivot" in findings.lower()
