@@ -41,6 +41,7 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
 
     Example:
 
+    \b
         expkit launch --gpus 0 --seed 1 --config cfg.yaml -- python train.py --config cfg.yaml
 
         expkit launch --backend slurm --partition gpu --gpus 1 --time 4:00:00 --mem 32G -- python train.py

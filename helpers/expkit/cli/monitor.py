@@ -41,6 +41,7 @@ def diagnose(target, full, stale_after, runs_dir, as_json):
 
     Example:
 
+    \b
         expkit runs diagnose latest --json
         expkit runs diagnose slurm-1234.out
     """
