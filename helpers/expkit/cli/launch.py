@@ -43,7 +43,6 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
 
     \b
         expkit launch --gpus 0 --seed 1 --config cfg.yaml -- python train.py --config cfg.yaml
-
         expkit launch --backend slurm --partition gpu --gpus 1 --time 4:00:00 --mem 32G -- python train.py
     """
     from expkit.runs.launch import LaunchFailed, LaunchRequest, launch as do_launch, parse_env_pairs
