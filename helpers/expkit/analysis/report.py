@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from expkit.analysis.compare import guess_goal
+from expkit.analysis.compare import _cell, guess_goal
 from expkit.analysis.metrics import run_metrics
 from expkit.sweeps.spec import parse_spec
 
@@ -144,12 +144,6 @@ def plot_params(spec, scored: list[dict], metric: str, goal: str, out: Path) -> 
         plt.close(fig)
         paths.append(path)
     return paths
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "-" if v is None else str(v)
 
 
 def render_text(result: dict[str, Any]) -> str:
