@@ -78,11 +78,12 @@ class Run:
         atomic_write_json(self.path / STATUS, status)
 
     live = None  # a backend status fetched in one batch by RunStore.all(); used once by status()
+    prefetched = None  # status.json as RunStore.all() read it; used once by status(), so it is read once
 
     def status(self) -> dict[str, Any]:
         """The recorded status with the live state: /proc for local runs, the backend (Slurm ...) for others."""
-        raw = self.raw_status()
-        if raw.get("backend", "local") != "local" and raw.get("state") not in TERMINAL:
+        raw, self.prefetched = (self.prefetched, None) if self.prefetched is not None else (self.raw_status(), None)
+        if _needs_backend(raw):
             live, self.live = self.live, None  # a batched answer is used once, then asked afresh
             if live is None:
                 from expkit.backends import refresh
@@ -93,6 +94,10 @@ class Run:
 
     def state(self) -> str:
         return self.status()["state"]
+
+
+def _needs_backend(raw: dict[str, Any]) -> bool:
+    return raw.get("backend", "local") != "local" and raw.get("state") not in TERMINAL
 
 
 def derive_status(raw: dict[str, Any]) -> dict[str, Any]:
@@ -141,12 +146,16 @@ class RunStore:
         runs = [Run(p) for p in self.root.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
         runs.sort(key=lambda r: (_id_stamp(r.id), r.path.stat().st_mtime), reverse=True)
         if live:
-            from expkit.backends import refresh
-
-            statuses = refresh(runs)
             for run in runs:
-                if run.id in statuses:
-                    run.live = statuses[run.id]
+                run.prefetched = run.raw_status()
+            pending = [run for run in runs if _needs_backend(run.prefetched)]
+            if pending:  # the backends module (and Slurm's commands) only when a remote run is still going
+                from expkit.backends import refresh
+
+                statuses = refresh(pending)
+                for run in pending:
+                    if run.id in statuses:
+                        run.live = statuses[run.id]
         return runs
 
     def get(self, ref: str) -> Run:
