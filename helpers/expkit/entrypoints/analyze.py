@@ -13,7 +13,10 @@ from typing import Any
 _HF_TRAINERS = {"Trainer", "Seq2SeqTrainer", "SFTTrainer", "DPOTrainer", "RewardTrainer", "PPOTrainer", "GRPOTrainer"}
 
 
-class _Facts(ast.NodeVisitor):
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> the fields that can hold child nodes
+
+
+class _Facts:
     def __init__(self):
         self.aliases: dict[str, str] = {}  # local name -> dotted origin
         self.modules: set[str] = set()
@@ -24,6 +27,7 @@ class _Facts(ast.NodeVisitor):
         self.functions: dict[str, ast.FunctionDef] = {}
         self.strings: set[str] = set()
         self.main_guard = False
+        self._by_last: dict[str, list[tuple[str, ast.Call]]] = {}  # last name segment -> calls, for called()
 
     def visit_Import(self, node):
         for a in node.names:
@@ -39,40 +43,65 @@ class _Facts(ast.NodeVisitor):
             if mod:
                 self.modules.add(f"{mod}.{a.name}")
 
-    def visit_Call(self, node):
-        name = self.qualify(node.func)
-        if name:
-            self.calls.append((name, node))
-        if isinstance(node.func, ast.Attribute):
-            self.attr_calls.add(node.func.attr)
-        self.generic_visit(node)
+    def visit_Constant(self, node):
+        if isinstance(node.value, str) and len(node.value) < 80:
+            self.strings.add(node.value)
 
-    def visit_FunctionDef(self, node):
+    def collect(self, tree: ast.AST) -> None:
+        """One flat walk over the tree with a type dispatch: NodeVisitor's recursive generic_visit costs
+        more than the parse itself, and the facts need no scope."""
+        handlers = {ast.Import: self.visit_Import, ast.ImportFrom: self.visit_ImportFrom, ast.Call: self._call,
+                    ast.FunctionDef: self._function, ast.AsyncFunctionDef: self._function,
+                    ast.ClassDef: self._class, ast.If: self._if, ast.Constant: self.visit_Constant}
+        get = handlers.get
+        self._call_nodes, self._function_nodes = [], []
+        AST = ast.AST
+        stack = [tree]
+        pop, push, extend = stack.pop, stack.append, stack.extend
+        while stack:  # ast.walk, without its generators or Load/Store contexts: the walk is most of the cost
+            node = pop()
+            kind = type(node)
+            handler = get(kind)
+            if handler is not None:
+                handler(node)
+            fields = _CHILD_FIELDS.get(kind)
+            if fields is None:
+                fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f != "ctx")
+            for field in fields:
+                value = getattr(node, field, None)
+                if type(value) is list:
+                    extend(v for v in value if isinstance(v, AST))
+                elif isinstance(value, AST):
+                    push(value)
+        # names are qualified once every import alias is known, wherever the import stands
+        for node in reversed(self._call_nodes):  # source order, as the stack met them last-first
+            name = self.qualify(node.func)
+            if name:
+                self.calls.append((name, node))
+                self._by_last.setdefault(name.rsplit(".", 1)[-1], []).append((name, node))
+            if isinstance(node.func, ast.Attribute):
+                self.attr_calls.add(node.func.attr)
+        for node in self._function_nodes:
+            decos = [(self.qualify(d.func if isinstance(d, ast.Call) else d) or "", d) for d in node.decorator_list]
+            if decos:
+                self.decorated.append((node, decos))
+
+    def _call(self, node):
+        self._call_nodes.append(node)
+
+    def _function(self, node):
         self.functions.setdefault(node.name, node)
-        decos = []
-        for d in node.decorator_list:
-            target = d.func if isinstance(d, ast.Call) else d
-            decos.append((self.qualify(target) or "", d))
-        if decos:
-            self.decorated.append((node, decos))
-        self.generic_visit(node)
+        if node.decorator_list:
+            self._function_nodes.append(node)
 
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_ClassDef(self, node):
+    def _class(self, node):
         self.classes.setdefault(node.name, node)
-        self.generic_visit(node)
 
-    def visit_If(self, node):
+    def _if(self, node):
         t = node.test
         if (isinstance(t, ast.Compare) and isinstance(t.left, ast.Name) and t.left.id == "__name__"
                 and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in t.comparators)):
             self.main_guard = True
-        self.generic_visit(node)
-
-    def visit_Constant(self, node):
-        if isinstance(node.value, str) and len(node.value) < 80:
-            self.strings.add(node.value)
 
     def qualify(self, node) -> str | None:
         """`pl.Trainer` -> `pytorch_lightning.Trainer` through the import aliases."""
@@ -89,7 +118,11 @@ class _Facts(ast.NodeVisitor):
         return any(m == p or m.startswith(p + ".") for m in self.modules for p in prefixes)
 
     def called(self, *names: str) -> list[ast.Call]:
-        return [c for n, c in self.calls if any(n == x or n.endswith("." + x) for x in names)]
+        """Calls whose qualified name is one of `names` or ends with `.name`, in source order."""
+        found = [(n, c) for x in names for n, c in self._by_last.get(x.rsplit(".", 1)[-1], ())
+                 if n == x or n.endswith("." + x)]
+        found.sort(key=lambda nc: (nc[1].lineno, nc[1].col_offset))
+        return [c for _, c in found]
 
 
 def analyze(path: Path, source: str | None = None) -> dict[str, Any]:
@@ -101,7 +134,7 @@ def analyze(path: Path, source: str | None = None) -> dict[str, Any]:
         return {"error": f"{path.name}:{exc.lineno}: syntax error: {exc.msg}", "config": {"style": None, "styles": [],
                 "flags": []}, "framework": None, "frameworks": [], "distributed": [], "tracking": [], "main_guard": False}
     f = _Facts()
-    f.visit(tree)
+    f.collect(tree)
     config = config_style(f, tree, path)
     frameworks = framework(f)
     return {"config": config, "framework": frameworks[0] if frameworks else None, "frameworks": frameworks,
