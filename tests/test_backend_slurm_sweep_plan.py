@@ -165,3 +165,22 @@ def test_plan_with_a_bad_partition_records_nothing(slurm_cluster, tmp_path, expk
     assert (listed["runs"] if isinstance(listed, dict) else listed) == []
     r = expkit("plan", "run", "lab-kill", "--backend", "modal", cwd=proj)
     assert r.returncode == 2 and "not supported for `plan run`" in r.stderr and "hint:" in r.stderr
+
+
+def test_dry_run_on_slurm_lists_the_trials_without_submitting(tmp_path, expkit):
+    proj = _sweep_project(tmp_path)
+    r = expkit("sweep", "run", "sweep.yaml", "--backend", "slurm", "--gpus", "1", "--max-parallel", "2",
+               "--dry-run", "--json", cwd=proj)
+    assert r.returncode == 0, r
+    out = r.json()
+    assert len(out["trials"]) == 4 and out["slots"] == "slurm job array (at most 2 at once)"
+    assert not (proj / "runs" / ".sweeps").exists()
+
+
+def test_plan_asking_for_gpus_the_cluster_lacks_is_refused_before_anything_runs(slurm_cluster, tmp_path, expkit):
+    proj = project(tmp_path)
+    r = expkit("plan", "run", "lab-kill", "--sub", "k1", "--backend", "slurm", "--gpus", "1", cwd=proj,
+               env=slurm_cluster.env)
+    assert r.returncode == 2, r
+    assert "error: sbatch rejected the options:" in r.stderr and "hint:" in r.stderr
+    assert not (proj / "research" / "experiments" / "lab-kill" / "results.yaml").exists()

@@ -24,11 +24,11 @@ def backend_options(fn):
     return fn
 
 
-def collect(backend: str, partition, account, time_limit, cpus, mem) -> tuple[str, dict[str, Any]]:
+def collect(backend: str, partition, account, time_limit, cpus, mem, gpus=None) -> tuple[str, dict[str, Any]]:
     """(backend name, its options); the options without a backend are an error, as on `expkit launch`."""
     backend = (backend or "local").lower()
     options = {k: v for k, v in (("partition", partition), ("account", account), ("time", time_limit),
-                                  ("cpus", cpus), ("mem", mem)) if v is not None}
+                                  ("cpus", cpus), ("mem", mem), ("gpus", gpus)) if v is not None}
     if options and backend == "local":
         raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm",
                           "add --backend slurm (see `expkit backends`), or drop the option")

@@ -159,11 +159,12 @@ def check(exp_id, plan_path, runs_dir, as_json):
 @click.option("--rerun-failed", is_flag=True, help="Run only what failed, was skipped or never ran.")
 @click.option("--force", is_flag=True, help="Run even when dependencies have not reached proceed/passed.")
 @backend_options
+@click.option("--gpus", help="With --backend slurm: GPUs per sub-experiment job (1, or a100:1).")
 @plan_option
 @runs_dir_option
 @json_option
-def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, time_limit, cpus, mem, plan_path,
-        runs_dir, as_json):
+def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, time_limit, cpus, mem, gpus,
+        plan_path, runs_dir, as_json):
     """Run an experiment's sub-experiments (each isolated, each an expkit run), judge them, write FINDINGS.md.
 
     Exit code 0 when every sub-experiment completed (proceed, pivot or investigate), 1 when any failed.
@@ -178,7 +179,7 @@ def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, ti
     """
     from expkit.plan.execute import run_experiment
 
-    backend, options = collect(backend, partition, account, time_limit, cpus, mem)
+    backend, options = collect(backend, partition, account, time_limit, cpus, mem, gpus=gpus)
     plan_obj = _load(plan_path)
     sub_list = [s.strip() for s in subs.split(",") if s.strip()] if subs else None
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo

@@ -18,9 +18,11 @@ def sweep():
 
 
 def _scheduling_options(fn):
-    fn = click.option("--gpus", help="auto (every GPU, the default), indices like 0,1,2,3, or none for CPU only.")(fn)
+    fn = click.option("--gpus", help="auto (every GPU, the default), indices like 0,1,2,3, or none for CPU only. "
+                      "With --backend slurm: GPUs per trial (1, or a100:1).")(fn)
     fn = click.option("--per-gpu", type=int, default=1, show_default=True, help="Jobs sharing one GPU.")(fn)
-    fn = click.option("--max-parallel", type=int, help="At most this many jobs at once (CPU only: default 1).")(fn)
+    fn = click.option("--max-parallel", type=int, help="At most this many jobs at once (CPU only: default 1; "
+                      "on Slurm the job array's %K limit).")(fn)
     fn = click.option("--retries", type=int, help="Extra attempts for a failed trial (default: the spec's, else 0).")(fn)
     fn = click.option("--backoff", "backoff_s", type=float, help="Seconds before the first retry, doubled after.")(fn)
     fn = click.option("--stop-after-same-failures", "same_failures", type=int,

@@ -453,11 +453,15 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         result = {"ok": False, "error": import_error}
     else:
         echo(f"running ({run.id})")
+        from expkit.backends import SubmitRejected
+
         handle = None
         try:
             handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout,
                                                  dict(backend_options)), backend)
             outcome = handle.wait()
+        except SubmitRejected as exc:  # the scheduler refused this job: a failed unit, never a running one
+            outcome = Outcome("failed", f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
         except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
             if handle is not None:
                 handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)

@@ -115,12 +115,22 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
               echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     cwd = Path(opts.cwd or os.getcwd()).resolve()
-    slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
+    if _on_backend(opts):
+        from expkit.sweeps import remote
+
+        remote.check_backend(opts.backend.lower(), spec.method)
+        # the trials run wherever the cluster puts them: no local slots; --gpus is a count per trial there
+        slots, slot_desc = [], f"{opts.backend.lower()} job array" + (
+            f" (at most {opts.max_parallel} at once)" if opts.max_parallel else "")
+    else:
+        slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
     if opts.dry_run:
         from expkit.sweeps.estimate import estimate_sweep
 
         trials = plan_trials(spec)
-        est = estimate_sweep(spec, runs_dir, opts.gpus, opts.per_gpu, opts.max_parallel, smoke_seconds=None)
+        gpus, parallel = (opts.gpus, opts.max_parallel) if not _on_backend(opts) else ("none", opts.max_parallel
+                                                                                       or max(1, len(trials)))
+        est = estimate_sweep(spec, runs_dir, gpus, opts.per_gpu, parallel, smoke_seconds=None)
         return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
@@ -129,7 +139,6 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
     if _on_backend(opts):
         from expkit.sweeps import remote
 
-        remote.check_backend(opts.backend, spec.method)
         _check_backend(opts)
         batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
         return remote.drive(batch, spec, opts, runs_dir, echo, created)
@@ -146,6 +155,7 @@ def resume_sweep(name: str, opts: RunOptions, runs_dir: Path | None = None, retr
     if not _on_backend(opts) and submitted_to.get("name"):  # resume where the sweep was submitted
         opts.backend = submitted_to["name"]
         opts.backend_options = {**submitted_to.get("options", {}), **opts.backend_options}
+        opts.max_parallel = opts.max_parallel or submitted_to.get("limit")
     if _on_backend(opts):
         from expkit.sweeps import remote
 
