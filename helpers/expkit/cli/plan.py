@@ -168,8 +168,8 @@ def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, ti
     """Run an experiment's sub-experiments (each isolated, each an expkit run), judge them, write FINDINGS.md.
 
     Exit code 0 when every sub-experiment completed (proceed, pivot or investigate), 1 when any failed.
-    With --backend slurm each sub-experiment is a Slurm job (`python -m expkit.plan.worker`, so the compute
-    nodes must share this filesystem and Python environment); the runner waits for each in turn.
+    With --backend slurm each sub-experiment is a Slurm job running expkit's plan worker with this Python, so
+    the compute nodes must share this filesystem and Python environment; the runner waits for each in turn.
 
     Example:
 
