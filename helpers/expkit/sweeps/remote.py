@@ -147,15 +147,21 @@ def drive(batch: Batch, spec, opts, runs_dir: Path, echo, created: bool, retry_f
                     batch.save_job(job)
         echo(f"sweep {batch.name}: {'new' if created else 'resuming'}, on {opts.backend}")
         submitted = submit(batch, spec, opts, runs_dir, echo)
-        if opts.detach:
+        detached = bool(opts.detach)
+        if not detached:
+            try:
+                result_counts = follow(batch, runs_dir, echo)
+            except KeyboardInterrupt:  # the trials are Slurm's now: stop watching, not the sweep
+                echo(f"stopped following; the trials go on on {opts.backend}: `expkit sweep status {batch.name}`, "
+                     f"`expkit sweep resume {batch.name}` to follow again")
+                detached = True
+        if detached:
             result_counts = counts(batch.jobs())
-        else:
-            result_counts = follow(batch, runs_dir, echo)
     finally:
         batch.unlock()
     return {"sweep": batch.name, "group": batch.name, "state_dir": str(batch.root), "runs_dir": str(runs_dir),
             "backend": opts.backend, "slots": f"{opts.backend} job array" + (
                 f" (at most {opts.max_parallel} at once)" if opts.max_parallel else ""),
             "submitted": submitted, "counts": result_counts, "started": len(submitted), "adopted": 0,
-            "requeued": 0, "stopped_reason": None, "detached": bool(opts.detach), "warnings": [],
+            "requeued": 0, "stopped_reason": None, "detached": detached, "warnings": [],
             "next": {"report": f"expkit sweep report {batch.name}", "status": f"expkit sweep status {batch.name}"}}
