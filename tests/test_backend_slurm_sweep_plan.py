@@ -7,11 +7,14 @@ Nothing waits on a clock: `sweep run` and `plan run` block until Slurm reports e
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from slurm_cluster import slurm_cluster  # noqa: F401  (fixture)
 
+from conftest import expkit_env
 from fixtures.plans.projects import load_yaml, project
 
 TRIAL = """\
@@ -184,3 +187,30 @@ def test_plan_asking_for_gpus_the_cluster_lacks_is_refused_before_anything_runs(
     assert r.returncode == 2, r
     assert "error: sbatch rejected the options:" in r.stderr and "hint:" in r.stderr
     assert not (proj / "research" / "experiments" / "lab-kill" / "results.yaml").exists()
+
+
+def test_ctrl_c_stops_following_and_the_trials_go_on(slurm_cluster, tmp_path, expkit):
+    proj = _sweep_project(tmp_path)
+    gate = proj / "release"
+    (proj / "trial.py").write_text(f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.05)\n"
+                                   + TRIAL)
+    env = expkit_env(slurm_cluster.env)
+    follower = subprocess.Popen([sys.executable, "-m", "expkit", "sweep", "run", "sweep.yaml", "--backend", "slurm"],
+                                cwd=proj, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in follower.stderr:  # the follower says when it is following (inside its Ctrl-C handling)
+        seen.append(line)
+        if line.startswith("following the trials"):
+            break
+    assert any("submitted 4 trial(s) to slurm as job array" in line for line in seen), seen
+    follower.send_signal(signal.SIGINT)
+    out, err = follower.communicate(timeout=60)
+    err = "".join(seen) + err
+    assert follower.returncode == 0, err
+    assert "stopped following; the trials go on on slurm" in err and "Traceback" not in err
+    assert "submitted to slurm: 4 trial(s)" in out
+
+    gate.write_text("")
+    resumed = expkit("sweep", "resume", "cluster", "--json", cwd=proj, env=slurm_cluster.env)
+    assert resumed.returncode == 0, resumed
+    assert resumed.json()["submitted"] == [] and resumed.json()["counts"]["succeeded"] == 4
