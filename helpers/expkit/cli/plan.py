@@ -184,7 +184,8 @@ def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, ti
     sub_list = [s.strip() for s in subs.split(",") if s.strip()] if subs else None
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     report = run_experiment(plan_obj, exp_id, subs=sub_list, stub=stub, rerun_failed=rerun_failed, force=force,
-                            runs_dir=runs_dir, backend=backend, backend_options=options, echo=echo, warn=lambda msg: click.echo(msg, err=True))
+                            runs_dir=runs_dir, backend=backend, backend_options=options, echo=echo,
+                            warn=lambda msg: click.echo(msg, err=True))
     emit(report.to_json(), as_json, lambda: print_summary(report.to_json(), click.echo))
     if report.failed:
         raise click.exceptions.Exit(1)

@@ -208,10 +208,7 @@ def check_backend(backend: str, options: dict[str, Any]) -> None:
         raise ExpkitError(f"unknown backend '{backend}'", f"use one of: {', '.join(BACKENDS)}")
     from expkit import backends
 
-    be = backends.get(backend, **options)
-    be.check()
-    if hasattr(be, "preflight"):  # a bad partition or account: refused before anything is recorded
-        be.preflight()
+    backends.ready(backend, **options)  # a bad partition or account: refused before anything is recorded
 
 
 def start_sub_experiment(job: SubJob, backend: str = "local"):

@@ -182,10 +182,7 @@ def _check_backend(opts: RunOptions) -> None:
     from expkit.sweeps import remote
 
     opts.backend = opts.backend.lower()
-    be = backends.get(opts.backend, **remote.backend_options(opts))
-    be.check()
-    if hasattr(be, "preflight"):  # a bad partition or account: refused before anything is recorded
-        be.preflight()
+    backends.ready(opts.backend, **remote.backend_options(opts))  # a bad partition: refused before any record
 
 
 def find_sweep(name: str, runs_dir: Path) -> Batch:
