@@ -76,9 +76,10 @@ def test_detached_sweep_is_followed_by_status_and_resume_retries_failures(slurm_
     proj = _sweep_project(tmp_path)
     (proj / "trial.py").write_text("import sys\nsys.exit('lr too high') if '0.1' in sys.argv else None\n" + TRIAL)
     env = slurm_cluster.env
-    r = expkit("sweep", "run", "sweep.yaml", "--backend", "slurm", "--detach", cwd=proj, env=env)
+    r = expkit("sweep", "run", "sweep.yaml", "--backend", "slurm", "--detach", "--retries", "1", cwd=proj, env=env)
     assert r.returncode == 0, r
     assert "submitted to slurm: 4 trial(s)" in r.stdout
+    assert "retries and OOM retries are not automatic on slurm" in r.stderr
     resumed = expkit("sweep", "resume", "cluster", "--json", cwd=proj, env=env)  # follows the same array
     assert resumed.returncode == 1, resumed  # two trials failed
     assert resumed.json()["submitted"] == [] and resumed.json()["counts"]["failed"] == 2
@@ -214,3 +215,13 @@ def test_ctrl_c_stops_following_and_the_trials_go_on(slurm_cluster, tmp_path, ex
     resumed = expkit("sweep", "resume", "cluster", "--json", cwd=proj, env=slurm_cluster.env)
     assert resumed.returncode == 0, resumed
     assert resumed.json()["submitted"] == [] and resumed.json()["counts"]["succeeded"] == 4
+
+
+def test_demo_section_runs_a_sweep_on_slurm(slurm_cluster, tmp_path):
+    from expkit.backends.demo import slurm_sweep_section
+
+    proj = _sweep_project(tmp_path)
+    lines = []
+    st = slurm_sweep_section(proj, lines.append, f"{sys.executable} trial.py --lr ${{lr}} --bs ${{bs}}")
+    assert st["done"] == 4 and all(j["state"] == "succeeded" for j in st["jobs"]), lines
+    assert any("as job array" in line and "at most 2 at once" in line for line in lines), lines

@@ -42,6 +42,17 @@ def check_backend(name: str, method: str) -> None:
                           "(drop --backend)")
 
 
+def not_applied(spec, opts) -> list[str]:
+    """What the local scheduler would do that a cluster sweep does not, said rather than silently dropped."""
+    out = []
+    if (spec.retries if opts.retries is None else opts.retries) or spec.oom:
+        out.append(f"retries and OOM retries are not automatic on {opts.backend}: "
+                   "`expkit sweep resume NAME --retry-failed` resubmits the failed trials")
+    if spec.early_terminate:
+        out.append(f"early_terminate is not applied on {opts.backend}: every trial runs to its end")
+    return out
+
+
 def backend_options(opts) -> dict[str, Any]:
     """The backend's options from RunOptions; --gpus means GPUs per trial here (a count, or type:count)."""
     options = dict(opts.backend_options)
@@ -138,6 +149,7 @@ def drive(batch: Batch, spec, opts, runs_dir: Path, echo, created: bool, retry_f
     """`sweep run/resume --backend slurm`: submit what is pending, then follow it unless --detach."""
     echo = echo or (lambda _m: None)
     check_backend(opts.backend, spec.method)
+    warnings = not_applied(spec, opts)
     batch.lock()  # one submitter per sweep: two would submit the same pending trials twice
     try:
         sync(batch, runs_dir)
@@ -164,5 +176,5 @@ def drive(batch: Batch, spec, opts, runs_dir: Path, echo, created: bool, retry_f
             "backend": opts.backend, "slots": f"{opts.backend} job array" + (
                 f" (at most {opts.max_parallel} at once)" if opts.max_parallel else ""),
             "submitted": submitted, "counts": result_counts, "started": len(submitted), "adopted": 0,
-            "requeued": 0, "stopped_reason": None, "detached": detached, "warnings": [],
+            "requeued": 0, "stopped_reason": None, "detached": detached, "warnings": warnings,
             "next": {"report": f"expkit sweep report {batch.name}", "status": f"expkit sweep status {batch.name}"}}
