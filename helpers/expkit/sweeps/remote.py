@@ -129,7 +129,7 @@ def _metric(batch: Batch) -> tuple[str, str] | None:
 
 def follow(batch: Batch, runs_dir: Path, echo: Callable[[str], None], poll_s: float = 2.0) -> dict[str, int]:
     """Block until every submitted trial has ended, reporting each as it ends. Returns the job counts."""
-    told: set[str] = set()
+    told = {j["id"] for j in batch.jobs() if j["state"] in DONE}  # ended before this call: not news
     echo("following the trials until they end (Ctrl-C stops following; the trials go on)")
     while True:
         sync(batch, runs_dir)
