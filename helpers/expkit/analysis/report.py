@@ -24,6 +24,10 @@ def sweep_report(name: str, runs_dir: Path, metric: str | None = None, goal: str
 
     batch = find_sweep(name, runs_dir)
     meta = batch.meta()
+    if (meta.get("backend") or {}).get("name"):  # trials on Slurm: job states brought up to date first
+        from expkit.sweeps.remote import sync
+
+        sync(batch, runs_dir)
     spec = parse_spec(meta["spec"], default_name=batch.name)
     metric = metric or spec.metric_name
     rows = []

@@ -11,6 +11,7 @@ The API for `launch`, `plan run` and `sweep run`:
 
     be = backends.get("slurm", partition="gpu", time="4:00:00", gpus=1)   # options checked here (ExpkitError)
     be.check()                                      # raises ExpkitError with a hint when unusable here
+    backends.ready("slurm", partition="gpu")        # get + check + `sbatch --test-only` of the options
     req = LaunchRequest(argv, backend="slurm", backend_options=be.options(), ...)
     run, env, warnings = prepare(req)               # or prepare(req, context) for many runs of one code state
     sub = be.submit(run, argv, cwd, env)            # -> Submission(run_id, job_id, state, reason)
@@ -108,6 +109,16 @@ def get(name: str = "local", **options: Any) -> Backend:
     close = difflib.get_close_matches(name, NAMES, n=1)
     raise ExpkitError(f"unknown backend '{name}'",
                       (f"did you mean {close[0]}? " if close else "") + f"choose one of: {', '.join(NAMES)}")
+
+
+def ready(name: str, **options: Any) -> Backend:
+    """The backend, checked usable here and, where it can (Slurm: `sbatch --test-only`), its options accepted by
+    the scheduler: what a plan or sweep calls before it records anything."""
+    be = get(name, **options)
+    be.check()
+    if hasattr(be, "preflight"):
+        be.preflight()
+    return be
 
 
 def for_run(run) -> Backend:

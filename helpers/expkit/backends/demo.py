@@ -36,3 +36,31 @@ def backends_section(project: Path, echo: Echo, argv: list[str], runs_dir: Path 
     backend = run.manifest()["backend"]
     echo(f"$ expkit runs wait {run.id}  ->  {st['state']} (exit {st.get('exit_code')}) on node {backend['nodes']}")
     return run
+
+
+def slurm_sweep_section(project: Path, echo: Echo, command: str, runs_dir: Path | None = None):
+    """A 4-trial grid sweep submitted to Slurm as one job array (2 at a time), followed to the end, then its status.
+
+    `command` takes ${lr} and ${bs}, e.g. f"{sys.executable} train.py --lr ${{lr}} --bs ${{bs}}". Returns the
+    sweep status dict, or None when Slurm is not reachable here.
+    """
+    from expkit.backends import get
+    from expkit.sweeps.spec import parse_spec
+    from expkit.sweeps.sweep import RunOptions, find_sweep, run_sweep, status
+
+    if not get("slurm").availability().usable:
+        echo("(Slurm is not reachable here: with a cluster, `expkit sweep run SPEC --backend slurm` submits the "
+             "whole sweep as one job array)")
+        return None
+    runs_dir = (runs_dir or project / "runs").resolve()
+    spec = parse_spec({"name": "demo-slurm-sweep", "method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+                       "parameters": {"lr": {"values": [0.1, 0.01]}, "bs": {"values": [16, 32]}},
+                       "command": command})
+    echo("$ expkit sweep run sweep.yaml --backend slurm --max-parallel 2 --time 10")
+    result = run_sweep(spec, RunOptions(backend="slurm", backend_options={"time": "10"}, max_parallel=2,
+                                        cwd=project), runs_dir, echo=lambda msg: echo(f"  {msg}"))
+    st = status(find_sweep(result["sweep"], runs_dir), runs_dir)
+    echo(f"$ expkit sweep status {st['name']}  ->  {st['done']}/{st['total']} done on {st['backend']}")
+    for j in st["jobs"]:
+        echo(f"    {j['id']}  {j['state']:<10} Slurm job {j['backend_job_id']}  {j['params']}")
+    return st

@@ -218,7 +218,7 @@ class SlurmBackend:
 
     def _hint(self, message: str, run) -> str:
         low = message.lower()
-        where = f"; the script is kept in {run.path / SCRIPT}; the run is recorded as failed"
+        where = f"; the script is kept in {run.path / SCRIPT}; the run is recorded as failed" if run else ""
         if "partition" in low:
             parts = _run(["sinfo", "-h", "-o", "%P"]).stdout.split()
             return f"partitions here: {', '.join(parts) or '(none listed)'} (see `sinfo -s`)" + where
@@ -231,6 +231,17 @@ class SlurmBackend:
         if "memory" in low or "mem" in low:
             return "ask for less memory (--mem) than the nodes have (`sinfo -o '%P %m'`)" + where
         return "fix the option Slurm names above and launch again" + where
+
+    def preflight(self) -> None:
+        """`sbatch --test-only` with these options: a bad partition, account or limit is refused before a plan or
+        sweep records anything (SubmitRejected with Slurm's message and a hint)."""
+        script = "\n".join(["#!/bin/bash", *self.sbatch_lines("expkit-preflight", os.devnull), "true", ""])
+        proc = subprocess.run(["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            message = " ".join(line.removeprefix("sbatch: error: ").strip()
+                               for line in (proc.stderr or proc.stdout).strip().splitlines()) or "no message"
+            hint = self._hint(message, None).split("; the script")[0]
+            raise SubmitRejected(f"sbatch rejected the options: {message}", hint + "; nothing was submitted")
 
     def submit(self, run, argv: list[str], cwd: Path, env: dict[str, str]) -> Submission:
         script = self._write_script(run, argv, cwd, env)

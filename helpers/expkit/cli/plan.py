@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from expkit.cli.backendopts import backend_options, collect
 from expkit.cli.options import emit, json_option, runs_dir_option
 from expkit.errors import ExpkitError
 
@@ -157,25 +158,34 @@ def check(exp_id, plan_path, runs_dir, as_json):
 @click.option("--stub", is_flag=True, help="Stub handlers: test the harness; results are marked stub, never proceed.")
 @click.option("--rerun-failed", is_flag=True, help="Run only what failed, was skipped or never ran.")
 @click.option("--force", is_flag=True, help="Run even when dependencies have not reached proceed/passed.")
+@backend_options
+@click.option("--gpus", help="With --backend slurm: GPUs per sub-experiment job (1, or a100:1).")
 @plan_option
 @runs_dir_option
 @json_option
-def run(exp_id, subs, stub, rerun_failed, force, plan_path, runs_dir, as_json):
+def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, time_limit, cpus, mem, gpus,
+        plan_path, runs_dir, as_json):
     """Run an experiment's sub-experiments (each isolated, each an expkit run), judge them, write FINDINGS.md.
 
     Exit code 0 when every sub-experiment completed (proceed, pivot or investigate), 1 when any failed.
+    With --backend slurm each sub-experiment is a Slurm job running expkit's plan worker with this Python, so
+    the compute nodes must share this filesystem and Python environment; the runner waits for each in turn.
 
     Example:
 
         expkit plan run c1-vlm-latent-sufficiency --rerun-failed
+
+        expkit plan run c1-vlm-latent-sufficiency --backend slurm --partition gpu --time 2:00:00 --mem 32G
     """
     from expkit.plan.execute import run_experiment
 
+    backend, options = collect(backend, partition, account, time_limit, cpus, mem, gpus=gpus)
     plan_obj = _load(plan_path)
     sub_list = [s.strip() for s in subs.split(",") if s.strip()] if subs else None
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     report = run_experiment(plan_obj, exp_id, subs=sub_list, stub=stub, rerun_failed=rerun_failed, force=force,
-                            runs_dir=runs_dir, echo=echo, warn=lambda msg: click.echo(msg, err=True))
+                            runs_dir=runs_dir, backend=backend, backend_options=options, echo=echo,
+                            warn=lambda msg: click.echo(msg, err=True))
     emit(report.to_json(), as_json, lambda: print_summary(report.to_json(), click.echo))
     if report.failed:
         raise click.exceptions.Exit(1)

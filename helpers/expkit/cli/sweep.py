@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from expkit.cli.backendopts import backend_options, collect
 from expkit.cli.options import emit, json_option, runs_dir_option, warn
+from expkit.errors import ExpkitError
 
 
 @click.group()
@@ -16,9 +18,11 @@ def sweep():
 
 
 def _scheduling_options(fn):
-    fn = click.option("--gpus", help="auto (every GPU, the default), indices like 0,1,2,3, or none for CPU only.")(fn)
+    fn = click.option("--gpus", help="auto (every GPU, the default), indices like 0,1,2,3, or none for CPU only. "
+                      "With --backend slurm: GPUs per trial (1, or a100:1).")(fn)
     fn = click.option("--per-gpu", type=int, default=1, show_default=True, help="Jobs sharing one GPU.")(fn)
-    fn = click.option("--max-parallel", type=int, help="At most this many jobs at once (CPU only: default 1).")(fn)
+    fn = click.option("--max-parallel", type=int, help="At most this many jobs at once (CPU only: default 1; "
+                      "on Slurm the job array's %K limit).")(fn)
     fn = click.option("--retries", type=int, help="Extra attempts for a failed trial (default: the spec's, else 0).")(fn)
     fn = click.option("--backoff", "backoff_s", type=float, help="Seconds before the first retry, doubled after.")(fn)
     fn = click.option("--stop-after-same-failures", "same_failures", type=int,
@@ -34,6 +38,9 @@ def _render(result: dict) -> None:
     c = result["counts"]
     parts = [f"{v} {k.replace('_', ' ')}" for k, v in c.items() if v]
     click.echo(f"sweep {result['sweep']}: " + (", ".join(parts) or "no trials"))
+    if result.get("detached"):
+        click.echo(f"  submitted to {result['backend']}: {len(result['submitted'])} trial(s); "
+                   f"follow: expkit sweep status {result['sweep']}")
     if result.get("adopted") or result.get("requeued"):
         click.echo(f"  resumed: {result['adopted']} still-running run(s) adopted, {result['requeued']} lost run(s) "
                    "queued again")
@@ -52,18 +59,27 @@ def _exit(result: dict) -> None:
 @_scheduling_options
 @click.option("--dry-run", is_flag=True, help="Print the trials and their commands; start nothing.")
 @click.option("--wandb-project", help="Log each trial to this W&B project (default: the spec's project).")
+@backend_options
+@click.option("--detach", is_flag=True, help="With --backend slurm: return once the trials are submitted "
+              "(follow them with `expkit sweep status NAME`).")
 @runs_dir_option
 @json_option
 def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures, dry_run, wandb_project,
-        runs_dir, as_json):
+        backend, partition, account, time_limit, cpus, mem, detach, runs_dir, as_json):
     """Run a sweep: every trial an expkit run in the sweep's group, GPUs leased one job each.
 
     Re-running the same command resumes the sweep: finished trials are not run again, lost ones are.
     Exits 1 when a trial failed or the sweep stopped on systematic failures.
 
+    With --backend slurm the pending trials go to Slurm as one job array, --max-parallel of them at once
+    (--array=0-N%K), and --gpus is the GPU count per trial; the command follows them to the end unless
+    --detach. Failed trials are not retried on Slurm: `expkit sweep resume NAME --retry-failed` resubmits them.
+
     Example:
 
         expkit sweep run sweep.yaml --gpus 0,1,2,3 --dry-run
+
+        expkit sweep run sweep.yaml --backend slurm --partition gpu --gpus 1 --time 2:00:00 --max-parallel 8
 
     A spec (W&B's sweep.yaml works as it is):
 
@@ -80,9 +96,14 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
     from expkit.sweeps.spec import load_spec
     from expkit.sweeps.sweep import RunOptions, run_sweep
 
+    backend, options = collect(backend, partition, account, time_limit, cpus, mem)
+    if detach and backend == "local":
+        raise ExpkitError("--detach only applies to --backend slurm",
+                          "a local sweep needs its scheduler running: start it in the background, e.g. with nohup")
     spec = load_spec(spec_path)
     opts = RunOptions(gpus=gpus, per_gpu=per_gpu, max_parallel=max_parallel, dry_run=dry_run, retries=retries,
-                      backoff_s=backoff_s, same_failures=same_failures, wandb_project=wandb_project)
+                      backoff_s=backoff_s, same_failures=same_failures, wandb_project=wandb_project,
+                      backend=backend, backend_options=options, detach=detach)
     result = run_sweep(spec, opts, runs_dir, spec_text=spec_path.read_text(encoding="utf-8"),
                        echo=_echo_progress(as_json))
     if dry_run:
@@ -110,13 +131,16 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
 @click.argument("name")
 @_scheduling_options
 @click.option("--retry-failed", is_flag=True, help="Also run the trials that failed again.")
+@click.option("--detach", is_flag=True, help="On Slurm: return once the pending trials are submitted.")
 @runs_dir_option
 @json_option
-def resume(name, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures, retry_failed, runs_dir, as_json):
+def resume(name, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures, retry_failed, detach, runs_dir,
+           as_json):
     """Resume a sweep after its scheduler was killed or the machine rebooted.
 
     Finished trials stay finished, runs still going are adopted, lost ones run again with the same trial id,
-    seed and W&B run id (WANDB_RUN_ID + WANDB_RESUME=allow).
+    seed and W&B run id (WANDB_RUN_ID + WANDB_RESUME=allow). A sweep submitted to Slurm is resumed there with
+    the same options: trials still queued or running are followed, pending ones are submitted as a new array.
 
     Example:
 
@@ -125,7 +149,7 @@ def resume(name, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures,
     from expkit.sweeps.sweep import RunOptions, resume_sweep
 
     opts = RunOptions(gpus=gpus, per_gpu=per_gpu, max_parallel=max_parallel, retries=retries, backoff_s=backoff_s,
-                      same_failures=same_failures)
+                      same_failures=same_failures, detach=detach)
     result = resume_sweep(name, opts, runs_dir, retry_failed=retry_failed, echo=_echo_progress(as_json))
     emit(result, as_json, lambda: _render(result))
     _exit(result)
@@ -152,6 +176,8 @@ def status(name, runs_dir, as_json):
 
 def _render_status(result: dict) -> None:
     alive = "scheduler running" if result["scheduler_running"] else "no scheduler running"
+    if result.get("backend", "local") != "local":
+        alive = f"on {result['backend']}"
     click.echo(f"{result['name']}: {result['done']}/{result['total']} done ({alive})")
     if result.get("stopped_reason"):
         click.echo(f"  stopped: {result['stopped_reason']}")
@@ -163,7 +189,10 @@ def _render_status(result: dict) -> None:
         if state == "running" and j.get("run_state") not in (None, "running"):
             state = f"run {j['run_state']}"  # the scheduler is gone: what the run itself says
         click.echo(f"  {j['id']:<7} {state:<14} {j['attempts']:<5} {gpu!s:<4} {j['run_id'] or '-':<40} {params}")
-    if not result["scheduler_running"] and result["counts"].get("pending", 0) + result["counts"].get("running", 0):
+    if result.get("backend", "local") != "local":
+        if result["counts"].get("pending", 0):
+            click.echo(f"  pending trials were never submitted: `expkit sweep resume {result['name']}` submits them")
+    elif not result["scheduler_running"] and result["counts"].get("pending", 0) + result["counts"].get("running", 0):
         again = "expkit queue run" if result.get("kind") == "queue" else f"expkit sweep resume {result['name']}"
         click.echo(f"  unfinished and no scheduler: `{again}` continues it")
 

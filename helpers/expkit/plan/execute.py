@@ -41,6 +41,7 @@ class SubJob:
     cwd: Path
     env: dict[str, str]
     timeout: float | None
+    backend_options: dict[str, Any] = field(default_factory=dict)  # partition, time ... for a cluster backend
 
 
 @dataclass
@@ -168,7 +169,46 @@ def _die_with_parent() -> None:
         pass
 
 
-BACKENDS: dict[str, Callable[[SubJob], Any]] = {"local": LocalProcess}
+class ClusterJob:
+    """A sub-experiment as a Slurm job: `python -m expkit.plan.worker` on a compute node that shares this
+    filesystem (the run dir, job.json and the project), followed through the run's status like any Slurm run."""
+
+    name = "slurm"
+
+    def __init__(self, job: SubJob):
+        from expkit.backends import RemoteJob
+
+        self.remote = RemoteJob(self.name, job.run, job.argv, job.cwd, job.env, job.timeout, **job.backend_options)
+
+    def kill(self) -> None:
+        self.remote.kill()
+
+    def wait(self) -> Outcome:
+        st = self.remote.wait()
+        state = "succeeded" if st.get("state") == "succeeded" else "failed"
+        sig = st.get("signal")
+        return Outcome(state, None if state == "succeeded" else (st.get("reason") or f"Slurm job {st.get('state')}"),
+                       st.get("exit_code"), sig if isinstance(sig, int) else None)
+
+
+BACKENDS: dict[str, Callable[[SubJob], Any]] = {"local": LocalProcess, "slurm": ClusterJob}
+
+
+def check_backend(backend: str, options: dict[str, Any]) -> None:
+    """Before anything is recorded: the backend exists for plans, its options are valid, it answers here."""
+    if backend == "local":
+        if options:
+            raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm", "add --backend slurm")
+        return
+    if backend == "modal":
+        raise ExpkitError("--backend modal is not supported for `plan run` yet",
+                          "run the plan locally or with --backend slurm; single commands can go to Modal with "
+                          "`expkit launch --backend modal`")
+    if backend not in BACKENDS:
+        raise ExpkitError(f"unknown backend '{backend}'", f"use one of: {', '.join(BACKENDS)}")
+    from expkit import backends
+
+    backends.ready(backend, **options)  # a bad partition or account: refused before anything is recorded
 
 
 def start_sub_experiment(job: SubJob, backend: str = "local"):
@@ -255,12 +295,19 @@ def probe_handlers(plan: Plan, exp: Experiment, runs_dir: Path | None = None) ->
 
 def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, stub: bool = False,
                    rerun_failed: bool = False, force: bool = False, runs_dir: Path | None = None,
-                   backend: str = "local", echo: Callable[[str], None] | None = None,
+                   backend: str = "local", backend_options: dict[str, Any] | None = None,
+                   echo: Callable[[str], None] | None = None,
                    warn: Callable[[str], None] | None = None, render: bool = True) -> RunReport:
-    """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml."""
+    """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml.
+
+    On a cluster backend each sub-experiment is one job, run one after the other as locally (later ones may
+    depend on earlier ones); the runner waits for each."""
     from expkit.runs.launch import check_runs_dir
 
     echo = echo or (lambda _msg: None)
+    backend = (backend or "local").lower()
+    backend_options = dict(backend_options or {})
+    check_backend(backend, backend_options)
     exp = plan.get(exp_id)
     selected = select_subs(exp, subs)
     warnings: list[str] = []
@@ -279,13 +326,15 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
     lock = _lock(runs_dir / f".plan-{exp_id}{'-stub' if stub else ''}.lock", path)
     try:
         return _run_locked(plan, exp, path, runs_dir, selected=selected, unmet=unmet, warnings=warnings, stub=stub,
-                           rerun_failed=rerun_failed, backend=backend, echo=echo, warn=warn, render=render)
+                           rerun_failed=rerun_failed, backend=backend, backend_options=backend_options, echo=echo,
+                           warn=warn, render=render)
     finally:
         lock.close()  # the OS releases it too if this process is killed
 
 
 def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, selected: list[str], unmet: list[str],
-                warnings: list[str], stub: bool, rerun_failed: bool, backend: str, echo: Callable[[str], None],
+                warnings: list[str], stub: bool, rerun_failed: bool, backend: str,
+                backend_options: dict[str, Any], echo: Callable[[str], None],
                 warn: Callable[[str], None] | None, render: bool) -> RunReport:
     exp_id = exp.id
     doc = res.load(path)
@@ -344,6 +393,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         else:
             record.update(_execute_unit(plan, exp, sub, seed, ctx, runs_dir, path.parent, stub=stub, source=source,
                                         wandb_on=wandb_on, import_error=import_error, backend=backend,
+                                        backend_options=backend_options,
                                         echo=lambda msg: echo(f"  {label}: {msg}")))
         record["ended_at"] = now_iso()
         res.record_unit(doc, record)
@@ -368,7 +418,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
 def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path,
                   exp_dir: Path, *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
-                  backend: str, echo: Callable[[str], None]) -> dict[str, Any]:
+                  backend: str, backend_options: dict[str, Any], echo: Callable[[str], None]) -> dict[str, Any]:
     """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome."""
     from expkit.runs.launch import LaunchRequest, prepare
 
@@ -376,7 +426,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
     name = f"{exp.prefix}-{sub.id}" + (f"-s{seed}" if multi else "") + ("-stub" if stub else "")
     command = f"expkit plan run {exp_id} --sub {sub.id}" + (" --stub" if stub else "")
     req = LaunchRequest(argv=list(WORKER_ARGV), name=name, seed=seed, runs_dir=runs_dir, cwd=plan.root,
-                        group=f"plan:{exp_id}",
+                        group=f"plan:{exp_id}", backend=backend, backend_options=dict(backend_options),
                         extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256, "experiment": exp_id,
                                         "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
     run, env, _ = prepare(req, context=ctx)
@@ -400,10 +450,15 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         result = {"ok": False, "error": import_error}
     else:
         echo(f"running ({run.id})")
+        from expkit.backends import SubmitRejected
+
         handle = None
         try:
-            handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout), backend)
+            handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout,
+                                                 dict(backend_options)), backend)
             outcome = handle.wait()
+        except SubmitRejected as exc:  # the scheduler refused this job: a failed unit, never a running one
+            outcome = Outcome("failed", f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
         except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
             if handle is not None:
                 handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)

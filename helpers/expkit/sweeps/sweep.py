@@ -31,6 +31,9 @@ class RunOptions:
     cwd: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     wandb_project: str | None = None
+    backend: str | None = None       # None/local: the local scheduler; slurm: one job array (sweeps/remote.py)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # partition, account, time, cpus, mem
+    detach: bool = False             # on a backend: return once submitted instead of following the trials
 
 
 def plan_trials(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -112,17 +115,33 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
               echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     cwd = Path(opts.cwd or os.getcwd()).resolve()
-    slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
+    if _on_backend(opts):
+        from expkit.sweeps import remote
+
+        remote.check_backend(opts.backend.lower(), spec.method)
+        # the trials run wherever the cluster puts them: no local slots; --gpus is a count per trial there
+        slots, slot_desc = [], f"{opts.backend.lower()} job array" + (
+            f" (at most {opts.max_parallel} at once)" if opts.max_parallel else "")
+    else:
+        slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
     if opts.dry_run:
         from expkit.sweeps.estimate import estimate_sweep
 
         trials = plan_trials(spec)
-        est = estimate_sweep(spec, runs_dir, opts.gpus, opts.per_gpu, opts.max_parallel, smoke_seconds=None)
+        gpus, parallel = (opts.gpus, opts.max_parallel) if not _on_backend(opts) else ("none", opts.max_parallel
+                                                                                       or max(1, len(trials)))
+        est = estimate_sweep(spec, runs_dir, gpus, opts.per_gpu, parallel, smoke_seconds=None)
         return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
                 "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
     check_runs_dir(runs_dir)
+    if _on_backend(opts):
+        from expkit.sweeps import remote
+
+        _check_backend(opts)
+        batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
+        return remote.drive(batch, spec, opts, runs_dir, echo, created)
     batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
     return _drive(batch, spec, opts, runs_dir, slots, slot_desc, echo, created)
 
@@ -132,6 +151,17 @@ def resume_sweep(name: str, opts: RunOptions, runs_dir: Path | None = None, retr
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     batch = find_sweep(name, runs_dir)
     spec = parse_spec(batch.meta()["spec"], default_name=batch.name)
+    submitted_to = (batch.meta().get("backend") or {})
+    if not _on_backend(opts) and submitted_to.get("name"):  # resume where the sweep was submitted
+        opts.backend = submitted_to["name"]
+        opts.backend_options = {**submitted_to.get("options", {}), **opts.backend_options}
+        opts.max_parallel = opts.max_parallel or submitted_to.get("limit")
+    if _on_backend(opts):
+        from expkit.sweeps import remote
+
+        remote.check_backend(opts.backend, spec.method)
+        _check_backend(opts)
+        return remote.drive(batch, spec, opts, runs_dir, echo, False, retry_failed=retry_failed)
     if retry_failed:
         for job in batch.jobs():
             if job["state"] == "failed":
@@ -140,6 +170,19 @@ def resume_sweep(name: str, opts: RunOptions, runs_dir: Path | None = None, retr
     slots, slot_desc = plan_slots(opts.gpus, opts.per_gpu, opts.max_parallel)
     opts.cwd = opts.cwd or Path(batch.meta().get("cwd") or os.getcwd())
     return _drive(batch, spec, opts, runs_dir, slots, slot_desc, echo, False)
+
+
+def _on_backend(opts: RunOptions) -> bool:
+    return (opts.backend or "local").lower() != "local"
+
+
+def _check_backend(opts: RunOptions) -> None:
+    """Options and reachability checked before the sweep writes anything (ExpkitError with a hint)."""
+    from expkit import backends
+    from expkit.sweeps import remote
+
+    opts.backend = opts.backend.lower()
+    backends.ready(opts.backend, **remote.backend_options(opts))  # a bad partition: refused before any record
 
 
 def find_sweep(name: str, runs_dir: Path) -> Batch:
@@ -179,6 +222,11 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
 
 
 def status(batch: Batch, runs_dir: Path) -> dict[str, Any]:
+    meta = batch.meta()
+    if (meta.get("backend") or {}).get("name"):
+        from expkit.sweeps import remote
+
+        remote.sync(batch, runs_dir)
     jobs = batch.jobs()
     rows = []
     for j in jobs:
@@ -189,9 +237,10 @@ def status(batch: Batch, runs_dir: Path) -> dict[str, Any]:
             run_state = Run(runs_dir / att["run_id"]).status()["state"]
         rows.append({"id": j["id"], "state": j["state"], "params": j.get("params"), "attempts": len(tries),
                      "run_id": att.get("run_id"), "run_state": run_state, "gpu": att.get("gpu_index"), "reason": att.get("reason"),
+                     "backend_job_id": att.get("job_id"),
                      "command": " ".join(j["argv"])})
-    meta = batch.meta()
     return {"name": batch.name, "kind": meta.get("kind"), "scheduler_running": batch.scheduler_alive(),
+            "backend": (meta.get("backend") or {}).get("name", "local"),
             "counts": counts(jobs), "done": sum(1 for j in jobs if j["state"] in DONE), "total": len(jobs),
             "stopped_reason": meta.get("stopped_reason"), "jobs": rows}
 
