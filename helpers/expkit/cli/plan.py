@@ -208,6 +208,10 @@ def print_summary(data: dict, echo,
     echo(f"Completed: {counts.get('completed', 0)}  Failed: {counts.get('failed', 0)}  "
          f"Skipped: {counts.get('skipped', 0)}" + (f"  Not run: {counts['not_run']}" if counts.get("not_run") else ""))
     echo(f"Status: {data['status']}" + ("  (STUB: placeholder results, not evidence)" if data["stub"] else ""))
+    if data.get("submitted"):
+        echo(f"On Modal: {len(data['submitted'])} sub-experiment run(s), not judged yet. "
+             f"Bring them back: {data['sync_command']}")
+        return
     echo(f"Recommendation: {data['recommendation']}" +
          (f"  ({data['recommendation_notes']})" if data.get("recommendation_notes") else ""))
     if data["status"] not in ("failed", "stub"):
@@ -221,9 +225,6 @@ def print_summary(data: dict, echo,
         for sub, err in data["failed"].items():
             echo(f"  {sub}: {err}")
         echo(f"Re-run them: {data['rerun_command']}")
-    if data.get("submitted"):
-        echo(f"On Modal: {len(data['submitted'])} sub-experiment run(s), not judged yet. "
-             f"Bring them back: {data['sync_command']}")
     if data.get("findings"):
         echo(f"Findings: {data['findings']}")
 

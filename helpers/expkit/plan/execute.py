@@ -491,7 +491,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
         result = {"ok": False, "error": import_error}
     else:
-        echo(f"running ({run.id})")
+        echo(f"{'submitting' if backend == 'modal' else 'running'} ({run.id})")
         from expkit.backends import SubmitRejected
 
         handle = None
@@ -499,7 +499,6 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
             handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout,
                                                  dict(backend_options)), backend)
             if getattr(handle, "detached", False):  # Modal: the call runs on; `expkit plan sync` records its end
-                echo(f"handed to Modal ({run.id}, call {handle.job_id})")
                 return {"run_id": run.id, "status": "submitted", "job_id": handle.job_id}
             outcome = handle.wait()
         except SubmitRejected as exc:  # the scheduler refused this job: a failed unit, never a running one

@@ -165,6 +165,8 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
                               raw.get("exit_code"), raw.get("signal") if isinstance(raw.get("signal"), int) else None)
             unit = {"run_id": run.id, **_unit_result(outcome, read_json(run.path / RESULT) or {}, run)}
             _finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"])
+            if raw.get("ended_at"):  # when it ended on Modal, not when it was brought back
+                run.write_status({**run.raw_status(), "ended_at": raw["ended_at"]})
             record = {**{k: v for k, v in rec.items() if k not in ("status", "reason", "traceback")}, **unit,
                       "sub": sub, "ended_at": raw.get("ended_at") or now_iso()}
             res.record_unit(doc, record)
