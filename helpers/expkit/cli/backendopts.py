@@ -16,7 +16,7 @@ def backend_options(fn=None, *, modal: bool = False):
         return lambda f: backend_options(f, modal=modal)
     opts = [
         click.option("--backend", default="local", show_default=True,
-                     help=f"Where each run executes: local, slurm{' or modal' if modal else ''} "
+                     help=f"Where each run executes: {'local, slurm or modal' if modal else 'local or slurm'} "
                           "(see `expkit backends`)."),
         click.option("--partition", help="Slurm partition."),
         click.option("--account", help="Slurm account to charge."),
