@@ -386,6 +386,8 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
     if not units and doc:  # everything selected already succeeded: re-render, record nothing new
         report = RunReport(exp_id, stub, path, doc, warnings=warnings)
+        if flying:  # the rest is still on Modal: judged by `expkit plan sync`
+            return report
         if render:
             from expkit.report.findings import render_experiment, render_rollup
 

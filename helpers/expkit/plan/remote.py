@@ -81,9 +81,6 @@ class ModalSubmission:
     def kill(self) -> None:
         pass  # submitted means handed over: the call runs on (`expkit runs stop ID` cancels it)
 
-    def wait(self):
-        raise RuntimeError("a Modal sub-experiment is not waited for: `expkit plan sync` records it")
-
 
 def in_flight(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(sub, record) of every unit submitted to Modal and not yet brought back."""
@@ -155,6 +152,10 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
             raw = run.raw_status()
             if raw.get("state") not in TERMINAL:  # nothing final on the Volume yet: ask Modal about the call
                 raw = be.status([run]).get(run.id, raw)
+                if raw.get("state") in TERMINAL:  # it ended a moment ago: fetch what it wrote since
+                    fetched = be.sync(run, keep=[JOB])
+                    moved += _move_artifacts(run.path, path.parent)
+                    raw = run.raw_status()  # status() recorded the call's end; the Volume's own record wins
             if raw.get("state") not in TERMINAL:
                 echo(f"  {label}: still {raw.get('state')} on Modal ({run.id})")
                 report.ran.append({"sub": sub, "seed": rec.get("seed"), "status": SUBMITTED, "run_id": run.id,
