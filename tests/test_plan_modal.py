@@ -191,3 +191,19 @@ def test_missing_modal_package_or_credentials_record_nothing(tmp_path, expkit):
     r = expkit("plan", "run", "lab-curve", "--gpus", "A100", cwd=proj)
     assert r.returncode == 2 and "--gpus only apply to --backend slurm or modal" in r.stderr
     assert not results.exists()
+
+
+@needs_modal
+def test_stub_run_on_modal_syncs_into_the_stub_results(tmp_path, expkit):
+    """Cloud faked as above. `--stub` on Modal: the stub handler runs in the container, `plan sync --stub` judges."""
+    local, remote, volume = project(tmp_path / "local"), project(tmp_path / "modal"), tmp_path / "volume"
+    assert expkit("plan", "run", "lab-curve", "--stub", cwd=local).returncode == 0
+    r = on_fake_modal(volume, "plan", "run", "lab-curve", "--stub", "--backend", "modal", cwd=remote)
+    assert r.returncode == 0 and "expkit plan sync lab-curve --stub" in r.stdout, r.stderr
+    r = on_fake_modal(volume, "plan", "sync", "lab-curve", "--stub", "--json", cwd=remote)
+    assert r.returncode == 0, r.stderr
+    stub_dir = Path("research") / "experiments" / "lab-curve" / "stub"
+    got, want = load_yaml(remote / stub_dir / "results.yaml"), load_yaml(local / stub_dir / "results.yaml")
+    assert got["status"] == want["status"] == "stub" and got["recommendation"] == want["recommendation"]
+    assert (remote / stub_dir / "artifacts" / "stub.txt").read_text() == "stub artifact for curve\n"
+    assert not (remote / "research" / "experiments" / "lab-curve" / "results.yaml").exists()  # never the real one
