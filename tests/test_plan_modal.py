@@ -136,6 +136,8 @@ def test_plan_on_modal_then_sync_gives_the_same_verdict_as_a_local_run(tmp_path,
     assert shown["status"]["state"] == "succeeded" and shown["manifest"]["backend"]["name"] == "modal"
     assert (remote / "research" / "FINDINGS.md").exists()  # the project rollup, as after a local run
 
+    r = on_fake_modal(volume, "runs", "sync", run_id, cwd=remote)
+    assert r.returncode == 2 and "hint: run `expkit plan sync lab-curve`" in r.stderr  # results.yaml stays whole
     r = on_fake_modal(volume, "plan", "sync", "lab-curve", cwd=remote)
     assert r.returncode == 0 and "nothing left on Modal" in r.stdout
     r = expkit("plan", "sync", "lab-curve", cwd=local)
