@@ -209,3 +209,22 @@ def test_stub_run_on_modal_syncs_into_the_stub_results(tmp_path, expkit):
     assert got["status"] == want["status"] == "stub" and got["recommendation"] == want["recommendation"]
     assert (remote / stub_dir / "artifacts" / "stub.txt").read_text() == "stub artifact for curve\n"
     assert not (remote / "research" / "experiments" / "lab-curve" / "results.yaml").exists()  # never the real one
+
+
+@needs_modal
+def test_a_lost_run_dir_is_recorded_failed_and_rerun_failed_submits_it_again(tmp_path):
+    """Cloud faked as above. A submitted unit whose local run dir was deleted cannot come back: failed, re-runnable."""
+    import shutil
+
+    proj, volume = project(tmp_path), tmp_path / "volume"
+    assert on_fake_modal(volume, "plan", "run", "lab-seeds", "--backend", "modal", cwd=proj).returncode == 0
+    results = proj / "research" / "experiments" / "lab-seeds" / "results.yaml"
+    lost = load_yaml(results)["expkit"]["runs"]["noisy"][1]["run_id"]
+    shutil.rmtree(proj / "runs" / lost)
+    r = on_fake_modal(volume, "plan", "sync", "lab-seeds", cwd=proj)
+    assert r.returncode == 1 and "is gone: it cannot be brought back" in r.stdout, r.stderr
+    r = on_fake_modal(volume, "plan", "run", "lab-seeds", "--backend", "modal", "--rerun-failed", "--json", cwd=proj)
+    assert r.returncode == 0 and [u["seed"] for u in json.loads(r.stdout)["ran"]] == [1], r.stderr
+    assert on_fake_modal(volume, "plan", "sync", "lab-seeds", cwd=proj).returncode == 0
+    doc = load_yaml(results)
+    assert doc["status"] == "completed" and [r["attempts"] for r in doc["expkit"]["runs"]["noisy"]] == [1, 2, 1]

@@ -104,6 +104,33 @@ def _move_artifacts(run_path: Path, exp_dir: Path) -> list[str]:
     return moved
 
 
+def _record(doc: dict[str, Any], exp, record: dict[str, Any], stub: bool, path: Path) -> None:
+    """One unit's outcome into results.yaml, judged so far and saved, as the runner does after each unit."""
+    from expkit.plan import results as res
+    from expkit.plan.verdict import assess
+
+    res.record_unit(doc, record)
+    res.apply_verdict(doc, exp, assess(exp, res.sub_outcomes(doc, exp), stub), final=False)
+    res.save(path, doc)  # an interrupted sync loses nothing
+
+
+def _fetch(be, run, exp_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """Copy the run's Volume folder into its run dir and its artifacts into the experiment dir."""
+    from expkit.plan.worker import JOB
+
+    try:
+        fetched = be.sync(run, keep=[JOB])
+    except ExpkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Modal's own error (auth, network, missing Volume) is the message
+        if type(exc).__name__ == "NotFoundError":  # the call has not written anything yet
+            return {"copied": []}, []
+        raise ExpkitError(f"cannot read {run.id} from the Modal Volume: {type(exc).__name__}: {exc}",
+                          "check `modal token current` and the network, then run `expkit plan sync` again "
+                          "(what was already brought back is kept)") from None
+    return fetched, _move_artifacts(run.path, exp_dir)
+
+
 def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | None = None,
                     echo: Callable[[str], None] | None = None, render: bool = True):
     """Bring an experiment's Modal sub-experiments back and re-judge it. -> (RunReport or None, backends used).
@@ -112,8 +139,7 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
     from expkit import backends
     from expkit.plan import results as res
     from expkit.plan.execute import Outcome, RunReport, _finish_status, _lock, _unit_result, finish
-    from expkit.plan.verdict import assess
-    from expkit.plan.worker import JOB, RESULT
+    from expkit.plan.worker import RESULT
     from expkit.runs.store import TERMINAL, RunStore, default_runs_dir
     from expkit.timeutil import now_iso
 
@@ -135,6 +161,8 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
     if not pending and "modal" not in used:
         return None, sorted(used)
 
+    if pending:
+        backends.get("modal").check()  # no package or no credentials: say so before touching anything
     lock = _lock(runs_dir / f".plan-{exp_id}{'-stub' if stub else ''}.lock", path)
     try:
         doc = res.load(path)  # as it is now that no runner writes it
@@ -143,18 +171,20 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
             label = f"{sub}" + (f" seed {rec.get('seed')}" if len(exp.seeds) > 1 else "")
             try:
                 run = store.get(rec["run_id"])
-            except ExpkitError as exc:
-                report.warnings.append(f"{label}: its run dir is gone ({exc.message}); it stays submitted")
+            except ExpkitError:  # recorded as failed, so `--rerun-failed` runs it again
+                record = {**rec, "sub": sub, "status": "failed", "ended_at": now_iso(),
+                          "reason": f"its run dir {runs_dir / rec['run_id']} is gone: it cannot be brought back"}
+                _record(doc, exp, record, stub, path)
+                report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
                 continue
             be = backends.for_run(run)
-            fetched = be.sync(run, keep=[JOB])
-            moved = _move_artifacts(run.path, path.parent)
+            fetched, moved = _fetch(be, run, path.parent)
             raw = run.raw_status()
             if raw.get("state") not in TERMINAL:  # nothing final on the Volume yet: ask Modal about the call
                 raw = be.status([run]).get(run.id, raw)
                 if raw.get("state") in TERMINAL:  # it ended a moment ago: fetch what it wrote since
-                    fetched = be.sync(run, keep=[JOB])
-                    moved += _move_artifacts(run.path, path.parent)
+                    fetched, more = _fetch(be, run, path.parent)
+                    moved += more
                     raw = run.raw_status()  # status() recorded the call's end; the Volume's own record wins
             if raw.get("state") not in TERMINAL:
                 echo(f"  {label}: still {raw.get('state')} on Modal ({run.id})")
@@ -170,14 +200,11 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
                 run.write_status({**run.raw_status(), "ended_at": raw["ended_at"]})
             record = {**{k: v for k, v in rec.items() if k not in ("status", "reason", "traceback")}, **unit,
                       "sub": sub, "ended_at": raw.get("ended_at") or now_iso()}
-            res.record_unit(doc, record)
+            _record(doc, exp, record, stub, path)
             echo(f"  {label}: {unit['status']}" + (f": {unit['reason']}" if unit.get("reason") else "")
                  + f" ({len(fetched['copied'])} files, {len(moved)} artifacts)")
             report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
-        if in_flight(doc):
-            res.apply_verdict(doc, exp, assess(exp, res.sub_outcomes(doc, exp), stub), final=False)
-            res.save(path, doc)
-        else:
+        if not in_flight(doc):
             finish(plan, exp, doc, path, report, stub=stub, runs_dir=runs_dir, render=render)
         report.doc = doc
         return report, sorted(used)
