@@ -105,6 +105,8 @@ def test_plan_on_modal_then_sync_gives_the_same_verdict_as_a_local_run(tmp_path,
         out = json.loads(r.stdout)
         assert out["status"] == "in_progress" and out["sync_command"] == f"expkit plan sync {exp}"
         assert not (remote / "research" / "experiments" / exp / "FINDINGS.md").exists()  # not judged before sync
+        shown = expkit("plan", "status", exp, "--json", cwd=remote).json()["experiments"][0]
+        assert shown["on_modal"] == len(out["submitted"]) and set(shown["subs"].values()) == {"submitted (on Modal)"}
         again = on_fake_modal(volume, "plan", "run", exp, "--backend", "modal", cwd=remote)
         assert again.returncode == 2 and f"hint: run `expkit plan sync {exp}` first" in again.stderr
 

@@ -81,6 +81,8 @@ def status(exp_id, plan_path, as_json):
             last = e["result_status"] or "not run"
             rec = f" -> {e['recommendation']}" if e["recommendation"] else ""
             crit = f", criteria {e['criteria_ok']}/{e['criteria_total']}" if e["criteria_ok"] is not None else ""
+            if e.get("on_modal"):
+                last, rec, crit = f"{e['on_modal']} run(s) on Modal, not judged yet (expkit plan sync {e['id']})", "", ""
             blocked = f"  [blocked by {', '.join(e['blocked_by'])}]" if e["blocked_by"] else ""
             click.echo(f"  phase {e['phase'] if e['phase'] is not None else '-'}  {e['id']}  "
                        f"plan:{e['plan_status'] or '-'}  last run: {last}{rec}{crit}{blocked}")
