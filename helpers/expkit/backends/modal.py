@@ -176,8 +176,9 @@ class ModalBackend:
         remote_env = {k: v for k, v in run_env(env).items() if k not in ("EXPKIT_RUN_DIR", "EXPKIT_CONFIG", "WANDB_DIR")}
         return {"run_id": run.id, "argv": argv, "cwd": REMOTE_CODE, "env": remote_env, "volume_mount": MOUNT}
 
-    def build_app(self, run, argv: list[str], cwd: Path, env: dict[str, str]):
-        """(app, function, call spec, image spec): everything Modal needs, built without touching the network."""
+    def build_app(self, run, argv: list[str], cwd: Path, env: dict[str, str], call_extra: dict[str, Any] | None = None):
+        """(app, function, call spec, image spec): everything Modal needs, built without touching the network.
+        `call_extra` adds to the call spec (a plan sub-experiment: its job.json, expkit importable)."""
         from expkit.backends.modal_remote import execute
 
         modal = _modal()
@@ -185,16 +186,16 @@ class ModalBackend:
         ispec = self.image_spec(cwd, py)
         app = modal.App(f"expkit-{run.id}")
         fn = app.function(image=self.build_image(ispec), serialized=True, name="run", **self.function_options())(execute)
-        return app, fn, self.call_spec(run, argv, env), ispec
+        return app, fn, {**self.call_spec(run, argv, env), **(call_extra or {})}, ispec
 
     # -- protocol -------------------------------------------------------------------------------------------
 
-    def submit(self, run, argv: list[str], cwd: Path, env: dict[str, str]) -> Submission:
-        app, fn, spec, ispec = self.build_app(run, argv, cwd, env)
+    def submit(self, run, argv: list[str], cwd: Path, env: dict[str, str],
+               call_extra: dict[str, Any] | None = None) -> Submission:
+        app, fn, spec, ispec = self.build_app(run, argv, cwd, env, call_extra)
         modal = _modal()
         try:
-            with app.run(detach=True):
-                call = fn.spawn(spec)
+            call_id = self.spawn(app, fn, spec)
         except Exception as exc:  # Modal's own message (auth, quota, image build) is what the user needs
             raw = run.raw_status()
             raw.update(state="failed", reason=f"Modal refused the run: {exc}", ended_at=now_iso())
@@ -205,12 +206,17 @@ class ModalBackend:
                                  "check the image build log with `modal app logs " + app.name + "`") from None
         manifest = run.manifest()
         manifest["backend"] = {"name": "modal", "options": self.options(), "app": app.name,
-                               "function_call_id": call.object_id, "volume": self.volume, "image": ispec}
+                               "function_call_id": call_id, "volume": self.volume, "image": ispec}
         atomic_write_json(run.path / "manifest.json", manifest)
         raw = run.raw_status()
-        raw.update(backend="modal", state="queued", job_id=call.object_id, submitted_at=now_iso())
+        raw.update(backend="modal", state="queued", job_id=call_id, submitted_at=now_iso())
         run.write_status(raw)
-        return Submission(run.id, call.object_id, "queued")
+        return Submission(run.id, call_id, "queued")
+
+    def spawn(self, app, fn, spec: dict[str, Any]) -> str:
+        """Start the function on a detached app (it outlives this process); the FunctionCall id."""
+        with app.run(detach=True):
+            return fn.spawn(spec).object_id
 
     def submit_array(self, items, cwd: Path, limit: int | None = None) -> list[Submission]:
         """One detached app per run (Modal scales them; `limit` is not enforced on Modal's side)."""
@@ -261,29 +267,29 @@ class ModalBackend:
         run.write_status(raw)
         return {"run_id": run.id, "state": "stopped", "already_ended": False, "signals": ["modal cancel"]}
 
-    def sync(self, run) -> dict[str, Any]:
-        """Copy /results/<run id>/ from the Volume into the run dir."""
+    def sync(self, run, keep: Iterable[str] = ()) -> dict[str, Any]:
+        """Copy /results/<run id>/ from the Volume into the run dir (never over `keep` or the manifest/status)."""
+        return sync_files(run, self.volume_files(run), keep)
+
+    def volume_files(self, run) -> Iterable[tuple[str, Callable[[], bytes]]]:
+        """(path relative to /results/<run id>/, reader) for each file the run left on the Volume."""
         vol = _modal().Volume.from_name(self.volume)
-        prefix = f"/{run.id}"
-
-        def files():
-            for entry in vol.listdir(prefix, recursive=True):
-                if entry.type.name == "FILE":
-                    yield entry.path.lstrip("/")[len(run.id) + 1:], lambda p=entry.path: b"".join(vol.read_file(p))
-
-        return sync_files(run, files())
+        for entry in vol.listdir(f"/{run.id}", recursive=True):
+            if entry.type.name == "FILE":
+                yield entry.path.lstrip("/")[len(run.id) + 1:], lambda p=entry.path: b"".join(vol.read_file(p))
 
 
-def sync_files(run, files: Iterable[tuple[str, Callable[[], bytes]]]) -> dict[str, Any]:
+def sync_files(run, files: Iterable[tuple[str, Callable[[], bytes]]], keep: Iterable[str] = ()) -> dict[str, Any]:
     """Write each (relative path, reader) into the run dir atomically; fold remote_status.json into status.json."""
     from expkit.backends.modal_remote import REMOTE_STATUS
     from expkit.fsutil import read_json
 
     copied = []
     root = run.path.resolve()
+    skip = NEVER_OVERWRITE | set(keep)
     for rel, read in files:
         target = (root / rel).resolve()
-        if rel in NEVER_OVERWRITE or root not in target.parents:
+        if rel in skip or root not in target.parents:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, read())

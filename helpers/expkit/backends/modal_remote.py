@@ -1,7 +1,8 @@
 """What runs inside the Modal container (standard library only, shipped with the image as the expkit package).
 
 The command's output, its status and anything it writes to EXPKIT_RUN_DIR land on the Volume under
-/<volume mount>/<run id>/; `expkit runs sync ID` copies that folder back into the local run dir.
+/<volume mount>/<run id>/; `expkit runs sync ID` (`expkit plan sync EXP` for a plan) copies that folder back
+into the local run dir.
 """
 
 from __future__ import annotations
@@ -28,10 +29,23 @@ def _write(path: Path, obj: dict[str, Any]) -> None:
 
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run spec["argv"] in spec["cwd"] with the run's environment; return (and write) how it ended."""
+    """Run spec["argv"] in spec["cwd"] with the run's environment; return (and write) how it ended.
+
+    spec["files"] ({relative path: text}) are written into the run dir first (a plan sub-experiment's job.json);
+    spec["expkit_importable"] puts the shipped expkit package on PYTHONPATH (for `python -m expkit.plan.worker`).
+    """
     run_dir = Path(spec["volume_mount"]) / spec["run_id"]
     run_dir.mkdir(parents=True, exist_ok=True)
+    for rel, text in (spec.get("files") or {}).items():
+        target = run_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
     env = {**os.environ, **spec["env"], "EXPKIT_RUN_DIR": str(run_dir), "EXPKIT_RUN_ID": spec["run_id"]}
+    if spec.get("expkit_importable"):
+        here = str(Path(__file__).resolve().parents[2])  # the folder holding the expkit package in the image
+        env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     status: dict[str, Any] = {"state": "running", "started_at": _now(), "host": socket.gethostname()}
     _write(run_dir / REMOTE_STATUS, status)
     with open(run_dir / "stdout.log", "ab", buffering=0) as log:

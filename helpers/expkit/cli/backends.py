@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from expkit.cli.options import emit, json_option, runs_dir_option
+from expkit.errors import ExpkitError
 
 
 @click.command()
@@ -48,6 +49,11 @@ def sync(run_id, runs_dir, as_json):
 
     run = RunStore(runs_dir).get(run_id)
     be = for_run(run)
+    plan = run.manifest().get("plan") or {}
+    if hasattr(be, "sync") and plan.get("experiment"):  # its result belongs in results.yaml, its artifacts beside it
+        exp = plan["experiment"] + (" --stub" if plan.get("stub") else "")
+        raise ExpkitError(f"{run.id} is a sub-experiment of {plan['experiment']}",
+                          f"run `expkit plan sync {exp}`: it brings the run back and records its result")
     if not hasattr(be, "sync"):
         emit({"run_id": run.id, "backend": be.name, "copied": [], "state": run.state()}, as_json,
              f"{run.id} runs on {be.name}: its run dir is already up to date")

@@ -1,4 +1,4 @@
-"""`expkit plan ...`: validate, status, new, check, run, findings for research_plan.yaml projects."""
+"""`expkit plan ...`: validate, status, new, check, run, sync, findings for research_plan.yaml projects."""
 
 from __future__ import annotations
 
@@ -81,6 +81,8 @@ def status(exp_id, plan_path, as_json):
             last = e["result_status"] or "not run"
             rec = f" -> {e['recommendation']}" if e["recommendation"] else ""
             crit = f", criteria {e['criteria_ok']}/{e['criteria_total']}" if e["criteria_ok"] is not None else ""
+            if e.get("on_modal"):
+                last, rec, crit = f"{e['on_modal']} run(s) on Modal, not judged yet (expkit plan sync {e['id']})", "", ""
             blocked = f"  [blocked by {', '.join(e['blocked_by'])}]" if e["blocked_by"] else ""
             click.echo(f"  phase {e['phase'] if e['phase'] is not None else '-'}  {e['id']}  "
                        f"plan:{e['plan_status'] or '-'}  last run: {last}{rec}{crit}{blocked}")
@@ -158,28 +160,35 @@ def check(exp_id, plan_path, runs_dir, as_json):
 @click.option("--stub", is_flag=True, help="Stub handlers: test the harness; results are marked stub, never proceed.")
 @click.option("--rerun-failed", is_flag=True, help="Run only what failed, was skipped or never ran.")
 @click.option("--force", is_flag=True, help="Run even when dependencies have not reached proceed/passed.")
-@backend_options
-@click.option("--gpus", help="With --backend slurm: GPUs per sub-experiment job (1, or a100:1).")
+@backend_options(modal=True)
+@click.option("--gpus", help="With --backend slurm: GPUs per sub-experiment job (1, or a100:1); with --backend "
+              "modal: a GPU type (A100, H100:2).")
 @plan_option
 @runs_dir_option
 @json_option
-def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, time_limit, cpus, mem, gpus,
+def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, time_limit, cpus, mem, secrets, gpus,
         plan_path, runs_dir, as_json):
     """Run an experiment's sub-experiments (each isolated, each an expkit run), judge them, write FINDINGS.md.
 
     Exit code 0 when every sub-experiment completed (proceed, pivot or investigate), 1 when any failed.
     With --backend slurm each sub-experiment is a Slurm job running expkit's plan worker with this Python, so
     the compute nodes must share this filesystem and Python environment; the runner waits for each in turn.
+    With --backend modal each sub-experiment is a Modal function call (image from the project's dependency
+    file, the project folder in it); the command returns once they are submitted and `expkit plan sync`
+    brings them back, judges the experiment and writes FINDINGS.md.
 
     Example:
 
         expkit plan run c1-vlm-latent-sufficiency --rerun-failed
 
         expkit plan run c1-vlm-latent-sufficiency --backend slurm --partition gpu --time 2:00:00 --mem 32G
+
+        expkit plan run c1-vlm-latent-sufficiency --backend modal --gpus A100 --time 2:00:00 --secret wandb
     """
     from expkit.plan.execute import run_experiment
 
-    backend, options = collect(backend, partition, account, time_limit, cpus, mem, gpus=gpus)
+    backend, options = collect(backend, partition, account, time_limit, cpus, mem, gpus=gpus, secrets=secrets,
+                               where="slurm or modal")
     plan_obj = _load(plan_path)
     sub_list = [s.strip() for s in subs.split(",") if s.strip()] if subs else None
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
@@ -191,15 +200,20 @@ def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, ti
         raise click.exceptions.Exit(1)
 
 
-def print_summary(data: dict, echo) -> None:
+def print_summary(data: dict, echo,
+                  nothing: str = "nothing to run: every selected sub-experiment already succeeded") -> None:
     """The summary researchers know: counts, status, recommendation, then what failed and how to re-run it."""
     counts = data.get("counts") or {}
     echo("")
     if not data["ran"]:
-        echo("nothing to run: every selected sub-experiment already succeeded")
+        echo(nothing)
     echo(f"Completed: {counts.get('completed', 0)}  Failed: {counts.get('failed', 0)}  "
          f"Skipped: {counts.get('skipped', 0)}" + (f"  Not run: {counts['not_run']}" if counts.get("not_run") else ""))
     echo(f"Status: {data['status']}" + ("  (STUB: placeholder results, not evidence)" if data["stub"] else ""))
+    if data.get("submitted"):
+        echo(f"On Modal: {len(data['submitted'])} sub-experiment run(s), not judged yet. "
+             f"Bring them back: {data['sync_command']}")
+        return
     echo(f"Recommendation: {data['recommendation']}" +
          (f"  ({data['recommendation_notes']})" if data.get("recommendation_notes") else ""))
     if data["status"] not in ("failed", "stub"):
@@ -215,6 +229,44 @@ def print_summary(data: dict, echo) -> None:
         echo(f"Re-run them: {data['rerun_command']}")
     if data.get("findings"):
         echo(f"Findings: {data['findings']}")
+
+
+@plan.command("sync")
+@click.argument("exp_id")
+@click.option("--stub", is_flag=True, help="Sync the stub run (research/experiments/<id>/stub/).")
+@plan_option
+@runs_dir_option
+@json_option
+def sync(exp_id, stub, plan_path, runs_dir, as_json):
+    """Bring an experiment's Modal sub-experiments back, judge it, write results.yaml and FINDINGS.md.
+
+    Each run's stdout.log, status, metrics.jsonl and result come back into its run dir and its artifacts into
+    research/experiments/<id>/artifacts/; once none is still running, the verdict and FINDINGS.md are written
+    exactly as a local run writes them. Local and Slurm runs need no sync. Exit code 1 when a sub-experiment
+    failed.
+
+    Example:
+
+        expkit plan sync c1-vlm-latent-sufficiency
+    """
+    from expkit.plan.remote import sync_experiment
+
+    plan_obj = _load(plan_path)
+    echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
+    report, used = sync_experiment(plan_obj, exp_id, stub=stub, runs_dir=runs_dir, echo=echo)
+    if report is None:
+        where = " and ".join(used) or "nowhere yet"
+        emit({"experiment_id": exp_id, "backends": used, "synced": [], "status": None}, as_json,
+             f"{exp_id} ran {'locally' if used == ['local'] else 'on ' + where}: its results are already here, "
+             "nothing to fetch")
+        return
+    data = {**report.to_json(), "backends": used, "synced": report.ran}
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    emit(data, as_json, lambda: print_summary(data, click.echo, "nothing left on Modal: every run was already "
+                                              "brought back (results re-judged, FINDINGS.md rewritten)"))
+    if report.failed:
+        raise click.exceptions.Exit(1)
 
 
 @plan.command("findings")

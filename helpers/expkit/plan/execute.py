@@ -191,19 +191,23 @@ class ClusterJob:
                        st.get("exit_code"), sig if isinstance(sig, int) else None)
 
 
-BACKENDS: dict[str, Callable[[SubJob], Any]] = {"local": LocalProcess, "slurm": ClusterJob}
+def ModalJob(job: SubJob):
+    """A sub-experiment as a Modal function call (detached: `expkit plan sync` brings it back)."""
+    from expkit.plan.remote import ModalSubmission
+
+    return ModalSubmission(job)
+
+
+BACKENDS: dict[str, Callable[[SubJob], Any]] = {"local": LocalProcess, "slurm": ClusterJob, "modal": ModalJob}
 
 
 def check_backend(backend: str, options: dict[str, Any]) -> None:
     """Before anything is recorded: the backend exists for plans, its options are valid, it answers here."""
     if backend == "local":
         if options:
-            raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm", "add --backend slurm")
+            raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm or modal",
+                              "add --backend slurm or --backend modal")
         return
-    if backend == "modal":
-        raise ExpkitError("--backend modal is not supported for `plan run` yet",
-                          "run the plan locally or with --backend slurm; single commands can go to Modal with "
-                          "`expkit launch --backend modal`")
     if backend not in BACKENDS:
         raise ExpkitError(f"unknown backend '{backend}'", f"use one of: {', '.join(BACKENDS)}")
     from expkit import backends
@@ -234,6 +238,13 @@ class RunReport:
     def failed(self) -> bool:
         return self.doc.get("status") == "failed"
 
+    @property
+    def submitted(self) -> list[dict[str, Any]]:
+        """Units handed to Modal and not brought back yet (`expkit plan sync`)."""
+        from expkit.plan.remote import in_flight
+
+        return [{"sub": sub, "seed": r.get("seed"), "run_id": r.get("run_id")} for sub, r in in_flight(self.doc)]
+
     def to_json(self) -> dict[str, Any]:
         ex = self.doc.get("expkit", {})
         failed = {s: r.get("error") for s, r in self.doc["results"]["experiments"].items() if r["status"] == "failed"}
@@ -242,8 +253,26 @@ class RunReport:
                 "recommendation_notes": self.doc.get("recommendation_notes"), "counts": ex.get("counts"),
                 "criteria": ex.get("criteria"), "failed": failed, "ran": self.ran,
                 "rerun_command": rerun_command(self.experiment_id, self.stub) if failed else None,
+                "submitted": self.submitted,
+                "sync_command": (f"expkit plan sync {self.experiment_id}" + (" --stub" if self.stub else ""))
+                if self.submitted else None,
                 "results": str(self.results_path), "findings": str(self.findings) if self.findings else None,
                 "rollup": str(self.rollup) if self.rollup else None, "warnings": self.warnings}
+
+
+def finish(plan: Plan, exp: Experiment, doc: dict[str, Any], path: Path, report: RunReport, *, stub: bool,
+           runs_dir: Path | None, render: bool) -> None:
+    """Every unit has ended: the final verdict, results.yaml, FINDINGS.md and the project rollup."""
+    verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
+    res.apply_verdict(doc, exp, verdict, final=True)
+    doc["completed_at"] = now_iso()
+    res.save(path, doc)
+    if render:
+        from expkit.report.findings import render_experiment, render_rollup
+
+        report.findings = render_experiment(plan, exp.id, stub=stub, runs_dir=runs_dir)
+        if not stub:
+            report.rollup = render_rollup(plan)
 
 
 def rerun_command(exp_id: str, stub: bool = False) -> str:
@@ -309,6 +338,10 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
     backend_options = dict(backend_options or {})
     check_backend(backend, backend_options)
     exp = plan.get(exp_id)
+    if backend == "modal":
+        from expkit.plan.remote import check_shippable
+
+        check_shippable(source_for(plan, exp).to_json(), plan.root)
     selected = select_subs(exp, subs)
     warnings: list[str] = []
     unmet = unmet_dependencies(plan, exp)
@@ -340,12 +373,21 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
     doc = res.load(path)
 
     units = [(sub, seed) for sub in exp.subs if sub.id in selected for seed in exp.seeds]
+    from expkit.plan.remote import in_flight
+
+    flying = {(sub, r.get("seed")) for sub, r in in_flight(doc)}
     if rerun_failed:
-        done = res.succeeded_units(doc)
+        done = res.succeeded_units(doc) | flying
         units = [(sub, seed) for sub, seed in units if (sub.id, seed) not in done]
+    elif any((sub.id, seed) in flying for sub, seed in units):
+        raise ExpkitError(f"{len(flying)} sub-experiment run(s) of {exp_id} were submitted to Modal and not "
+                          "brought back yet", f"run `expkit plan sync {exp_id}{' --stub' if stub else ''}` first "
+                          "(or `--rerun-failed` to run only what failed or never ran)")
 
     if not units and doc:  # everything selected already succeeded: re-render, record nothing new
         report = RunReport(exp_id, stub, path, doc, warnings=warnings)
+        if flying:  # the rest is still on Modal: judged by `expkit plan sync`
+            return report
         if render:
             from expkit.report.findings import render_experiment, render_rollup
 
@@ -359,6 +401,9 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         probe = probe_handlers(plan, exp, runs_dir)
         if probe.get("ok"):
             registered = probe["handlers"]
+        elif backend == "modal":  # the image may have what this machine lacks: let the container decide
+            warnings.append(f"the handlers of {exp_id} cannot be imported here ({probe['error']['message']}); "
+                            "submitting anyway: they are imported again in the Modal image")
         else:
             import_error = probe["error"]
             warnings.append(f"the handlers of {exp_id} cannot be imported: {import_error['message']}")
@@ -388,6 +433,10 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         if registered is not None and sub.id not in registered:
             record.update(status="skipped", reason=(f"No handler registered for sub-experiment {sub.id} "
                                                     f"(registered: {', '.join(registered) or 'none'})"))
+        elif blocked and backend == "modal":
+            record.update(status="skipped", reason=f"depends on {', '.join(blocked)}, which has not completed: "
+                          f"after `expkit plan sync {exp_id}` run `expkit plan run {exp_id} --backend modal "
+                          "--rerun-failed`")
         elif blocked:
             record.update(status="skipped", reason=f"depends on {', '.join(blocked)}, which did not complete")
         else:
@@ -403,16 +452,11 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
         echo(f"  {label}: {record['status']}" + (f": {record.get('reason')}" if record.get("reason") else ""))
 
-    verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
-    res.apply_verdict(doc, exp, verdict, final=True)
-    doc["completed_at"] = now_iso()
-    res.save(path, doc)
-    if render:
-        from expkit.report.findings import render_experiment, render_rollup
-
-        report.findings = render_experiment(plan, exp_id, stub=stub, runs_dir=runs_dir)
-        if not stub:
-            report.rollup = render_rollup(plan)
+    if in_flight(doc):  # on Modal: judged once `expkit plan sync` has brought every unit back
+        echo(f"{len(in_flight(doc))} submitted to Modal: `expkit plan sync {exp_id}{' --stub' if stub else ''}` "
+             "brings them back and judges the experiment")
+        return report
+    finish(plan, exp, doc, path, report, stub=stub, runs_dir=runs_dir, render=render)
     return report
 
 
@@ -449,13 +493,15 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
         result = {"ok": False, "error": import_error}
     else:
-        echo(f"running ({run.id})")
+        echo(f"{'submitting' if backend == 'modal' else 'running'} ({run.id})")
         from expkit.backends import SubmitRejected
 
         handle = None
         try:
             handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout,
                                                  dict(backend_options)), backend)
+            if getattr(handle, "detached", False):  # Modal: the call runs on; `expkit plan sync` records its end
+                return {"run_id": run.id, "status": "submitted", "job_id": handle.job_id}
             outcome = handle.wait()
         except SubmitRejected as exc:  # the scheduler refused this job: a failed unit, never a running one
             outcome = Outcome("failed", f"{exc.message} ({exc.hint})" if exc.hint else exc.message)

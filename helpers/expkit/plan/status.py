@@ -15,14 +15,19 @@ def experiment_state(plan: Plan, exp_id: str) -> dict[str, Any]:
     criteria = ex.get("criteria") or {}
     ok = sum(1 for c in criteria.values() if c.get("level") in ("target_met", "acceptable"))
     passed = exp.raw.get("status") == "passed" or doc.get("recommendation") == "proceed"
+    from expkit.plan.remote import in_flight
+
+    on_modal = sorted({sub for sub, _ in in_flight(doc)})
     return {"id": exp_id, "name": exp.name, "type": exp.raw.get("type"), "phase": exp.raw.get("phase"),
             "plan_status": exp.raw.get("status"), "sub_experiments": exp.sub_ids,
             "result_status": doc.get("status"), "recommendation": doc.get("recommendation"),
             "criteria_ok": ok if criteria else None, "criteria_total": len(exp.criteria),
             "completed_at": doc.get("completed_at"), "passed": passed,
             "counts": ex.get("counts"), "dependencies": exp.dependencies, "blocked_by": [],
-            "subs": {s: ((doc.get("results") or {}).get("experiments") or {}).get(s, {}).get("status", "not run")
+            "subs": {s: "submitted (on Modal)" if s in on_modal else
+                     ((doc.get("results") or {}).get("experiments") or {}).get(s, {}).get("status", "not run")
                      for s in exp.sub_ids},
+            "on_modal": len(in_flight(doc)),
             "results": str(res.results_path(plan, exp_id)) if doc else None,
             "findings": f"experiments/{exp_id}/FINDINGS.md"}
 

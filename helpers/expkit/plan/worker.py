@@ -1,6 +1,8 @@
 """Runs one sub-experiment inside its own process: import the handler, call it, record result.json.
 
-Input: <run dir>/job.json (written by the runner). Output: <run dir>/result.json, atomically:
+Input: <run dir>/job.json (written by the runner; a relative experiment_dir is relative to the run dir, relative
+handler paths to the working dir, which is how a job travels to a Modal container). Output: <run dir>/result.json,
+atomically:
 {"ok": true, "result": {...}} or {"ok": false, "error": {"type", "message", "traceback"}}.
 The same entry serves a forked child (local) and `python -m expkit.plan.worker RUN_DIR` (any backend).
 """
@@ -46,29 +48,35 @@ def _error(exc: BaseException) -> dict[str, Any]:
 def run_job(run_dir: Path) -> int:
     """Returns the exit code: 0 ok, 1 the handler failed (result.json says why)."""
     from expkit.plan.api import ExperimentRunner, check_result
-    from expkit.plan.handlers import HandlerSource, import_handlers
+    from expkit.plan.handlers import import_handlers
 
     run_dir = Path(run_dir)
     job = read_json(run_dir / JOB)
     out = run_dir / RESULT
     sub = job["sub_id"]
+    source = _source(job["source"])
     if job.get("probe"):  # `plan check`: can the handler module be imported, which handlers does it register?
         try:
-            names = sorted(import_handlers(HandlerSource(**job["source"])))
+            names = sorted(import_handlers(source))
             write_json_fast(out, {"ok": True, "handlers": names})
             return 0
         except BaseException as exc:  # noqa: BLE001 - any import failure is the answer
             write_json_fast(out, {"ok": False, "error": _error(exc)})
             return 1
+    config, wandb_init = job["config"], job.get("wandb_init")
+    if isinstance(config.get("run"), dict):
+        config["run"]["run_dir"] = str(run_dir)  # where this process runs (a Modal container: on the Volume)
+    if wandb_init is not None:
+        wandb_init.setdefault("dir", str(run_dir))
     runner = ExperimentRunner(experiment_id=job["experiment_id"], sub_experiment_id=sub, seed=job["seed"],
-                              config=job["config"], experiment_dir=Path(job["experiment_dir"]), run_dir=run_dir,
+                              config=config, experiment_dir=run_dir / job["experiment_dir"], run_dir=run_dir,
                               stub=job["stub"], artifacts_subdir=job.get("artifacts_subdir", ""),
-                              wandb_init=job.get("wandb_init"))
+                              wandb_init=wandb_init)
     try:
         if job["stub"]:
             handler = stub_handler
         else:
-            handlers = import_handlers(HandlerSource(**job["source"]))
+            handlers = import_handlers(source)
             if sub not in handlers:
                 raise LookupError(f"No handler registered for sub-experiment {sub} "
                                   f"(registered: {', '.join(sorted(handlers)) or 'none'})")
@@ -93,6 +101,13 @@ def run_job(run_dir: Path) -> int:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def _source(spec: dict[str, Any]):
+    """The handler source; relative paths (a job shipped to another machine) are relative to the working dir."""
+    from expkit.plan.handlers import HandlerSource
+
+    return HandlerSource(spec["module"], [os.path.abspath(p) for p in spec["paths"]], Path(spec["location"]))
 
 
 def _seed_everything(seed: int) -> None:
