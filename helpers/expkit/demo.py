@@ -45,8 +45,8 @@ def section(echo: Echo, title: str) -> None:
     echo(f"== {title} " + "=" * max(0, 66 - len(title)))
 
 
-def run_section(project: Path, echo: Echo) -> "expkit.runs.store.Run":  # noqa: F821
-    """Launch the example training run, follow it to the end, and show what was recorded."""
+def run_section(project: Path, echo: Echo):
+    """Launch the example training run, follow it to the end, show what was recorded; returns the Run."""
     from expkit.runs.control import follow, tail_lines
     from expkit.runs.launch import LaunchRequest, launch
     from expkit.timeutil import human_duration

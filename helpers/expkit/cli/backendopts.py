@@ -34,12 +34,12 @@ def backend_options(fn=None, *, modal: bool = False):
 
 
 def collect(backend: str, partition, account, time_limit, cpus, mem, gpus=None, secrets=(),
-            where: str = "slurm") -> tuple[str, dict[str, Any]]:
+            where: str = "slurm", nodes=None) -> tuple[str, dict[str, Any]]:
     """(backend name, its options); the options without a backend are an error, as on `expkit launch`.
     `where`: the backends these options apply to, as the error names them."""
     backend = (backend or "local").lower()
     options = {k: v for k, v in (("partition", partition), ("account", account), ("time", time_limit),
-                                  ("cpus", cpus), ("mem", mem), ("gpus", gpus)) if v is not None}
+                                  ("cpus", cpus), ("mem", mem), ("gpus", gpus), ("nodes", nodes)) if v is not None}
     if secrets:
         if backend != "modal":
             raise ExpkitError("--secret names a Modal secret", "use it with --backend modal; locally and on Slurm "

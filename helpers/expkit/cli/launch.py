@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from expkit.cli.options import emit, json_option, runs_dir_option, warn
-from expkit.errors import ExpkitError
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -47,16 +46,10 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
     """
     from expkit.runs.launch import LaunchFailed, LaunchRequest, launch as do_launch, parse_env_pairs
 
-    options = {k: v for k, v in (("partition", partition), ("account", account), ("time", time_limit),
-                                  ("cpus", cpus), ("mem", mem), ("nodes", nodes)) if v is not None}
-    if secrets:
-        if backend != "modal":
-            raise ExpkitError("--secret names a Modal secret", "use it with --backend modal; locally and on Slurm "
-                              "secrets come from the environment you launch from")
-        options["secrets"] = list(secrets)
-    if options and backend == "local":
-        raise ExpkitError(f"--{'/--'.join(options)} only apply to --backend slurm or modal",
-                          "add --backend slurm (see `expkit backends`), or drop the option")
+    from expkit.cli.backendopts import collect
+
+    backend, options = collect(backend, partition, account, time_limit, cpus, mem, secrets=secrets,
+                               where="slurm or modal", nodes=nodes)
     req = LaunchRequest(argv=list(command), name=name, gpus=gpus, seed=seed, config=config,
                         env=parse_env_pairs(list(env_pairs)), runs_dir=runs_dir, wandb_project=wandb_project,
                         backend=backend, backend_options=options)
