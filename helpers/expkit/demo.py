@@ -21,9 +21,11 @@ Echo = Callable[[str], None]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=expkit demo", "-c", "user.email=demo@expkit.invalid", *args],
-                   cwd=cwd, check=True, capture_output=True)
+def init_demo_repo(folder: Path, message: str, paths: tuple[str, ...] = (".",)) -> None:
+    """Make `folder` a fresh git repository with one commit by "expkit demo", so its runs record clean code."""
+    for args in (["init", "-q"], ["add", *paths], ["commit", "-q", "-m", message]):
+        subprocess.run(["git", "-c", "user.name=expkit demo", "-c", "user.email=demo@expkit.invalid", *args],
+                       cwd=folder, check=True, capture_output=True)
 
 
 def make_project(workdir: Path) -> Path:
@@ -34,9 +36,7 @@ def make_project(workdir: Path) -> Path:
                           "run the demo from a clone of the expkit repository (pip install -e .)")
     project = workdir / "quickstart"
     shutil.copytree(src, project, ignore=shutil.ignore_patterns("__pycache__", "runs"))
-    _git(project, "init", "-q")
-    _git(project, "add", ".")
-    _git(project, "commit", "-q", "-m", "quickstart example")
+    init_demo_repo(project, "quickstart example")
     return project
 
 

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "research"
 EXPERIMENT = "c1-linear-sufficiency"
-
-
-def _git(cwd: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "expkit demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-           "GIT_COMMITTER_NAME": "expkit demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
 def run_demo(workdir: Path, echo: Callable[[str], None] = print, example: Path | None = None) -> dict[str, Any]:
@@ -31,9 +23,9 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print, example: Path |
         shutil.rmtree(project)
     shutil.copytree(src, project, ignore=shutil.ignore_patterns("__pycache__", "runs", "stub", "*.pyc"))
     if shutil.which("git"):
-        _git(project, "init", "-q")
-        _git(project, "add", ".")
-        _git(project, "commit", "-q", "-m", "research plan for the demo")
+        from expkit.demo import init_demo_repo
+
+        init_demo_repo(project, "research plan for the demo")
     plan = load_plan(project / "research" / "research_plan.yaml")
     runs_dir = project / "runs"
     step = lambda text: echo(f"\n== {text}")  # noqa: E731

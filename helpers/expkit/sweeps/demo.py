@@ -55,11 +55,10 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print, parallel: int =
     (workdir / "train.py").write_text(TRAIN)
     (workdir / "sweep.yaml").write_text(SPEC)
     if not (workdir / ".git").exists():
+        from expkit.demo import init_demo_repo
+
         try:
-            env = {"GIT_AUTHOR_NAME": "expkit demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-                   "GIT_COMMITTER_NAME": "expkit demo", "GIT_COMMITTER_EMAIL": "demo@example.com", "PATH": "/usr/bin:/bin"}
-            for args in (["init", "-q"], ["add", "train.py", "sweep.yaml"], ["commit", "-q", "-m", "demo project"]):
-                subprocess.run(["git", *args], cwd=workdir, check=True, capture_output=True, env=env)
+            init_demo_repo(workdir, "demo project", ("train.py", "sweep.yaml"))
         except (OSError, subprocess.CalledProcessError):
             pass  # without git the runs still work; their manifests say the code state is not recorded
     runs_dir = workdir / "runs"
