@@ -32,6 +32,7 @@ from expkit.backends import Availability, Submission, SubmitRejected
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
 from expkit.redact import is_secret_name
+from expkit.runs.store import STOP_REQUEST
 from expkit.timeutil import now_iso, stamp
 
 SCRIPT = "slurm.sbatch"
@@ -344,7 +345,7 @@ class SlurmBackend:
         if row is None:
             if end is not None:
                 st.update(_ended(end))
-            elif (run.path / "stop.json").exists():  # a cancelled pending array task leaves no trace in Slurm
+            elif (run.path / STOP_REQUEST).exists():  # a cancelled pending array task leaves no trace in Slurm
                 st.update(state="stopped", ended_at=now_iso(), reason="stopped by request (scancel) before it started")
             else:
                 st.update(state="lost", ended_at=now_iso(), reason=(
@@ -384,7 +385,7 @@ class SlurmBackend:
             elif state == "failed":
                 st.update(ended_at=row.get("end") or now_iso(),
                           reason=f"Slurm: {row['job_state']}: {FAILED_REASON.get(row['job_state'], 'ended')}")
-        if st.get("state") == "stopped" and (run.path / "stop.json").exists():
+        if st.get("state") == "stopped" and (run.path / STOP_REQUEST).exists():
             st["reason"] = "stopped by request (scancel)"
         if _changed(raw, st):
             run.write_status(st)
@@ -408,7 +409,7 @@ class SlurmBackend:
         st = run.status()
         if st["state"] in TERMINAL:
             return {"run_id": run.id, "state": st["state"], "already_ended": True, "signals": []}
-        atomic_write_json(run.path / "stop.json", {"requested_at": now_iso(), "via": "scancel"})
+        atomic_write_json(run.path / STOP_REQUEST, {"requested_at": now_iso(), "via": "scancel"})
         proc = _run(["scancel", st["job_id"]])
         if proc.returncode != 0:
             raise ExpkitError(f"scancel {st['job_id']} failed: {(proc.stderr or proc.stdout).strip()}",

@@ -37,7 +37,7 @@ _EXC = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|W
 
 def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) -> dict[str, Any]:
     """Diagnose a Run (expkit.runs.store.Run) or a log file path."""
-    from expkit.runs.store import Run
+    from expkit.runs.store import STOP_REQUEST, Run
 
     run = target if isinstance(target, Run) else None
     log = Path(run.log_path if run else target)
@@ -50,7 +50,7 @@ def diagnose(target, *, full: bool = False, stale_after: float = STALE_AFTER_S) 
         ctx.update(cwd=cmd.get("cwd"), run_dir=str(run.path), python=(m.get("python") or {}).get("executable"),
                    cuda_visible_devices=(m.get("gpus") or {}).get("cuda_visible_devices"),
                    duration_s=status.get("duration_s"), signal_name=status.get("signal_name"),
-                   stopped_by_request=(run.path / "stop.json").exists())
+                   stopped_by_request=(run.path / STOP_REQUEST).exists())
         host_mem = (m.get("host") or {}).get("memory_bytes")
     elif not log.exists():
         raise ExpkitError(f"log file not found: {log}", "give a run id (see `expkit runs list`) or an existing log file")

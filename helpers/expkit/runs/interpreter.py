@@ -108,8 +108,8 @@ def finish_probe(proc: subprocess.Popen | None, resolved: dict[str, Any], timeou
         info["probe_error"] = f"probe timed out after {timeout:.0f}s"
         return info
     if proc.returncode != 0:
-        info["probe_error"] = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["probe failed"]
-        info["probe_error"] = info["probe_error"][0]
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        info["probe_error"] = lines[-1] if lines else "probe failed"
         return info
     info.update(json.loads(out))
     return info
