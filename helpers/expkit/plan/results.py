@@ -95,8 +95,11 @@ def record_unit(doc: dict[str, Any], record: dict[str, Any]) -> None:
     runs = doc["expkit"]["runs"].setdefault(record["sub"], [])
     previous = [r for r in runs if r.get("seed") == record["seed"]]
     attempts = (previous[0].get("attempts", 1) + 1) if previous else 1
-    if previous and record.get("run_id") and previous[0].get("run_id") == record["run_id"]:
-        attempts -= 1  # the same run, now finished (a Modal run brought back by `plan sync`): not a new attempt
+    if (previous and previous[0].get("status") == "submitted" and record.get("run_id")
+            and previous[0].get("run_id") == record["run_id"]):
+        # the same run, now finished (a Modal run brought back by `plan sync`): not a new attempt. Only a run still
+        # submitted counts: a run id alone can come back when a deleted run dir is re-run within the same second.
+        attempts -= 1
     entry = {k: v for k, v in record.items() if k != "sub" and v is not None}
     entry["attempts"] = attempts
     runs[:] = sorted([r for r in runs if r.get("seed") != record["seed"]] + [entry], key=lambda r: r.get("seed", 0))
