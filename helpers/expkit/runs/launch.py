@@ -24,8 +24,8 @@ import expkit
 from expkit.errors import ExpkitError, Failure
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
-from expkit.redact import redact_argv, redact_env, scrub, secret_values
-from expkit.runs import gitstate, interpreter, manifest as mf
+from expkit.redact import SCRUB_ENV, Redactor, secret_values
+from expkit.runs import gitstate, interpreter, manifest as mf, process
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
 
@@ -256,7 +256,14 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     run = Run(run_dir)
     config_copy = f"config{req.config.suffix.lower() or '.txt'}" if req.config else None
     env = build_env(req, seed, run_dir, config_copy)
-    secrets = secret_values(os.environ, req.env)
+    # one redactor for this run: it learns every secret value it masks, and those values are then scrubbed
+    # from the config copy, git.patch and (by the supervisor) stdout.log
+    red = Redactor(secret_values(os.environ, req.env))
+    argv_shown = red.argv(req.argv)
+    env_overrides = red.env(req.env, "--env")
+    relevant = red.env(mf.relevant_env(env), "env")
+    if config_values is not None:
+        config_values = red.obj(config_values, "")
 
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
     git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"])
@@ -268,7 +275,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "name": name,
         "group": req.group,
         "created_at": now_iso(),
-        "command": {"argv": redact_argv(req.argv), "cwd": str(cwd), "shell": shlex.join(redact_argv(req.argv))},
+        "command": {"argv": argv_shown, "cwd": str(cwd), "shell": shlex.join(argv_shown)},
         "backend": {"name": req.backend, **({"options": req.backend_options} if req.backend_options else {})},
         "seed": {"value": seed, "source": "explicit" if req.seed is not None else "generated"},
         "config": None,
@@ -277,27 +284,32 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "host": ctx["host"],
         "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus) if req.backend == "local" else None,
                  "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
-        "env": mf.relevant_env(env),
-        "env_overrides": redact_env(req.env),
+        "env": relevant,
+        "env_overrides": env_overrides,
         "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],
                    "dir": env["WANDB_DIR"]} if req.wandb_project else None),
         "warnings": warnings,
     }
     if req.config is not None:
         data = req.config.read_bytes()
-        atomic_write_bytes(run_dir / config_copy, scrub(data, secrets))
+        atomic_write_bytes(run_dir / config_copy, red.config_bytes(data))
         import hashlib
 
         manifest["config"] = {"source": str(req.config), "copy": config_copy, "format": config_fmt,
                               "sha256": hashlib.sha256(data).hexdigest(), "values": config_values}
     if patch:
-        atomic_write_bytes(run_dir / "git.patch", scrub(patch, secrets))
+        atomic_write_bytes(run_dir / "git.patch", red.patch_bytes(patch))
         manifest["git"]["patch"] = "git.patch"
-    manifest.update(req.extra)
-    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets))
+    manifest.update(red.strings(req.extra))
+    manifest["redacted"] = red.names  # what was masked, so `runs reproduce` can say what to supply
+    manifest = red.scrub_obj(manifest)
+    atomic_write_json(run_dir / MANIFEST, manifest)
+    if req.backend == "local" and red.sorted_values():
+        # handed to the supervisor (never written): it scrubs these exact values from stdout.log
+        env[SCRUB_ENV] = json.dumps(red.sorted_values())
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],
-                      "command": manifest["command"]["shell"]})
+                      "command": manifest["command"]["shell"], "creator": process.identity(os.getpid())})
     return run, env, warnings
 
 

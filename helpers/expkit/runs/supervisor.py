@@ -8,8 +8,10 @@ Standard library only, so it starts in milliseconds.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.runs import process
+from expkit.redact import SCRUB_ENV
 from expkit.runs.store import LOG, STATUS, STOP_REQUEST
 from expkit.timeutil import now_iso
 
@@ -35,6 +38,68 @@ def _exit_reason(rc: int) -> tuple[str, dict]:
     sig = -rc
     return f"killed by {process.signal_name(sig)}", {"exit_code": None, "signal": sig,
                                                       "signal_name": process.signal_name(sig)}
+
+
+def _partial_secret(data: bytes, secrets: list[bytes]) -> int:
+    """Length of the longest end of `data` that could be the start of a secret split across two reads."""
+    for k in range(min(len(data), max(map(len, secrets)) - 1), 0, -1):
+        end = data[-k:]
+        if any(s.startswith(end) for s in secrets):
+            return k
+    return 0
+
+
+def _pump(src: int, log, secrets: list[bytes]) -> OSError | None:
+    """Copy the command's output into stdout.log with every secret value replaced by ***, as it is written.
+
+    Returns the error that stopped the log from being written (a full disk), after draining the rest."""
+    pending, error = b"", None
+    while True:
+        chunk = os.read(src, 1 << 16)
+        data = pending + chunk
+        for s in secrets:
+            if s in data:
+                data = data.replace(s, b"***")
+        keep = _partial_secret(data, secrets) if chunk else 0
+        out, pending = data[:len(data) - keep], data[len(data) - keep:]
+        if out and error is None:
+            try:
+                log.write(out)
+            except OSError as exc:  # keep draining, so the command is never blocked on a full pipe
+                error = exc
+        if not chunk:
+            return error
+
+
+def _write_status(path: Path, status: dict) -> None:
+    """Atomically; when the disk is full (no room for the temp file), overwrite the existing file in place."""
+    try:
+        atomic_write_json(path, status)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        data = (json.dumps(status, indent=2, default=str) + "\n").encode()
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _disk_full(run_dir: Path, log_error: OSError | None) -> bool:
+    if log_error is not None and log_error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        if shutil.disk_usage(run_dir).free < (256 << 10):
+            return True
+        with open(run_dir / LOG, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - (64 << 10)))
+            tail = fh.read()
+    except OSError:
+        return False
+    return b"No space left on device" in tail or b"[Errno 28]" in tail
 
 
 def _start_sampler(run_dir: Path, pid: int):
@@ -69,9 +134,14 @@ def run(run_dir: Path, notify_fd: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, forward)
 
+    # the exact secret values expkit masked for this run: scrubbed from the log as it is written (only then is
+    # the output piped through this process; otherwise the command writes to the log directly)
+    secrets = sorted({v.encode() for v in json.loads(os.environ.pop(SCRUB_ENV, "[]") or "[]") if v},
+                     key=len, reverse=True)
     log = open(run_dir / LOG, "ab", buffering=0)
     try:
-        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=log,
+        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE if secrets else log,
                                  stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
@@ -80,20 +150,24 @@ def run(run_dir: Path, notify_fd: int) -> int:
             reason = f"permission denied: {spec['argv'][0]} is not executable"
         else:
             reason = f"could not start {spec['argv'][0]}: {exc.strerror or exc}"
-        log.write(f"expkit: {reason}\n".encode())
+        try:
+            log.write(f"expkit: {reason}\n".encode())
+        except OSError:
+            pass
         now = now_iso()
         status.update(state="failed", started_at=now, ended_at=now, exit_code=None, signal=None, reason=reason)
-        atomic_write_json(status_path, status)
+        _write_status(status_path, status)
         _notify(notify_fd, {"ok": False, "reason": reason})
         return 1
 
     child_pgid.append(child.pid)
     status.update(state="running", pid=child.pid, pgid=child.pid, pid_start_ticks=process.start_ticks(child.pid),
                   started_at=now_iso())
-    atomic_write_json(status_path, status)
+    _write_status(status_path, status)
     _notify(notify_fd, {"ok": True, "pid": child.pid})
     sampler = _start_sampler(run_dir, child.pid)
 
+    log_error = _pump(child.stdout.fileno(), log, secrets) if secrets else None
     rc = child.wait()
     ended = now_iso()
     if sampler is not None:
@@ -107,9 +181,18 @@ def run(run_dir: Path, notify_fd: int) -> int:
         reason = f"stopped by request ({reason})"
     else:
         state = "succeeded" if rc == 0 else "failed"
+    if _disk_full(run_dir, log_error) and state != "stopped":
+        status["disk_full"] = True
+        where = f"writing {LOG}" if log_error is not None else f"on the disk of {run_dir}"
+        reason += f"; no space left on device ({where})"
+        if log_error is not None and rc == 0:
+            state, reason = "failed", f"the log could not be written: no space left on device ({reason})"
     status.update(state=state, ended_at=ended, reason=reason, **fields)
-    atomic_write_json(status_path, status)
-    log.close()
+    _write_status(status_path, status)
+    try:
+        log.close()
+    except OSError:
+        pass
     return 0
 
 
