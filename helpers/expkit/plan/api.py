@@ -84,6 +84,11 @@ class ResultsWriter:
             raise ValueError(f"artifact filename {filename!r} must be a relative path inside the artifacts dir "
                              "(no '..', no absolute path)")
         path = self.artifacts_dir / name
+        root = self.artifacts_dir.resolve()
+        real = path.resolve()  # through any symlink planted in the artifacts dir
+        if real == root or root not in real.parents:
+            raise ValueError(f"artifact filename {filename!r} leads outside the artifacts dir (to {real}): "
+                             "a symlink in it points elsewhere; remove it or pick another name")
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,9 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
     return Plan(path=path.resolve(), raw=raw, experiments=experiments, gates=gates, sha256=sha), []
 
 
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$")
+
+
 def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_timeout) -> Experiment | None:
     kp = ("experiments", exp_id)
     if not isinstance(entry, dict):
@@ -321,6 +325,9 @@ def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_
                     value=True)
     ids = [s.id for s in subs]
     for i, sub in enumerate(subs):
+        if not _PLAIN_ID.match(sub.id):  # it names run dirs and artifact folders: nothing that climbs out
+            chk.add(kp + ("sub_experiments", i), f"sub-experiment id '{sub.id}' cannot be used as a folder name",
+                    "use letters, digits, '.', '-' and '_' (no '/', no leading '.')")
         if ids.count(sub.id) > 1 and ids.index(sub.id) != i:
             chk.add(kp + ("sub_experiments", i), f"sub-experiment '{sub.id}' is listed twice")
         for dep in sub.depends_on:

@@ -8,6 +8,7 @@ import signal
 import time
 from typing import Iterator
 
+from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
 from expkit.runs import process
 from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
@@ -79,7 +80,7 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
     next_check, ended = 0.0, False
     while True:
         if time.monotonic() >= next_check:
-            ended = run.state() in TERMINAL
+            ended = run.state() in (*TERMINAL, "unknown")  # unknown: a damaged status.json never changes
             next_check = time.monotonic() + next(intervals)
         try:
             with open(path, "rb") as fh:
@@ -160,6 +161,10 @@ def wait(run: Run, timeout: float | None = None) -> dict:
         status = run.status()
         if status["state"] in TERMINAL:
             return status
+        if status["state"] == "unknown":
+            raise ExpkitError(f"cannot wait for run {run.id}: {status.get('reason')}",
+                              f"inspect {run.path} (its status.json was damaged); "
+                              f"`expkit runs logs {run.id}` still shows its log")
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError
         pause = next(intervals)

@@ -24,12 +24,15 @@ import expkit
 from expkit.errors import ExpkitError, Failure
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
+from expkit.paths import plain_name
 from expkit.redact import SCRUB_ENV, Redactor, secret_values
 from expkit.runs import gitstate, interpreter, manifest as mf, process
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
+MAX_SEED = 2**32 - 1  # numpy's and most frameworks' seed range
+MAX_GPU_INDEX = 255
 _LAUNCHERS = {"python", "python3", "torchrun", "accelerate", "deepspeed", "bash", "sh", "uv", "uvx", "conda",
               "mamba", "micromamba", "poetry", "pipenv", "srun", "mpirun", "nohup", "env", "time", "run", "launch",
               "exec", "-m"}
@@ -105,14 +108,41 @@ def parse_gpus(gpus: str | None) -> str | None:
     if gpus is None:
         return None
     text = gpus.strip().lower()
-    if text in ("none", "cpu", ""):
+    hint = ("list GPU indices separated by commas (see `expkit gpus`), auto:N for N free GPUs, "
+            "or --gpus none for CPU")
+    if text in ("none", "cpu"):
         return ""
+    if not text:
+        raise ExpkitError("--gpus is empty", hint)
     items = [g.strip() for g in text.split(",")]
     if not all(re.match(r"^\d+$", g) or re.match(r"^gpu-[0-9a-f-]+$", g) for g in items):
-        raise ExpkitError(f"--gpus expects indices like 0,1, auto, auto:N or 'none', got '{gpus}'",
-                          "list GPU indices separated by commas (see `expkit gpus`), auto:N for N free GPUs, "
-                          "or --gpus none for CPU")
-    return ",".join(gpus.strip().split(","))
+        raise ExpkitError(f"--gpus expects indices like 0,1, auto, auto:N or 'none', got '{gpus}'", hint)
+    if len(set(items)) != len(items):
+        raise ExpkitError(f"--gpus lists a GPU twice: '{gpus}'", hint)
+    too_big = [g for g in items if g.isdigit() and int(g) > MAX_GPU_INDEX]
+    if too_big:
+        raise ExpkitError(f"--gpus {gpus}: no machine has a GPU with index {too_big[0]}", hint)
+    return ",".join(g.strip() for g in gpus.strip().split(","))
+
+
+def check_gpus_exist(gpus: str | None) -> None:
+    """Indices beyond the GPUs this machine shows are refused (when the driver can tell)."""
+    text = parse_gpus(gpus)
+    if not text:
+        return
+    from expkit.hardware.gpus import driver_present, list_gpus
+
+    if not driver_present():
+        return  # nothing to check against (a CPU machine passes --gpus through to CUDA_VISIBLE_DEVICES)
+    listed = list_gpus()
+    if not listed.get("devices") and listed.get("reason"):
+        return
+    indices = {str(d.get("index")) for d in listed["devices"]}
+    missing = [g for g in text.split(",") if g.isdigit() and g not in indices]
+    if missing:
+        raise ExpkitError(f"--gpus {gpus}: this machine has no GPU {missing[0]} (it has {len(indices)}: "
+                          f"{', '.join(sorted(indices, key=int)) or 'none'})",
+                          "see `expkit gpus` for the indices, or use --gpus auto")
 
 
 def _indices(gpus: str | None) -> list[int] | None:
@@ -231,9 +261,15 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     cwd = Path(req.cwd or os.getcwd()).resolve()
     runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
     requested_gpus = req.gpus
+    if req.seed is not None and (isinstance(req.seed, bool) or not isinstance(req.seed, int)
+                                 or not 0 <= req.seed <= MAX_SEED):
+        raise ExpkitError(f"--seed {req.seed} is outside 0..{MAX_SEED}",
+                          "seeds are unsigned 32-bit integers (numpy, torch and random all accept that range)")
     if req.backend == "local":
         if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
             req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
+        else:
+            check_gpus_exist(req.gpus)
         parse_gpus(req.gpus)
     config_fmt, config_values = None, None
     if req.config is not None:
@@ -251,6 +287,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     check_runs_dir(runs_dir)
 
     seed = req.seed if req.seed is not None else random.SystemRandom().randrange(0, 2**31 - 1)
+    if req.name is not None and ("/" in req.name or "\\" in req.name or req.name.strip() in ("", ".", "..")):
+        plain_name(req.name, "run name")  # a path is refused (not silently flattened): raises with a hint
     name = _clean(req.name) if req.name else default_name(req.argv)
     run_dir = create_run_dir(runs_dir, name)
     run = Run(run_dir)

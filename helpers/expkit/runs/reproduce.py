@@ -34,9 +34,6 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         raise ExpkitError(f"commit {commit[:12]} of run {run.id} is not in {root}",
                           "fetch it (`git fetch --all`), or restore the branch it was on; it may have been rebased away")
     argv = m["command"]["argv"]
-    if any(MASK in a for a in argv):
-        raise ExpkitError(f"run {run.id}'s command had a secret argument that was not recorded",
-                          "pass the secret through an environment variable instead, and launch it again by hand")
     env, missing = {}, []
     for key, value in (m.get("env_overrides") or {}).items():
         if value == MASK:
@@ -46,6 +43,11 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
                 missing.append(key)
         else:
             env[key] = value
+    # secrets the original run inherited (WANDB_API_KEY, HF_TOKEN ... from the shell), recorded only as ***
+    inherited, overrides = [], m.get("env_overrides") or {}
+    for key, value in (m.get("env") or {}).items():
+        if value == MASK and key not in overrides:
+            (inherited if key in os.environ else missing).append(key)
     worktree = runs_dir / ".worktrees" / f"{run.id}-repro-{stamp()}"
     cwd = worktree / git.get("cwd_relative", ".")
     config = None
@@ -60,7 +62,10 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         "patch": str(run.path / "git.patch") if git.get("patch") else None,
         "patch_truncated": bool(git.get("patch_truncated")), "argv": argv, "seed": m["seed"]["value"],
         "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
-        "missing_secrets": missing, "wandb_project": (m.get("wandb") or {}).get("project"),
+        "missing_secrets": missing, "inherited_secrets": inherited,
+        "redacted": [r for r in (m.get("redacted") or []) if not r.startswith(("env ", "--env "))]
+                    + [f"env {k}" for k in missing],
+        "wandb_project": (m.get("wandb") or {}).get("project"),
         "name": m.get("name"), "group": m.get("group"),
         "backend": (m.get("backend") or {}).get("name", "local"),
         "backend_options": (m.get("backend") or {}).get("options") or {},
@@ -69,6 +74,10 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
 
 def reproduce(run: Run, runs_dir: Path) -> tuple[LaunchResult, dict[str, Any]]:
     p = plan(run, runs_dir)
+    if any(MASK in a for a in p["argv"]):
+        flags = [r for r in p["redacted"] if not r.startswith(("env ", "config "))]
+        raise ExpkitError(f"run {run.id}'s command had a secret argument that was not recorded ({', '.join(flags)})",
+                          "pass the secret through an environment variable instead, and launch it again by hand")
     worktree = Path(p["worktree"])
     worktree.parent.mkdir(parents=True, exist_ok=True)
     add = subprocess.run(["git", "worktree", "add", "--detach", str(worktree), p["commit"]], cwd=p["repo"],

@@ -45,6 +45,12 @@ class Batch:
     def name(self) -> str:
         return self.root.name
 
+    def status_command(self) -> str:
+        """The command that shows this batch: a queue's, or a sweep's."""
+        if self.root.parent.name == ".queue":
+            return f"expkit queue status --queue {self.name}"
+        return f"expkit sweep status {self.name}"
+
     def exists(self) -> bool:
         return (self.root / "batch.json").exists()
 
@@ -114,7 +120,7 @@ class Batch:
             os.close(fd)
             holder = (read_json(self.root / "scheduler.json", default={}) or {}).get("pid")
             raise ExpkitError(f"a scheduler is already working on {self.name}" + (f" (pid {holder})" if holder else ""),
-                              f"watch it with `expkit sweep status {self.name}`, or stop that process first")
+                              f"watch it with `{self.status_command()}`, or stop that process first")
         os.set_inheritable(fd, False)
         self._lock_fd = fd
         atomic_write_json(self.root / "scheduler.json", {"pid": os.getpid(), "started_at": now_iso()})
