@@ -56,8 +56,9 @@ class _Keeper:
 
 
 SEGMENT_MAX = 1 << 20  # the longest stretch without a line break grep is ever given (its memory follows it)
+WINDOW = 16 << 20  # bytes mapped at once by has_long_stretch (a multiple of the mmap granularity)
+LONG_STRETCH = 64 << 10  # a log with a stretch this long without a newline is streamed (\r as a line break)
 BLOCK = 1 << 16  # line numbers are counted per block as the file streams by
-_CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 
 
 class _Feeder(threading.Thread):
@@ -83,7 +84,7 @@ class _Feeder(threading.Thread):
                     for i in range(0, len(chunk), BLOCK):
                         self.newlines.append(count)
                         count += chunk.count(b"\n", i, i + BLOCK)
-                    out = chunk.translate(_CR_TO_LF)
+                    out = chunk.replace(b"\r", b"\n")  # same length: grep's offsets stay file offsets
                     edit = None
                     for a in range(0, len(out), half):
                         b = min(a + half, len(out))
@@ -114,6 +115,89 @@ class _Feeder(threading.Thread):
 
 
 def scan_grep(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
+    """grep over the log: on the file itself when its lines are of a normal length (the fast path), streamed
+    through a _Feeder when some stretch runs past LONG_STRETCH without a newline (tqdm's `\\r` redraws, a binary
+    blob): grep would hold such a line whole in memory and report it as one cut-down hit."""
+    if has_long_stretch(path):
+        return _grep_stream(path, pattern, keep)
+    return _grep_file(path, pattern, keep)
+
+
+def has_long_stretch(path: str, limit: int | None = None) -> bool:
+    """Does any stretch of the file run `limit` bytes without a newline? Read through memory-mapped windows
+    (no copy; at most WINDOW mapped at once, so memory stays small), stopping at the first long stretch."""
+    import mmap
+
+    limit = limit or LONG_STRETCH
+    half = limit // 2
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < limit:
+            return False
+        stretch = 0
+        for start in range(0, size, WINDOW):
+            length = min(WINDOW, size - start)
+            with mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ, offset=start) as mm:
+                for a in range(0, length, half):
+                    b = min(a + half, length)
+                    last = mm.rfind(b"\n", a, b)
+                    if last < 0:
+                        stretch += b - a
+                        if stretch >= limit:
+                            return True
+                    else:
+                        stretch = b - last - 1
+    return False
+
+
+def _grep_file(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
+    """grep -a -n -b -E over the file itself; returns (hits, total number of matching lines).
+
+    grep's output is read in 1 MiB blocks and only the first and last `keep` lines are parsed, so a log where
+    every line matches costs little more than one where a single line does."""
+    grep = shutil.which("grep")
+    env = dict(os.environ, LC_ALL="C")
+    proc = subprocess.Popen([grep, "-a", "-n", "-b", "-E", "-e", pattern, "--", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    head: list[bytes] = []
+    tail: deque[bytes] = deque(maxlen=keep)
+    total, pending, skipping = 0, b"", False
+    while True:
+        chunk = proc.stdout.read(1 << 20)
+        if not chunk:
+            break
+        if skipping:  # the rest of a huge line: drop it up to its end
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                continue
+            chunk, skipping = chunk[nl:], False
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        if len(pending) > MAX_HIT:
+            pending, skipping = pending[:MAX_HIT], True
+        total += len(lines)
+        room = keep - len(head)
+        if room > 0:
+            head.extend(line[:MAX_HIT] for line in lines[:room])
+            lines = lines[room:]
+        tail.extend(line[:MAX_HIT] for line in lines[-keep:])
+    if pending:
+        total += 1
+        (head if len(head) < keep else tail).append(pending)
+    err = proc.stderr.read()
+    proc.wait()
+    if proc.returncode not in (0, 1):
+        raise OSError(f"grep failed: {err.decode(errors='replace').strip()}")
+    hits = []
+    for raw in head + list(tail):
+        lineno, _, rest = raw.partition(b":")
+        offset, _, text = rest.partition(b":")
+        if lineno.isdigit() and offset.isdigit():
+            hits.append(Hit(int(lineno), int(offset), text))
+    return hits, total
+
+
+def _grep_stream(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
     """grep -a -b -E over the log streamed through a _Feeder; returns (hits, total number of matching lines).
 
     grep's output is read in 1 MiB blocks and only the first and last `keep` lines are parsed, so a log where
