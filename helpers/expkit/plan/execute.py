@@ -82,6 +82,13 @@ class LocalProcess:
                 os.chdir(job.cwd)
                 os.environ.clear()
                 os.environ.update(job.env)
+                import json
+
+                from expkit.redact import SCRUB_ENV, ScrubbingWriter, secret_values
+
+                # what the handler prints reaches stdout.log with the secrets expkit knows masked
+                hidden = json.loads(os.environ.pop(SCRUB_ENV, "[]") or "[]") + secret_values(os.environ)
+                sys.stdout, sys.stderr = ScrubbingWriter(sys.stdout, hidden), ScrubbingWriter(sys.stderr, hidden)
                 import faulthandler
 
                 faulthandler.enable()  # a segfault leaves the Python stack in stdout.log

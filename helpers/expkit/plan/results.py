@@ -57,8 +57,13 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def save(path: Path, doc: dict[str, Any]) -> None:
+    import os
+
+    from expkit.redact import Redactor, secret_values
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dump(doc))
+    # results are shared: no URL password, token or secret value of this environment goes into them
+    atomic_write_text(path, dump(Redactor(secret_values(os.environ)).strings(doc)))
 
 
 def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any], *, stub: bool,

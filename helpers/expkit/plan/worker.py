@@ -36,7 +36,11 @@ def stub_handler(runner) -> dict[str, Any]:
 def write_json_fast(path: Path, obj: Any) -> None:
     """Temp file + rename, without fsync: readers never see half a file; these records are re-creatable
     (results.yaml, written with fsync by the runner, is the durable record)."""
+    from expkit.redact import Redactor, secret_values
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.name == RESULT:  # run dirs are shared: no secret of this environment in what the handler returned
+        obj = Redactor(secret_values(os.environ)).strings(obj)
     tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 

@@ -25,7 +25,7 @@ from expkit.errors import ExpkitError, Failure
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
 from expkit.paths import plain_name
-from expkit.redact import SCRUB_ENV, Redactor, secret_values
+from expkit.redact import SCRUB_ENV, Redactor, is_secret_name, secret_values
 from expkit.runs import gitstate, interpreter, manifest as mf, process
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
@@ -324,6 +324,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
                  "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
         "env": relevant,
         "env_overrides": env_overrides,
+        # names only: which secrets the run inherited, so `runs reproduce` can say which ones to supply
+        "env_secrets": sorted(k for k in env if is_secret_name(k) and k not in req.env and not k.endswith("_SOCK")),
         "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],
                    "dir": env["WANDB_DIR"]} if req.wandb_project else None),
         "warnings": warnings,

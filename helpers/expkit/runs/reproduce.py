@@ -45,9 +45,9 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
             env[key] = value
     # secrets the original run inherited (WANDB_API_KEY, HF_TOKEN ... from the shell), recorded only as ***
     inherited, overrides = [], m.get("env_overrides") or {}
-    for key, value in (m.get("env") or {}).items():
-        if value == MASK and key not in overrides:
-            (inherited if key in os.environ else missing).append(key)
+    names = set(m.get("env_secrets") or []) | {k for k, v in (m.get("env") or {}).items() if v == MASK}
+    for key in sorted(names - set(overrides)):
+        (inherited if key in os.environ else missing).append(key)
     worktree = runs_dir / ".worktrees" / f"{run.id}-repro-{stamp()}"
     cwd = worktree / git.get("cwd_relative", ".")
     config = None
