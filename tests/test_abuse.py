@@ -214,3 +214,327 @@ def test_redactor_policy_covers_names_flags_urls_and_shapes():
     assert all(looks_secret_file(n) for n in (".env", ".env.local", "gcp-credentials.json", "server.pem",
                                               "id_rsa", "id_rsa.pub", ".netrc", "my_secret.txt"))
     assert not any(looks_secret_file(n) for n in ("train.py", "environment.yml", "README.md"))
+
+
+# ------------------------------------------------------------------------------------------------ bounded work
+def _rchar() -> int:
+    with open("/proc/self/io") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("rchar"))
+
+
+def _tqdm_line(size: int, tail: bytes = b"") -> bytes:
+    bar = b"".join(b"\r %3d%%|#####     | %d/100000 [00:01<01:40, 9.9it/s, loss=0.%04d]" % (i % 100, i, i)
+                   for i in range(2000))
+    return bar * max(1, size // len(bar)) + tail
+
+
+def test_tail_of_a_single_line_log_reads_only_its_end(tmp_path):
+    """`runs logs -n 20` on tqdm output without a newline: \\r is a line break, and only the end is read."""
+    from expkit.runs.control import tail_lines
+
+    log = tmp_path / "stdout.log"
+    log.write_bytes(_tqdm_line(32 << 20, b"\rdone: loss=0.0001"))
+    before = _rchar()
+    lines = tail_lines(log, 20)
+    read = _rchar() - before
+    assert len(lines) == 20 and lines[-1] == "done: loss=0.0001" and "1999/100000" in lines[-2]
+    assert read < 256 << 10, f"read {read} bytes of a 32 MiB log for 20 lines"
+    # a stretch with no line break at all is read up to a fixed cap, not whole
+    blob = tmp_path / "blob.log"
+    blob.write_bytes(b"x" * (40 << 20))
+    before = _rchar()
+    lines = tail_lines(blob, 5)
+    assert len(lines) == 1 and lines[0].startswith("…") and _rchar() - before <= (17 << 20)
+
+
+def test_logs_follow_shows_each_redraw_as_a_line(tmp_path, git_repo, expkit):
+    script = git_repo / "bars.py"
+    script.write_text("import sys, time\n"
+                      "for i in range(5):\n"
+                      "    sys.stdout.write(f'\\r{i * 25}%|bar|'); sys.stdout.flush(); time.sleep(0.05)\n"
+                      "sys.stdout.write('\\r\\nfinished\\n')\n")
+    r = expkit("launch", "--json", "--", sys.executable, "bars.py", cwd=git_repo)
+    run_id = r.json()["run_id"]
+    r = expkit("runs", "logs", run_id, "--follow", "-n", "0", cwd=git_repo, timeout=60)
+    assert r.returncode == 0, r
+    text = (git_repo / "runs" / run_id / "stdout.log").read_text()
+    shown = expkit("runs", "logs", run_id, "-n", "3", cwd=git_repo).stdout.splitlines()
+    assert shown == ["75%|bar|", "100%|bar|", "finished"], (shown, text)
+
+
+_PEAK = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=False)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def _peak_mb(*cmd: str) -> float:
+    """Peak RSS of `cmd` and every process it started (grep included), in MB."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, text=True,
+                         env=expkit_env(), check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+@pytest.mark.timeout(240)
+def test_diagnose_and_watch_keep_a_fixed_memory_ceiling_on_single_line_logs(tmp_path):
+    """A 160 MiB log of one tqdm line (and one of a stretch without any line break): diagnose finds the error
+    at its very end, and diagnose and `watch --once` stay under 100 MB (grep alone holds the whole line)."""
+    oom = b"\rRuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity)"
+    cases = {"tqdm.log": _tqdm_line(160 << 20, oom), "blob.log": b"a" * (160 << 20) + b"\n" + oom[1:]}
+    for name, data in cases.items():
+        log = tmp_path / name
+        log.write_bytes(data)
+        del data
+        r = run_expkit_cmd("runs", "diagnose", log, "--full", "--json", timeout=180)
+        assert r.returncode in (0, 1), r
+        assert r.json()["cause"]["category"] == "cuda_oom", r.stdout[:2000]
+        peak = _peak_mb(sys.executable, "-m", "expkit", "runs", "diagnose", str(log), "--full", "--json")
+        assert peak < 100, f"diagnose peaked at {peak:.0f} MB on {name}"
+    run_dir = tmp_path / "runs" / "one_20261201-000000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps({"run_id": run_dir.name, "command": {"argv": ["x"]}}))
+    (run_dir / "status.json").write_text(json.dumps({"state": "failed", "exit_code": 1}))
+    os.link(tmp_path / "tqdm.log", run_dir / "stdout.log")
+    peak = _peak_mb(sys.executable, "-m", "expkit", "runs", "watch", str(run_dir), "--once", "--json")
+    assert peak < 100, f"watch --once peaked at {peak:.0f} MB"
+
+
+# ------------------------------------------------------------------------------------------------ stuck states
+def test_a_damaged_status_json_is_listed_as_unknown_and_the_rest_still_show(git_repo, expkit):
+    r = expkit("launch", "--json", "--", sys.executable, "train.py", "1", cwd=git_repo)
+    good = r.json()["run_id"]
+    assert expkit("runs", "wait", good, cwd=git_repo).returncode == 0
+    runs = git_repo / "runs"
+    damages = {"empty": b"", "truncated": b'{"state": "runn', "binary": bytes(range(256)) * 4}
+    for label, data in damages.items():
+        bad = runs / f"{label}_20261201-00000{len(label) % 10}"
+        shutil.copytree(runs / good, bad)
+        (bad / "status.json").write_bytes(data)
+    (runs / "nomanifest_20261201-000001").mkdir()
+    ((runs / "nomanifest_20261201-000001") / "manifest.json").write_bytes(b"\x00\xff garbage")
+    (runs / "nomanifest_20261201-000001" / "status.json").write_text('{"state": "succeeded"}')
+
+    listed = expkit("runs", "list", "--json", cwd=git_repo)
+    assert listed.returncode == 0, listed
+    rows = {row["run_id"]: row for row in listed.json()["runs"]}
+    assert len(rows) == 5 and rows[good]["state"] == "succeeded"
+    unknown = [rid for rid, row in rows.items() if row["state"] == "unknown"]
+    assert len(unknown) == 3 and len(listed.json()["warnings"]) == 3
+    text = expkit("runs", "list", cwd=git_repo)
+    assert text.returncode == 0 and text.stderr.count("listed as unknown") == 3 and good in text.stdout
+    for args in (("runs", "digest", "--peek"), ("runs", "compare", good, unknown[0]),
+                 ("runs", "show", unknown[0]), ("runs", "show", "nomanifest_20261201-000001"),
+                 ("runs", "diagnose", unknown[0]), ("runs", "logs", unknown[0], "--follow")):
+        r = expkit(*args, cwd=git_repo, timeout=60)
+        assert r.returncode in (0, 1, 2) and "internal error" not in r.stderr, (args, r)
+    r = expkit("runs", "wait", unknown[0], cwd=git_repo, timeout=60)
+    assert r.returncode == 2 and "cannot be read" in r.stderr and "hint:" in r.stderr, r
+
+
+_PREPARE_AND_DIE = """
+import os, signal, sys
+from pathlib import Path
+from expkit.runs.launch import LaunchRequest, prepare
+run, env, _ = prepare(LaunchRequest(argv=[sys.executable, "train.py"], cwd=Path(sys.argv[1])))
+print(run.id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # killed between creating the run and starting it
+"""
+
+
+def test_a_queued_run_whose_launcher_died_fails_and_waits_return(git_repo, expkit):
+    proc = subprocess.run([sys.executable, "-c", _PREPARE_AND_DIE, str(git_repo)], cwd=git_repo,
+                          capture_output=True, text=True, env=expkit_env(), timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc
+    run_id = proc.stdout.strip()
+    raw = json.loads((git_repo / "runs" / run_id / "status.json").read_text())
+    assert raw["state"] == "queued"  # nothing rewrote it: the state is derived from the dead creator
+    r = expkit("runs", "wait", run_id, "--timeout", "20", "--json", cwd=git_repo, timeout=60)
+    assert r.returncode == 1 and r.json()["state"] == "failed" and "launcher died" in r.json()["reason"], r
+    for args in (("runs", "logs", run_id, "--follow"), ("runs", "watch", run_id, "--timeout", "20")):
+        r = expkit(*args, cwd=git_repo, timeout=60)
+        assert r.returncode in (0, 1), (args, r)
+    assert "launcher died" in expkit("runs", "diagnose", run_id, cwd=git_repo).stdout
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real tmpfs of 64 MiB (launch insists on 50 MiB free before it starts anything)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("piped", [False, True], ids=["direct-log", "scrubbed-log"])
+def test_a_run_that_fills_the_disk_is_failed_with_a_disk_full_diagnosis(git_repo, expkit, small_tmpfs, piped):
+    """The script fills the disk of its run dir. With a secret in its env, its output goes through the
+    supervisor (scrubbed), so the supervisor itself meets ENOSPC writing stdout.log."""
+    (git_repo / "fill.py").write_text(
+        "import os, sys\n"
+        "out = os.environ['EXPKIT_RUN_DIR'] + '/ckpt.bin'\n"
+        "with open(out, 'wb') as fh:\n"
+        "    try:\n"
+        "        while True:\n"
+        "            fh.write(b'x' * (1 << 20)); fh.flush()\n"
+        "    except OSError as exc:\n"
+        "        print('checkpoint failed:', exc, flush=True)\n"
+        "for i in range(20000):\n"
+        "    print('still logging', i, 'x' * 200)\n"
+        "sys.exit(1)\n")
+    env = {"RUN_SECRET_TOKEN": "s3cret-for-the-pipe"} if piped else {}
+    r = expkit("launch", "--json", "--runs-dir", small_tmpfs, "--", sys.executable, "fill.py", cwd=git_repo,
+               env=env)
+    assert r.returncode == 0, r
+    run_id = r.json()["run_id"]
+    w = expkit("runs", "wait", run_id, "--json", "--runs-dir", small_tmpfs, cwd=git_repo, timeout=90)
+    st = w.json()
+    assert st["state"] == "failed" and "no space left on device" in st["reason"], w
+    d = expkit("runs", "diagnose", run_id, "--json", "--runs-dir", small_tmpfs, cwd=git_repo).json()
+    assert d["cause"]["category"] == "disk_full", d
+    status = json.loads((small_tmpfs / run_id / "status.json").read_text())
+    assert status["disk_full"] is True and status["state"] == "failed"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "-1"], "outside 0..4294967295"), (["--seed", str(2**32)], "outside 0..4294967295"),
+    (["--gpus", "99999"], "no machine has a GPU with index 99999"), (["--gpus", "0,0"], "lists a GPU twice"),
+    (["--gpus", ""], "--gpus is empty")])
+def test_bad_seeds_and_gpus_are_refused_before_anything_is_created(git_repo, expkit, args, message):
+    r = expkit("launch", *args, "--", sys.executable, "train.py", cwd=git_repo, timeout=30)
+    assert r.returncode == 2 and message in r.stderr and "hint:" in r.stderr, r
+    assert not (git_repo / "runs").exists() or not [p for p in (git_repo / "runs").iterdir() if p.is_dir()]
+
+
+# ------------------------------------------------------------------------------------------------ paths
+@pytest.mark.parametrize("queue", ["../../escaped", "/tmp/abs-queue-i16", "a/b", ".hidden", ".."])
+def test_queue_names_cannot_leave_the_runs_dir(tmp_path, git_repo, expkit, queue):
+    r = expkit("queue", "add", "--queue", queue, "--", sys.executable, "train.py", cwd=git_repo)
+    assert r.returncode == 2 and "invalid queue name" in r.stderr and "hint:" in r.stderr, r
+    assert not (tmp_path / "escaped").exists() and not Path("/tmp/abs-queue-i16").exists()
+    assert not (git_repo / "runs" / ".queue").exists() or not any((git_repo / "runs" / ".queue").iterdir())
+    for args in (("queue", "status", "--queue", queue), ("queue", "run", "--queue", queue)):
+        r = expkit(*args, cwd=git_repo)
+        assert r.returncode == 2 and "invalid queue name" in r.stderr, r
+
+
+def test_run_names_and_sub_ids_are_plain_names(tmp_path, git_repo, expkit):
+    r = expkit("launch", "--name", "../../evil", "--", sys.executable, "train.py", cwd=git_repo)
+    assert r.returncode == 2 and "invalid run name" in r.stderr, r
+    assert not (tmp_path / "evil").exists() and not list(tmp_path.glob("evil*"))
+    (git_repo / "research").mkdir()
+    (git_repo / "research" / "research_plan.yaml").write_text(
+        "experiments:\n  x-a:\n    name: A\n    sub_experiments: ['../../escape', ok]\n"
+        "    success_criteria: {score: {target: 0.9, acceptable: 0.8, failure: 0.5}}\n")
+    r = expkit("plan", "validate", cwd=git_repo)
+    assert r.returncode in (1, 2) and "cannot be used as a folder name" in (r.stdout + r.stderr), r
+
+
+def test_artifacts_do_not_follow_a_symlink_out_of_the_artifacts_folder(tmp_path):
+    from expkit.plan.api import ResultsWriter
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    exp = tmp_path / "exp"
+    (exp / "artifacts").mkdir(parents=True)
+    (exp / "artifacts" / "link").symlink_to(outside)
+    (exp / "artifacts" / "file.txt").symlink_to(outside / "planted.txt")
+    writer = ResultsWriter(exp)
+    for name in ("link/x.txt", "file.txt", "link"):
+        with pytest.raises(ValueError, match="outside the artifacts dir"):
+            writer.save_artifact(name, "data")
+    assert list(outside.iterdir()) == []
+    assert writer.save_artifact("plots/ok.txt", "fine") == "artifacts/plots/ok.txt"
+
+
+# ------------------------------------------------------------------------------------------------ errors, not tracebacks
+def _binary(path: Path) -> Path:
+    path.write_bytes(bytes(range(256)) * 8 + b"\x00\xff\xfe")
+    return path
+
+
+def test_binary_inputs_give_an_error_and_a_hint(git_repo, expkit):
+    spec = _binary(git_repo / "sweep.yaml")
+    cfg = _binary(git_repo / "cfg.yaml")
+    (git_repo / "research" / "experiments" / "x-a").mkdir(parents=True)
+    (git_repo / "research" / "research_plan.yaml").write_text(
+        "experiments:\n  x-a:\n    name: A\n    sub_experiments: [ok]\n"
+        "    success_criteria: {score: {target: 0.9, acceptable: 0.8, failure: 0.5}}\n")
+    _binary(git_repo / "research" / "experiments" / "x-a" / "results.yaml")
+    for args in (("sweep", "run", spec, "--dry-run"), ("launch", "--config", cfg, "--", sys.executable, "train.py"),
+                 ("plan", "status"), ("plan", "findings", "x-a"), ("sweep", "estimate", spec)):
+        r = expkit(*args, cwd=git_repo, timeout=60)
+        assert r.returncode == 2 and r.stderr.startswith("error:") and "hint:" in r.stderr, (args, r)
+        assert "internal error" not in r.stderr and "Traceback" not in r.stderr, (args, r)
+    (git_repo / "research" / "research_plan.yaml").write_bytes(bytes(range(256)))
+    r = expkit("plan", "validate", cwd=git_repo)
+    assert r.returncode == 2 and "internal error" not in r.stderr and "hint:" in r.stderr, r
+    assert not (git_repo / "runs").exists() or not [p for p in (git_repo / "runs").iterdir() if p.is_dir()]
+
+
+INJECTABLE = "import torch\nfor epoch in range(3):\n    loss = 1.0 / (epoch + 1)\n    print(loss)\n"
+
+
+def test_an_immutable_script_is_refused_with_nothing_changed(git_repo, expkit):
+    script = git_repo / "imm.py"
+    script.write_text(INJECTABLE)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", script]).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        r = expkit("wandb", "inject", script, cwd=git_repo)
+        assert r.returncode == 2 and "cannot write" in r.stderr and "chattr -i" in r.stderr, r
+        assert "internal error" not in r.stderr
+    finally:
+        subprocess.run(["chattr", "-i", script])
+    assert script.read_text() == INJECTABLE
+    assert sorted(p.name for p in git_repo.iterdir() if "imm" in p.name) == ["imm.py"]  # no stale .expkit-bak
+
+
+def test_a_read_only_file_system_is_an_error_with_a_hint(tmp_path, expkit, small_tmpfs):
+    script = small_tmpfs / "train.py"
+    script.write_text(INJECTABLE)
+    r = subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {r.stderr.strip()}")
+    r = expkit("wandb", "inject", script, cwd=tmp_path)
+    assert r.returncode == 2 and "cannot write" in r.stderr and "hint:" in r.stderr, r
+    assert script.read_text() == INJECTABLE and sorted(p.name for p in small_tmpfs.iterdir()) == ["train.py"]
+    r = expkit("launch", "--runs-dir", small_tmpfs / "runs", "--", sys.executable, "x.py", cwd=tmp_path)
+    assert r.returncode == 2 and "internal error" not in r.stderr and "hint:" in r.stderr, r
+
+
+def test_a_second_queue_run_points_at_queue_status(git_repo, expkit):
+    (git_repo / "slow.py").write_text("import time; time.sleep(30)\n")
+    assert expkit("queue", "add", "--", sys.executable, "slow.py", cwd=git_repo).returncode == 0
+    first = subprocess.Popen([sys.executable, "-m", "expkit", "queue", "run"], cwd=git_repo, env=expkit_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list((git_repo / "runs").glob("slow_*")):
+            time.sleep(0.1)  # the first scheduler has taken the queue once its job has a run
+        r = expkit("queue", "run", cwd=git_repo)
+        assert r.returncode == 2 and "expkit queue status --queue default" in r.stderr, r
+        assert "sweep status" not in r.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGTERM)
+        first.wait(timeout=30)
+        for run in (git_repo / "runs").glob("slow_*"):
+            expkit("runs", "stop", run.name, "--grace", "1", cwd=git_repo)
+
+
+def test_reproduce_warns_about_inherited_secrets(git_repo, expkit):
+    r = expkit("launch", "--json", "--", sys.executable, "train.py", "1", cwd=git_repo,
+               env={"WANDB_API_KEY": "wandb-key-123456"})
+    run_id = r.json()["run_id"]
+    expkit("runs", "wait", run_id, cwd=git_repo)
+    dry = expkit("runs", "reproduce", run_id, "--dry-run", cwd=git_repo)  # WANDB_API_KEY unset by the fixture
+    assert dry.returncode == 0 and "WANDB_API_KEY was set for the original run and is not set now" in dry.stdout, dry
+    dry = expkit("runs", "reproduce", run_id, "--dry-run", cwd=git_repo, env={"WANDB_API_KEY": "other-key-999"})
+    assert "WANDB_API_KEY comes from your environment now" in dry.stdout, dry
