@@ -204,24 +204,18 @@ def load_plan(path: Path | str | None = None) -> Plan:
 
 
 def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Problem]]:
-    import yaml
-
     path = Path(path) if path else find_plan()
     if path.is_dir():
         path = path / "research" / PLAN_FILE if (path / "research" / PLAN_FILE).is_file() else path / PLAN_FILE
     if not path.is_file():
         raise ExpkitError(f"plan file not found: {path}", "pass the path to research_plan.yaml")
+    from expkit.yamlfile import YamlError, load_yaml_node
+
+    try:  # the shared strict loader: size limit, alias budget, binary files and duplicate keys refused
+        node, raw = load_yaml_node(path)
+    except YamlError as exc:
+        return None, [Problem(path, exc.line or 1, 1, exc.problem, exc.hint)]
     text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        ctx = getattr(exc, "context", None)
-        return None, [Problem(path, line, col, f"YAML syntax error: {msg}" + (f" ({ctx})" if ctx else ""),
-                              "check the indentation and quoting on that line (quote values containing ': ')")]
     chk = _Checker(path, _positions(node) if node is not None else {})
     if not isinstance(raw, dict):
         chk.add((), "the plan must be a mapping with `project:` and `experiments:`",

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 from expkit.fsutil import atomic_write_json, read_json
-from expkit.runs import process
 from expkit.redact import SCRUB_ENV
-from expkit.runs.store import LOG, STATUS, STOP_REQUEST
+from expkit.runs import process
+from expkit.runs.layout import LOG, STATUS, STOP_REQUEST
 from expkit.timeutil import now_iso
 
 

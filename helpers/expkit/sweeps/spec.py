@@ -89,14 +89,14 @@ def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise ExpkitError(f"sweep spec not found: {path}", "give the path of a sweep YAML (yours or a W&B sweep.yaml)")
-    import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ExpkitError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}",
+        raw = load_yaml(path)  # the shared strict loader: size limit, alias budget, binary files refused
+    except YamlError as exc:
+        if exc.line is None:
+            raise
+        raise ExpkitError(f"{path} is not valid YAML (line {exc.line}): {exc.problem}",
                           "fix the YAML at that line (a ${...} inside [ ] needs quotes, or write the list one "
                           "item per line with -)") from None
     return parse_spec(raw, default_name=path.stem)
