@@ -214,7 +214,8 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
     try:  # the shared strict loader: size limit, alias budget, binary files and duplicate keys refused
         node, raw = load_yaml_node(path)
     except YamlError as exc:
-        return None, [Problem(path, exc.line or 1, 1, exc.problem, exc.hint)]
+        message = f"YAML syntax error: {exc.problem}" if exc.line else exc.problem
+        return None, [Problem(path, exc.line or 1, 1, message, exc.hint)]
     text = path.read_text(encoding="utf-8", errors="replace")
     chk = _Checker(path, _positions(node) if node is not None else {})
     if not isinstance(raw, dict):

@@ -274,6 +274,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         parse_gpus(req.gpus)
     config_fmt, config_values = None, None
     if req.config is not None:
+        from expkit.yamlfile import YamlError
+
         cfg = Path(req.config)
         if not cfg.is_absolute():
             cfg = cwd / cfg
@@ -281,8 +283,13 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
             raise ExpkitError(f"config file not found: {req.config}", "pass an existing YAML or JSON file to --config")
         try:
             config_fmt, config_values = _load_config(cfg)
+        except YamlError as exc:
+            where = f" (line {exc.line})" if exc.line else ""
+            raise ExpkitError(f"cannot parse the config {req.config}{where}: {exc.problem}",
+                              "fix the file, or rename it without .yaml/.json to record it as plain text"
+                              if exc.line else exc.hint) from None
         except ExpkitError:
-            raise  # names the file, the line and the limit itself
+            raise  # names the file and the limit itself
         except OSError as exc:
             raise ExpkitError(f"cannot read the config {req.config}: {exc.strerror}",
                               "check the path and its permissions") from None
