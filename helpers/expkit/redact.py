@@ -37,6 +37,9 @@ _TEXT_ASSIGN = re.compile(
     r"(?<![\w.-])(?P<name>-{1,2}(?:[A-Za-z_][\w.-]*)?" + _NAME_WORDS + r"[\w.-]*(?=[ \t]+[^-\s]|=)"
     r"|(?:[A-Za-z_][\w.]*)?" + _NAME_WORDS + r"[\w.]*(?==))(?P<sep>=|[ \t]+)(?P<q>['\"]?)(?P<value>[^\s'\",}]+)",
     re.IGNORECASE)
+# anything that may hold a secret: a URL, a key block, a token prefix, a secret-looking name
+_SUSPECT = re.compile(r"://|PRIVATE KEY|sk-|hf_|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abprs]-|glpat-|AIza|key|token"
+                      r"|secret|passw|credential|auth", re.IGNORECASE)
 _COMMON = {"true", "false", "none", "null", "yes", "no", "default", "enabled", "disabled"}
 _CONFIG_LINE = re.compile(  # `api_key: VALUE`, `"hf_token": "VALUE",`, `password = VALUE` in a YAML/JSON/TOML/INI line
     r"(?im)^(?P<head>[ \t]*-?[ \t]*[\"']?(?:[A-Za-z_][\w.-]*)?" + _NAME_WORDS + r"[\w.-]*[\"']?[ \t]*[:=][ \t]*)"
@@ -88,6 +91,7 @@ class Redactor:
     def __init__(self, known: Iterable[str] = ()):
         self.values: set[str] = {v for v in known if isinstance(v, str) and v}
         self.names: list[str] = []  # what was masked, for people: "env HF_TOKEN", "flag --api-key", "config db.password"
+        self._sorted: tuple[int, list[str]] | None = None
 
     def _keep(self, value: Any, what: str | None = None) -> str:
         if isinstance(value, str) and value and value != MASK:
@@ -100,6 +104,8 @@ class Redactor:
     def text(self, text: str) -> str:
         if not text or not isinstance(text, str):
             return text
+        if not _SUSPECT.search(text):  # the common case: nothing that could be a secret (one fast scan)
+            return self.scrub(text) if self.values else text
         if "://" in text:
             text = _URL_CREDENTIALS_TEXT.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:"
                                              f"{self._keep(m.group('pw'), 'URL password')}@", text)
@@ -124,7 +130,9 @@ class Redactor:
         return text
 
     def sorted_values(self) -> list[str]:
-        return sorted((v for v in self.values if scrubbable(v)), key=len, reverse=True)
+        if self._sorted is None or self._sorted[0] != len(self.values):
+            self._sorted = (len(self.values), sorted((v for v in self.values if scrubbable(v)), key=len, reverse=True))
+        return self._sorted[1]
 
     # structures ---------------------------------------------------------------------------------------------------
     def env(self, env: Mapping[str, str], label: str = "env") -> dict[str, str]:
