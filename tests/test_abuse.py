@@ -190,6 +190,7 @@ def test_planted_secrets_appear_nowhere(tmp_path):
         outputs.append((" ".join(args), r.stdout + r.stderr))
     results = repo / "research" / "experiments" / "leak-a" / "results.yaml"
     assert results.exists() and "***" in results.read_text()
+    assert list((repo / "research").rglob("FINDINGS.md")), "the plan wrote no FINDINGS.md to check"
 
     hits = _grep_tree(repo / "runs")
     for name, paths in _grep_tree(repo / "research").items():

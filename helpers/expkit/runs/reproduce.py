@@ -36,7 +36,7 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
     argv = m["command"]["argv"]
     env, missing = {}, []
     for key, value in (m.get("env_overrides") or {}).items():
-        if value == MASK:
+        if MASK in str(value):  # the value, or a password inside it (a URL), was not recorded
             if key in os.environ:
                 env[key] = os.environ[key]
             else:
