@@ -655,3 +655,23 @@ def test_fuzzed_plans_sweeps_and_configs_never_crash(kind, tmp_path):
         shutil.rmtree(case, ignore_errors=True)
 
     check()
+
+
+def test_a_run_with_scrubbed_output_survives_its_supervisor(git_repo, expkit):
+    """With a secret to scrub, output goes through a pump process: killing the supervisor (kill -9) must not
+    take the command down, and what it prints afterwards is still scrubbed."""
+    (git_repo / "talk.py").write_text(
+        "import os, sys, time\n"
+        "for i in range(40):\n"
+        "    print(i, os.environ['TALK_TOKEN'], flush=True)\n"
+        "    time.sleep(0.05)\n")
+    secret = "talk-Secret-77123"
+    r = expkit("launch", "--json", "--", sys.executable, "talk.py", cwd=git_repo, env={"TALK_TOKEN": secret})
+    run_dir = Path(r.json()["run_dir"])
+    st = json.loads((run_dir / "status.json").read_text())
+    os.kill(st["supervisor_pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "39 ***" not in (run_dir / "stdout.log").read_text():
+        time.sleep(0.1)
+    log = (run_dir / "stdout.log").read_text()
+    assert "39 ***" in log and secret not in log, log[-500:]

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from expkit.fsutil import atomic_write_json, read_json
@@ -69,6 +70,43 @@ def _pump(src: int, log, secrets: list[bytes]) -> OSError | None:
                 error = exc
         if not chunk:
             return error
+
+
+def _start_pump(log, secrets: list[bytes], notify_fd: int) -> tuple[int, int]:
+    """Fork the process that copies the command's output into stdout.log, scrubbed; returns (write end, pid).
+
+    It is a process of its own (own session, deaf to SIGTERM/SIGINT/SIGHUP) rather than a loop in this one, so a
+    killed supervisor does not take the command's output, and with it the command, down: it ends when the last
+    writer (the command and anything it started) closes the pipe. Exit code 28 means the log met a full disk."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            os.close(write_fd)
+            os.close(notify_fd)  # the launcher waits for this pipe to close
+            error = _pump(read_fd, log, secrets)
+            code = 0 if error is None else 28 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 1
+        finally:
+            os._exit(code)
+    os.close(read_fd)
+    return write_fd, pid
+
+
+def _pump_result(pid: int, wait_s: float = 10.0) -> OSError | None:
+    """The pump's verdict once the command has ended: it finishes when the output is drained (a background
+    process still holding the pipe keeps it going: then it is left to finish on its own)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) if code == 28 else None
+        time.sleep(0.02)
+    return None
 
 
 def _write_status(path: Path, status: dict) -> None:
@@ -139,9 +177,9 @@ def run(run_dir: Path, notify_fd: int) -> int:
     secrets = sorted({v.encode() for v in json.loads(os.environ.pop(SCRUB_ENV, "[]") or "[]") if v},
                      key=len, reverse=True)
     log = open(run_dir / LOG, "ab", buffering=0)
+    out, pump = _start_pump(log, secrets, notify_fd) if secrets else (log.fileno(), None)
     try:
-        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE if secrets else log,
+        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
@@ -150,6 +188,8 @@ def run(run_dir: Path, notify_fd: int) -> int:
             reason = f"permission denied: {spec['argv'][0]} is not executable"
         else:
             reason = f"could not start {spec['argv'][0]}: {exc.strerror or exc}"
+        if pump is not None:
+            os.close(out)  # nothing will write: the pump sees the end at once
         try:
             log.write(f"expkit: {reason}\n".encode())
         except OSError:
@@ -167,8 +207,10 @@ def run(run_dir: Path, notify_fd: int) -> int:
     _notify(notify_fd, {"ok": True, "pid": child.pid})
     sampler = _start_sampler(run_dir, child.pid)
 
-    log_error = _pump(child.stdout.fileno(), log, secrets) if secrets else None
+    if pump is not None:
+        os.close(out)  # the command holds the pipe now: the pump ends when it (and its children) close it
     rc = child.wait()
+    log_error = _pump_result(pump) if pump is not None else None
     ended = now_iso()
     if sampler is not None:
         sampler.stop()
