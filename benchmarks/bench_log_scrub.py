@@ -1,6 +1,6 @@
 """What scrubbing secrets from stdout.log costs: the same chatty run with and without a secret to scrub.
 
-Without a secret the command writes stdout.log itself; with one, its output goes through the supervisor, which
+Without a secret the command writes stdout.log itself; with one, its output goes through a pump process, which
 replaces the secret's exact value with *** as it writes. Prints, side by side in one process:
   - wall time of a run printing --size-mb of log lines, scrubbed / direct          (the cost of scrubbing)
   - that the scrubbed log holds no copy of the secret, and how many were masked
@@ -76,7 +76,7 @@ def main() -> None:
             assert SECRET.encode() not in data
             masked = data.count(b"leaked ***")
         d, s = statistics.median(direct), statistics.median(scrubbed)
-        print(f"a run printing {args.size_mb} MiB: direct to stdout.log {d:.2f}s, through the scrubbing supervisor "
+        print(f"a run printing {args.size_mb} MiB: direct to stdout.log {d:.2f}s, through the scrubbing pump "
               f"{s:.2f}s  ->  ratio {s / d:.2f}x")
         print(f"scrubbed log: 0 copies of the secret, {masked} lines masked")
 
