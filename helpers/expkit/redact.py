@@ -21,18 +21,17 @@ _SECRET_NAME = re.compile(r"KEY|TOKEN(?!S|IZ)|SECRET|PASSWORD|PASSWD|CREDENTIAL|
 _NAME_WORDS = r"(?:key|token(?!s|iz)|secret|password|passwd|credential|auth(?!or))"
 # --api-key=VALUE, --hf_token=VALUE, password=VALUE (Hydra style)
 _SECRET_FLAG = re.compile(r"^(-{0,2}[\w.-]*" + _NAME_WORDS + r"[\w.-]*)(=)(.+)$", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<cred>[^/@\s:]*:[^/@\s]+|[^/@\s]+)@",
-                              re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<cred>[^/@\s]+)@", re.IGNORECASE)
 _URL_CREDENTIALS_TEXT = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@\s:'\"]*):(?P<pw>[^/@\s'\"]+)@",
                                    re.IGNORECASE)
 # well-known token shapes
-TOKEN_SHAPES = re.compile(
+_TOKEN_SHAPES = re.compile(
     r"(?<![A-Za-z0-9])(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|github_pat_[A-Za-z0-9_]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}"
     r"|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35})"
 )
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S)
-# in free text (a shell command, a log line): --api-key VALUE, --token=VALUE, HF_TOKEN=VALUE, api_key: VALUE
+# in free text (a shell command, a log line): --api-key VALUE, --token=VALUE, HF_TOKEN=VALUE
 _TEXT_ASSIGN = re.compile(
     r"(?<![\w.-])(?P<name>-{1,2}(?:[A-Za-z_][\w.-]*)?" + _NAME_WORDS + r"[\w.-]*(?=[ \t]+[^-\s]|=)"
     r"|(?:[A-Za-z_][\w.]*)?" + _NAME_WORDS + r"[\w.]*(?==))(?P<sep>=|[ \t]+)(?P<q>['\"]?)(?P<value>[^\s'\",}]+)",
@@ -80,11 +79,6 @@ def redact_text(text: str) -> str:
     return Redactor().text(text)
 
 
-def redact(obj: Any) -> Any:
-    """A JSON-like structure: secret-named keys at any depth masked, every string redacted as text."""
-    return Redactor().obj(obj)
-
-
 class Redactor:
     """Applies the policy and remembers every exact value it masked (for scrubbing and for `reproduce`)."""
 
@@ -106,15 +100,19 @@ class Redactor:
             return text
         if not _SUSPECT.search(text):  # the common case: nothing that could be a secret (one fast scan)
             return self.scrub(text) if self.values else text
+        text = self._shapes(text)
+        if _SECRET_NAME.search(text):
+            text = _TEXT_ASSIGN.sub(self._assign, text)
+        return self.scrub(text)
+
+    def _shapes(self, text: str) -> str:
+        """URL passwords, private key blocks and well-known token shapes."""
         if "://" in text:
             text = _URL_CREDENTIALS_TEXT.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:"
                                              f"{self._keep(m.group('pw'), 'URL password')}@", text)
         if "PRIVATE KEY-----" in text:
             text = _PRIVATE_KEY.sub(lambda m: self._keep(m.group(0), "private key"), text)
-        text = TOKEN_SHAPES.sub(lambda m: self._keep(m.group(0), "token"), text)
-        if _SECRET_NAME.search(text):
-            text = _TEXT_ASSIGN.sub(self._assign, text)
-        return self.scrub(text)
+        return _TOKEN_SHAPES.sub(lambda m: self._keep(m.group(0), "token"), text)
 
     def _assign(self, m: re.Match) -> str:
         value = m.group("value")
@@ -193,22 +191,11 @@ class Redactor:
 
     def patch_bytes(self, data: bytes) -> bytes:
         """git.patch: known values, URL passwords and token shapes masked; code is left as it is otherwise."""
-        text = data.decode("utf-8", "surrogateescape")
-        if "://" in text:
-            text = _URL_CREDENTIALS_TEXT.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:"
-                                             f"{self._keep(m.group('pw'), 'URL password')}@", text)
-        if "PRIVATE KEY-----" in text:
-            text = _PRIVATE_KEY.sub(lambda m: self._keep(m.group(0), "private key"), text)
-        text = TOKEN_SHAPES.sub(lambda m: self._keep(m.group(0), "token"), text)
+        text = self._shapes(data.decode("utf-8", "surrogateescape"))
         return self.scrub(text).encode("utf-8", "surrogateescape")
 
     def scrub_obj(self, obj: Any) -> Any:
         return scrub(obj, self.sorted_values())
-
-    def scrub_bytes(self, data: bytes) -> bytes:
-        for v in self.sorted_values():
-            data = data.replace(v.encode(), MASK.encode())
-        return data
 
 
 class ScrubbingWriter:
@@ -269,7 +256,7 @@ _CONTENT_ASSIGN = re.compile(r"(?im)^\s*(?:export\s+)?[\"']?(?:[A-Za-z_][\w.-]*)
 def looks_secret_content(text: str) -> bool:
     """Text holding a private key, a well-known token, a URL password, or a line assigning a random-looking
     literal to a secret name (`WANDB_API_KEY=0123abcd...`, `api_key: "9f8e..."`)."""
-    if "PRIVATE KEY-----" in text or TOKEN_SHAPES.search(text) or _URL_CREDENTIALS_TEXT.search(text):
+    if "PRIVATE KEY-----" in text or _TOKEN_SHAPES.search(text) or _URL_CREDENTIALS_TEXT.search(text):
         return True
     for m in _CONTENT_ASSIGN.finditer(text):
         value = m.group("value")
