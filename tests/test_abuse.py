@@ -430,6 +430,7 @@ def test_run_names_and_sub_ids_are_plain_names(tmp_path, git_repo, expkit):
     r = expkit("launch", "--name", "../../evil", "--", sys.executable, "train.py", cwd=git_repo)
     assert r.returncode == 2 and "invalid run name" in r.stderr, r
     assert not (tmp_path / "evil").exists() and not list(tmp_path.glob("evil*"))
+    assert not (git_repo / "runs").exists()  # refused before anything was created
     (git_repo / "research").mkdir()
     (git_repo / "research" / "research_plan.yaml").write_text(
         "experiments:\n  x-a:\n    name: A\n    sub_experiments: ['../../escape', ok]\n"

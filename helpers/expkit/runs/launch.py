@@ -297,11 +297,11 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
             raise ExpkitError(f"cannot parse the config {req.config}: {exc}",
                               "fix the file, or rename it without .yaml/.json to record it as plain text") from None
         req.config = cfg
+    if req.name is not None and ("/" in req.name or "\\" in req.name or req.name.strip() in ("", ".", "..")):
+        plain_name(req.name, "run name")  # a path is refused (not silently flattened): raises with a hint
     check_runs_dir(runs_dir)
 
     seed = req.seed if req.seed is not None else random.SystemRandom().randrange(0, 2**31 - 1)
-    if req.name is not None and ("/" in req.name or "\\" in req.name or req.name.strip() in ("", ".", "..")):
-        plain_name(req.name, "run name")  # a path is refused (not silently flattened): raises with a hint
     name = _clean(req.name) if req.name else default_name(req.argv)
     run_dir = create_run_dir(runs_dir, name)
     run = Run(run_dir)
