@@ -60,7 +60,7 @@ def tail_lines(path, n: int) -> list[str]:
     if pos > 0 and len(lines) > n:
         lines = lines[-n:]
     elif pos > 0 and lines:
-        lines[0] = "…" + lines[0]  # the start of this line is beyond the bytes read
+        lines[0] = "…" + lines[0][-(64 << 10):]  # a line longer than what is read: its end is what matters
     return lines[-n:]
 
 
