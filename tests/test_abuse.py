@@ -470,8 +470,11 @@ def test_binary_inputs_give_an_error_and_a_hint(git_repo, expkit):
         "experiments:\n  x-a:\n    name: A\n    sub_experiments: [ok]\n"
         "    success_criteria: {score: {target: 0.9, acceptable: 0.8, failure: 0.5}}\n")
     _binary(git_repo / "research" / "experiments" / "x-a" / "results.yaml")
+    unreadable = "/proc/self/mem"  # a regular file that even root cannot read (EIO): an unreadable input
     for args in (("sweep", "run", spec, "--dry-run"), ("launch", "--config", cfg, "--", sys.executable, "train.py"),
-                 ("plan", "status"), ("plan", "findings", "x-a"), ("sweep", "estimate", spec)):
+                 ("plan", "status"), ("plan", "findings", "x-a"), ("sweep", "estimate", spec),
+                 ("sweep", "run", unreadable, "--dry-run"),
+                 ("launch", "--config", unreadable, "--", sys.executable, "train.py")):
         r = expkit(*args, cwd=git_repo, timeout=60)
         assert r.returncode == 2 and r.stderr.startswith("error:") and "hint:" in r.stderr, (args, r)
         assert "internal error" not in r.stderr and "Traceback" not in r.stderr, (args, r)

@@ -272,7 +272,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         else:
             check_gpus_exist(req.gpus)
         parse_gpus(req.gpus)
-    config_fmt, config_values = None, None
+    config_fmt, config_values, config_data = None, None, b""
     if req.config is not None:
         from expkit.yamlfile import YamlError
 
@@ -283,6 +283,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
             raise ExpkitError(f"config file not found: {req.config}", "pass an existing YAML or JSON file to --config")
         try:
             config_fmt, config_values = _load_config(cfg)
+            config_data = cfg.read_bytes()  # read now: a file that cannot be read stops the launch before a run exists
         except YamlError as exc:
             where = f" (line {exc.line})" if exc.line else ""
             raise ExpkitError(f"cannot parse the config {req.config}{where}: {exc.problem}",
@@ -344,7 +345,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         "warnings": warnings,
     }
     if req.config is not None:
-        data = req.config.read_bytes()
+        data = config_data
         atomic_write_bytes(run_dir / config_copy, red.config_bytes(data))
         import hashlib
 
