@@ -172,8 +172,8 @@ def run(run_dir: Path, notify_fd: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, forward)
 
-    # the exact secret values expkit masked for this run: scrubbed from the log as it is written (only then is
-    # the output piped through this process; otherwise the command writes to the log directly)
+    # the exact secret values expkit masked for this run: scrubbed from the log as it is written (only then does
+    # the output go through a pump process; otherwise the command writes to the log directly)
     secrets = sorted({v.encode() for v in json.loads(os.environ.pop(SCRUB_ENV, "[]") or "[]") if v},
                      key=len, reverse=True)
     log = open(run_dir / LOG, "ab", buffering=0)
@@ -223,7 +223,7 @@ def run(run_dir: Path, notify_fd: int) -> int:
         reason = f"stopped by request ({reason})"
     else:
         state = "succeeded" if rc == 0 else "failed"
-    if _disk_full(run_dir, log_error) and state != "stopped":
+    if (log_error is not None or state == "failed") and state != "stopped" and _disk_full(run_dir, log_error):
         status["disk_full"] = True
         where = f"writing {LOG}" if log_error is not None else f"on the disk of {run_dir}"
         reason += f"; no space left on device ({where})"
