@@ -263,6 +263,26 @@ def test_logs_follow_shows_each_redraw_as_a_line(tmp_path, git_repo, expkit):
     assert shown == ["75%|bar|", "100%|bar|", "finished"], (shown, text)
 
 
+def test_follow_splits_on_carriage_returns_and_bounds_a_growing_line(tmp_path, monkeypatch):
+    """follow() on an ended run: \r, \n and \r\n each end one line (no blank line from \r\n), and a line
+    that never ends is handed out in FOLLOW_MAX_LINE pieces instead of growing in memory."""
+    from expkit.runs import control
+    from expkit.runs.store import Run
+
+    run_dir = tmp_path / "r_20261201-000000"
+    run_dir.mkdir()
+    (run_dir / "manifest.json").write_text("{}")
+    (run_dir / "status.json").write_text(json.dumps({"state": "succeeded"}))
+    (run_dir / "stdout.log").write_bytes(b"10%|#\r20%|##\r\nnext\nlast")
+    assert list(control.follow(Run(run_dir), 0)) == ["10%|#\n", "20%|##\n", "next\n", "last"]
+    monkeypatch.setattr(control, "FOLLOW_MAX_LINE", 1000)
+    monkeypatch.setattr(control, "FOLLOW_READ", 700)
+    (run_dir / "stdout.log").write_bytes(b"y" * 50000)
+    pieces = list(control.follow(Run(run_dir), 0))
+    assert "".join(p.rstrip("\n") for p in pieces) == "y" * 50000
+    assert len(pieces) > 20 and max(map(len, pieces)) <= 1000 + 700 + 1
+
+
 _PEAK = """
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=False)

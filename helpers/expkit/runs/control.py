@@ -28,6 +28,7 @@ def _intervals(run: Run) -> Iterator[float]:
 _BREAK = re.compile(rb"\r\n|\r|\n")
 TAIL_MAX_BYTES = 16 << 20  # a tail never reads more than this, whatever the log (a 10 GB line included)
 FOLLOW_MAX_LINE = 1 << 20  # a line growing past this (no \n, no \r) is printed in pieces
+FOLLOW_READ = 1 << 20  # bytes read from the log at a time
 
 
 def tail_lines(path, n: int) -> list[str]:
@@ -81,7 +82,7 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
         try:
             with open(path, "rb") as fh:
                 fh.seek(offset)
-                chunk = fh.read(1 << 20)
+                chunk = fh.read(FOLLOW_READ)
         except FileNotFoundError:
             chunk = b""
         if chunk:
@@ -96,7 +97,7 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
             if len(pending) > FOLLOW_MAX_LINE:
                 yield pending.decode("utf-8", "replace") + "\n"
                 pending = b""
-            if len(chunk) == 1 << 20:
+            if len(chunk) == FOLLOW_READ:
                 continue  # more to read now
         elif ended:
             if pending.rstrip(b"\r"):
