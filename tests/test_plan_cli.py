@@ -19,7 +19,8 @@ def test_status_shows_phases_gates_and_what_blocks_what(tmp_path, expkit):
                             "plan_status": None, "open": False, "waiting_on": ["lab-seeds"]}]
     expkit("plan", "run", "lab-isolation", "--sub", "ok", cwd=proj)
     text = expkit("plan", "status", cwd=proj).stdout
-    assert "lab-isolation  plan:in_progress  last run: completed -> proceed, criteria 1/1" in text
+    # one sub-experiment of seven ran: partial, nothing recommended yet, the dependency gate stays shut
+    assert "lab-isolation  plan:in_progress  last run: partial -> investigate, criteria 1/1" in text
     assert "[blocked by lab-seeds]" in text and "gate_a (Gate A) -> phase 3: waiting on lab-seeds" in text
     one = expkit("plan", "status", "lab-isolation", cwd=proj).stdout
     assert "      ok: completed\n" in one and "      boom: not run\n" in one

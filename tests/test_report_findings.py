@@ -32,8 +32,8 @@ def test_researcher_text_outside_the_markers_is_kept(tmp_path, expkit):
     assert "- Commit: `" in text and "Seeds: 0" in text
     assert "RuntimeError" not in text  # the failure is fixed, so it is gone from the report
     rollup = (proj / "research" / "FINDINGS.md").read_text()
-    assert "| C1: A linear model is sufficient (`c1-linear-sufficiency`) | 1 | not_started | completed | pivot | 2/3" \
-        in rollup
+    assert "| C1: A linear model is sufficient (`c1-linear-sufficiency`) | 1 | pivoted | completed | pivot | 2/3" \
+        in rollup  # the plan's status line followed the verdict
     assert "waiting on c1-linear-sufficiency" in rollup
 
     # the findings command re-renders the same thing from results.yaml alone

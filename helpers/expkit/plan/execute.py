@@ -233,6 +233,7 @@ class RunReport:
     findings: Path | None = None
     rollup: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. the plan's status line updated after the verdict
 
     @property
     def failed(self) -> bool:
@@ -257,7 +258,7 @@ class RunReport:
                 "sync_command": (f"expkit plan sync {self.experiment_id}" + (" --stub" if self.stub else ""))
                 if self.submitted else None,
                 "results": str(self.results_path), "findings": str(self.findings) if self.findings else None,
-                "rollup": str(self.rollup) if self.rollup else None, "warnings": self.warnings}
+                "rollup": str(self.rollup) if self.rollup else None, "warnings": self.warnings, "notes": self.notes}
 
 
 def finish(plan: Plan, exp: Experiment, doc: dict[str, Any], path: Path, report: RunReport, *, stub: bool,
@@ -267,10 +268,16 @@ def finish(plan: Plan, exp: Experiment, doc: dict[str, Any], path: Path, report:
     res.apply_verdict(doc, exp, verdict, final=True)
     doc["completed_at"] = now_iso()
     res.save(path, doc)
+    if not stub:
+        from expkit.plan.planstatus import record
+
+        note = record(plan, exp.id, verdict)
+        if note:
+            report.notes.append(note)
     if render:
         from expkit.report.findings import render_experiment, render_rollup
 
-        report.findings = render_experiment(plan, exp.id, stub=stub, runs_dir=runs_dir)
+        report.findings = render_experiment(plan, exp.id, stub=stub, runs_dir=runs_dir, warnings=report.warnings)
         if not stub:
             report.rollup = render_rollup(plan)
 
@@ -280,15 +287,10 @@ def rerun_command(exp_id: str, stub: bool = False) -> str:
 
 
 def unmet_dependencies(plan: Plan, exp: Experiment) -> list[str]:
-    """Dependencies that have neither `status: passed` in the plan nor a (non-stub) proceed in results.yaml."""
-    unmet = []
-    for dep in exp.dependencies:
-        entry = plan.raw["experiments"].get(dep) or {}
-        doc = res.load(res.results_path(plan, dep, stub=False))
-        if entry.get("status") == "passed" or doc.get("recommendation") == "proceed":
-            continue
-        unmet.append(dep)
-    return unmet
+    """Dependencies whose plan status does not pass a gate and that have no complete judged proceed."""
+    from expkit.plan.judged import unmet_dependencies as unmet
+
+    return unmet(plan, exp)
 
 
 def select_subs(exp: Experiment, subs: list[str] | None) -> list[str]:

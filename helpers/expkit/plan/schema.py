@@ -23,7 +23,7 @@ EXPERIMENT_KEYS = {"name", "type", "phase", "status", "description", "outcome", 
                    "success_criteria", "dependencies", "replaces", "achieved", "future_study", "handlers",
                    "seeds", "seed", "timeout", "notes"}
 SUB_KEYS = {"id", "timeout", "depends_on", "description", "name"}
-CRITERION_KEYS = {"target", "acceptable", "failure", "direction", "note", "from"}
+CRITERION_KEYS = {"target", "acceptable", "failure", "direction", "note", "from", "relative_to", "metric"}
 GATE_KEYS = {"name", "description", "experiments", "unlocks", "status", "note"}
 STATUSES = ("not_started", "in_progress", "completed", "passed", "pivoted", "failed", "blocked")
 
@@ -37,10 +37,22 @@ class Criterion:
     direction: str  # lower | higher
     note: str | None = None
     source: str | None = None  # `from:` the sub-experiment whose value counts
+    relative_to: str | None = None  # `relative_to:` the baseline sub-experiment: thresholds apply to the delta
+    measure: str | None = None  # `metric:` the metric read from results when it differs from the criterion's name
+
+    @property
+    def reads(self) -> str:
+        """The metric name looked up in each sub-experiment's metrics."""
+        return self.measure or self.metric
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "acceptable": self.acceptable, "failure": self.failure,
-                "direction": self.direction, "note": self.note, "from": self.source}
+        out = {"target": self.target, "acceptable": self.acceptable, "failure": self.failure,
+               "direction": self.direction, "note": self.note, "from": self.source}
+        if self.relative_to:
+            out["relative_to"] = self.relative_to
+        if self.measure:
+            out["metric_name"] = self.measure
+        return out
 
 
 @dataclass
@@ -93,6 +105,20 @@ class Plan:
 
     def experiment_dir(self, exp_id: str) -> Path:
         return self.research_dir / "experiments" / exp_id
+
+    def resolve(self, exp_id: str) -> str:
+        """An experiment id, or a unique prefix of one: `c1` is `c1-vlm-latent-sufficiency` (the part before the
+        first '-' first, then any unique start); anything else raises with a did-you-mean."""
+        if exp_id in self.experiments:
+            return exp_id
+        for matches in ([e for e in self.experiments if e.split("-", 1)[0] == exp_id],
+                        [e for e in self.experiments if exp_id and e.startswith(exp_id)]):
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise ExpkitError(f"'{exp_id}' could be any of {len(matches)} experiments: {', '.join(matches)}",
+                                  "give more of the experiment id")
+        return self.get(exp_id).id
 
     def get(self, exp_id: str) -> Experiment:
         if exp_id in self.experiments:
@@ -411,5 +437,21 @@ def _criterion(chk: _Checker, kp: tuple, metric: str, spec: Any, sub_ids: list[s
         chk.add(kp + ("from",), f"criterion '{metric}': `from: {source}` is not a sub-experiment of this experiment",
                 f"use one of: {', '.join(sub_ids)}", value=True)
         return None
+    baseline = spec.get("relative_to")
+    if baseline is not None and str(baseline) not in sub_ids:
+        chk.add(kp + ("relative_to",), f"criterion '{metric}': `relative_to: {baseline}` is not a sub-experiment of "
+                "this experiment", f"use one of: {', '.join(sub_ids)}", value=True)
+        return None
+    if baseline is not None and source is not None and str(baseline) == str(source):
+        chk.add(kp + ("relative_to",), f"criterion '{metric}': `relative_to` and `from` are both {baseline}: the "
+                "delta would always be 0", "`from:` is the sub-experiment judged, `relative_to:` its baseline",
+                value=True)
+        return None
+    measure = spec.get("metric")
+    if measure is not None and (not isinstance(measure, str) or not measure.strip()):
+        chk.add(kp + ("metric",), f"criterion '{metric}': `metric` must be the name of a metric the handlers return",
+                value=True)
+        return None
     return Criterion(metric, target, acceptable, failure, direction, spec.get("note"),
-                     str(source) if source is not None else None)
+                     str(source) if source is not None else None,
+                     str(baseline) if baseline is not None else None, measure)
