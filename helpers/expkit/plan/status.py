@@ -93,8 +93,8 @@ def stale_plan_status(plan_word: dict[str, Any], verdict: dict[str, Any] | None)
         return None
     if implied == "in_progress" and plan_word["mapped"] in ("in_progress", "not_started"):
         return None
-    return (f"plan says {plan_word['raw']}, the last judged result says {verdict.get('status')} / "
-            f"{verdict.get('recommendation')} ({implied})")
+    return (f"the plan says {plan_word['raw']} but the last judged result is {verdict.get('status')} / "
+            f"{verdict.get('recommendation')}")
 
 
 def plan_status(plan: Plan, exp_id: str | None = None) -> dict[str, Any]:
