@@ -40,15 +40,20 @@ def validate(plan_file, as_json):
 
         expkit plan validate research/research_plan.yaml
     """
-    from expkit.plan.schema import check_plan
+    from expkit.plan.schema import check_plan, plan_warnings
 
     plan_obj, problems = check_plan(plan_file)
+    warnings = plan_warnings(plan_obj) if plan_obj else []
     if as_json:
         emit({"ok": not problems, "plan": str(plan_obj.path) if plan_obj else str(plan_file or ""),
               "experiments": list(plan_obj.experiments) if plan_obj else [],
-              "problems": [p.to_json() for p in problems]}, True)
+              "problems": [p.to_json() for p in problems], "warnings": [w.to_json() for w in warnings]}, True)
     elif not problems:
-        click.echo(f"{plan_obj.path}: ok ({len(plan_obj.experiments)} experiments, {len(plan_obj.gates)} gates)")
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+            click.echo(f"hint: {w.hint}", err=True)
+        click.echo(f"{plan_obj.path}: ok ({len(plan_obj.experiments)} experiments, {len(plan_obj.gates)} gates)"
+                   + (f", {len(warnings)} warning(s)" if warnings else ""))
     else:
         for p in problems:
             click.echo(f"error: {p}", err=True)
