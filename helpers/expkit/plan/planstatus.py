@@ -34,7 +34,9 @@ def record(plan: Plan, exp_id: str, verdict: dict[str, Any]) -> str | None:
     text = plan.path.read_text(encoding="utf-8")
     if hashlib.sha256(text.encode("utf-8")).hexdigest() != plan.sha256:
         return f"{plan.path.name} changed during the run: {exp_id}'s status was not updated ({note})"
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    from expkit.yamlfile import YamlError, compose_yaml, load_yaml
+
+    node = compose_yaml(text, source=str(plan.path))
     exps = _value(node, "experiments")
     exp_node = _value(exps, exp_id) if exps is not None else None
     st = _value(exp_node, "status") if exp_node is not None else None
@@ -43,12 +45,12 @@ def record(plan: Plan, exp_id: str, verdict: dict[str, Any]) -> str | None:
     quote = st.style if st.style in ("'", '"') else ""
     new = text[:st.start_mark.index] + f"{quote}{implied}{quote}" + text[st.end_mark.index:]
     try:
-        check = yaml.safe_load(new)
-        old = yaml.safe_load(text)
+        check = load_yaml(new, source=str(plan.path))
+        old = load_yaml(text, source=str(plan.path))
         old["experiments"][exp_id]["status"] = implied
         if check != old:
             return None
-    except (yaml.YAMLError, KeyError, TypeError):
+    except (YamlError, KeyError, TypeError):
         return None
     atomic_write_text(plan.path, new)
     plan.raw["experiments"][exp_id]["status"] = implied

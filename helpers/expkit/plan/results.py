@@ -31,16 +31,15 @@ def results_path(plan: Plan, exp_id: str, stub: bool = False) -> Path:
 
 def load(path: Path) -> dict[str, Any]:
     """An existing results.yaml (never discarded); {} when there is none."""
-    import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
     if not path.exists():
         return {}
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ExpkitError(f"cannot read {path}{where}: {getattr(exc, 'problem', exc)}",
+    try:  # YAML 1.2 numbers: another runner's `1e-5` is a metric, not a string
+        doc = load_yaml(path, source=str(path))
+    except YamlError as exc:
+        problem = exc.problem if exc.problem != exc.message else exc.message.removeprefix(f"{path}: ")
+        raise ExpkitError(f"cannot read {path}{f':{exc.line}' if exc.line else ''}: {problem}",
                           "fix the file by hand, or move it aside to start fresh (expkit never discards results)") \
             from None
     if doc is None:

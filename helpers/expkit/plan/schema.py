@@ -199,6 +199,13 @@ class _Checker:
         line, col = where or (1, 1)
         self.problems.append(Problem(self.path, line, col, message, hint))
 
+    def line_of(self, keypath: tuple) -> int:
+        where = self.pos.get(keypath)
+        while where is None and keypath:
+            keypath = keypath[:-1]
+            where = self.pos.get(keypath)
+        return where[0] if where else 1
+
     def keys(self, mapping: dict, known: set[str], keypath: tuple, what: str) -> None:
         """Unknown keys are kept; ones close to a known key are probably typos."""
         for key in mapping:
@@ -210,6 +217,39 @@ class _Checker:
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
             if close:
                 self.add(keypath + (key,), f"unknown key '{key}' in {what}", f"did you mean '{close[0]}'?")
+
+
+def _safe_id(value: str) -> bool:
+    """Usable as one path component: no separators, no '..', not hidden, not empty."""
+    return bool(value.strip()) and "/" not in value and "\\" not in value and ".." not in value \
+        and not value.startswith(".")
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}
+    for start in graph:
+        if state.get(start):
+            continue
+        path, stack = [], [(start, iter(graph.get(start, [])))]
+        state[start] = 1
+        path.append(start)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif child not in graph:
+                continue
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(graph.get(child, []))))
+    return None
 
 
 def _number(value: Any) -> bool:
@@ -229,24 +269,20 @@ def load_plan(path: Path | str | None = None) -> Plan:
 
 
 def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Problem]]:
-    import yaml
-
     path = Path(path) if path else find_plan()
     if path.is_dir():
         path = path / "research" / PLAN_FILE if (path / "research" / PLAN_FILE).is_file() else path / PLAN_FILE
     if not path.is_file():
         raise ExpkitError(f"plan file not found: {path}", "pass the path to research_plan.yaml")
+    from expkit.yamlfile import YamlError, load_yaml_node
+
+    try:  # duplicate keys (both lines), alias bombs, oversized or binary files: refused before anything is built
+        node, raw = load_yaml_node(path, source=str(path))
+    except YamlError as exc:
+        syntax = exc.problem != exc.message  # a syntax error carries the parser's message without the file name
+        message = f"YAML syntax error: {exc.problem}" if syntax else exc.message.removeprefix(f"{path}: ")
+        return None, [Problem(path, exc.line or 1, 1, message, exc.hint)]
     text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        ctx = getattr(exc, "context", None)
-        return None, [Problem(path, line, col, f"YAML syntax error: {msg}" + (f" ({ctx})" if ctx else ""),
-                              "check the indentation and quoting on that line (quote values containing ': ')")]
     chk = _Checker(path, _positions(node) if node is not None else {})
     if not isinstance(raw, dict):
         chk.add((), "the plan must be a mapping with `project:` and `experiments:`",
@@ -283,6 +319,10 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
                 close = difflib.get_close_matches(str(dep), [str(k) for k in exps_raw], n=1, cutoff=0.6)
                 chk.add(("experiments", exp.id, "dependencies", i), f"{exp.id} depends on unknown experiment '{dep}'",
                         f"did you mean '{close[0]}'?" if close else "list experiment ids defined under `experiments:`")
+    cycle = _cycle({e.id: e.dependencies for e in experiments.values()})
+    if cycle:
+        chk.add(("experiments", cycle[0], "dependencies"), f"dependency cycle: {' -> '.join(cycle)}",
+                "remove one of these dependencies: experiments in a cycle could never run", value=True)
     gates = raw.get("gates") or {}
     if not isinstance(gates, dict):
         chk.add(("gates",), "`gates` must be a mapping from gate id to {name, experiments, unlocks}", value=True)
@@ -340,9 +380,9 @@ def plan_warnings(plan: Plan) -> list[Problem]:
         if word["known"]:
             continue
         if positions is None:
-            import yaml
+            from expkit.yamlfile import compose_yaml
 
-            positions = _positions(yaml.compose(plan.path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader))
+            positions = _positions(compose_yaml(plan.path, source=str(plan.path)))
         line, col = positions.get(("experiments", exp.id, "status", "="), (1, 1))
         out.append(Problem(plan.path, line, col, f"status '{word['raw']}' of {exp.id} is not a word expkit knows: "
                            "shown as written, and it does not open a dependency gate",
@@ -358,8 +398,9 @@ def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_
                 value=True)
         return None
     chk.keys(entry, EXPERIMENT_KEYS, kp, f"experiment '{exp_id}'")
-    if "/" in exp_id or exp_id.startswith(".") or not exp_id.strip():
-        chk.add(kp, f"experiment id '{exp_id}' cannot be used as a folder name", "use letters, digits, '-' and '_'")
+    if not _safe_id(exp_id):
+        chk.add(kp, f"experiment id '{exp_id}' cannot be used as a folder name (no '/', '\\', '..' or leading '.')",
+                "use letters, digits, '-' and '_'")
     status = entry.get("status")
     if status is not None and status not in STATUSES:  # free text is allowed; a near-miss is a typo
         close = difflib.get_close_matches(str(status), STATUSES, n=1, cutoff=0.8)
@@ -388,12 +429,20 @@ def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_
             chk.add(sp, "a sub-experiment is an id (e1_1) or a mapping {id: e1_1, timeout: 600, depends_on: [..]}",
                     value=True)
     ids = [s.id for s in subs]
+    where = [i for i, item in enumerate(raw_subs) if (isinstance(item, (str, int)) and not isinstance(item, bool))
+             or (isinstance(item, dict) and "id" in item)]  # the list position of each parsed sub-experiment
     for i, sub in enumerate(subs):
+        sp = kp + ("sub_experiments", where[i])
+        if not _safe_id(sub.id):
+            chk.add(sp, f"sub-experiment id '{sub.id}' cannot be used in a run or artifact name (no '/', '\\', "
+                    "'..' or leading '.')", "use letters, digits, '-' and '_' (e1_1)", value=True)
         if ids.count(sub.id) > 1 and ids.index(sub.id) != i:
-            chk.add(kp + ("sub_experiments", i), f"sub-experiment '{sub.id}' is listed twice")
+            first = chk.line_of(kp + ("sub_experiments", where[ids.index(sub.id)]))
+            chk.add(sp, f"sub-experiment '{sub.id}' is listed twice (lines {first} and "
+                    f"{chk.line_of(sp)})", "keep one of them, or give the second its own id")
         for dep in sub.depends_on:
             if dep not in ids[:i]:
-                chk.add(kp + ("sub_experiments", i), f"'{sub.id}' depends on '{dep}', which is not listed before it",
+                chk.add(sp, f"'{sub.id}' depends on '{dep}', which is not listed before it",
                         f"list '{dep}' earlier in sub_experiments")
     criteria: list[Criterion] = []
     raw_crit = entry.get("success_criteria") or {}
