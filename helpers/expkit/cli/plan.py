@@ -40,7 +40,8 @@ def validate(plan_file, as_json):
 
         expkit plan validate research/research_plan.yaml
     """
-    from expkit.plan.schema import check_plan, plan_warnings
+    from expkit.plan.lint import plan_warnings
+    from expkit.plan.schema import check_plan
 
     plan_obj, problems = check_plan(plan_file)
     warnings = plan_warnings(plan_obj) if plan_obj else []

@@ -165,7 +165,7 @@ def find_plan(start: Path | None = None) -> Path:
                       "run from your research project, pass --plan PATH, or create one with `expkit plan new EXP_ID`")
 
 
-def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
+def positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
     """Map every key path to the (line, column) of its key (1-based), from the composed YAML node tree."""
     import yaml
 
@@ -176,11 +176,11 @@ def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
             key = knode.value
             out[path + (key,)] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
             out[path + (key, "=")] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
-            _positions(vnode, path + (key,), out)
+            positions(vnode, path + (key,), out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[path + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            _positions(item, path + (i,), out)
+            positions(item, path + (i,), out)
     return out
 
 
@@ -283,7 +283,7 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
         message = f"YAML syntax error: {exc.problem}" if syntax else exc.message.removeprefix(f"{path}: ")
         return None, [Problem(path, exc.line or 1, 1, message, exc.hint)]
     text = path.read_text(encoding="utf-8", errors="replace")
-    chk = _Checker(path, _positions(node) if node is not None else {})
+    chk = _Checker(path, positions(node) if node is not None else {})
     if not isinstance(raw, dict):
         chk.add((), "the plan must be a mapping with `project:` and `experiments:`",
                 "start from the example in references/handler-patterns.md or `expkit plan new EXP_ID`")
@@ -347,48 +347,6 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
         return None, chk.problems
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Plan(path=path.resolve(), raw=raw, experiments=experiments, gates=gates, sha256=sha), []
-
-
-def plan_warnings(plan: Plan) -> list[Problem]:
-    """What validates but is probably not meant: TODO placeholders `expkit plan new` left (in the plan, the
-    experiment's .md, its handler), and status words expkit does not know (shown raw, never opening a gate)."""
-    from expkit.plan import words
-
-    out: list[Problem] = []
-    files = [plan.path] + [plan.research_dir / "experiments" / f"{e}.md" for e in plan.experiments]
-    try:
-        from expkit.plan.handlers import source_for
-
-        for exp in plan.experiments.values():
-            loc = source_for(plan, exp).location
-            init = loc / "__init__.py" if loc.is_dir() else loc
-            if init not in files:
-                files.append(init)
-    except (ExpkitError, OSError):
-        pass
-    for path in files:
-        if not path.is_file():
-            continue
-        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            col = line.find("TODO")
-            if col >= 0 and not line.lstrip().startswith("#"):
-                out.append(Problem(path, number, col + 1, f"placeholder left to fill in: {line.strip()[:80]}",
-                                   "replace the TODO with the real text (or code) before running"))
-    positions = None
-    for exp in plan.experiments.values():
-        word = words.status(exp.raw.get("status"))
-        if word["known"]:
-            continue
-        if positions is None:
-            from expkit.yamlfile import compose_yaml
-
-            positions = _positions(compose_yaml(plan.path, source=str(plan.path)))
-        line, col = positions.get(("experiments", exp.id, "status", "="), (1, 1))
-        out.append(Problem(plan.path, line, col, f"status '{word['raw']}' of {exp.id} is not a word expkit knows: "
-                           "shown as written, and it does not open a dependency gate",
-                           "start it with passed, completed, proceed, pivot or failed (e.g. passed_with_pivot), or "
-                           "use in_progress, not_started, blocked"))
-    return out
 
 
 def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_timeout) -> Experiment | None:
