@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from fixtures.plans.projects import project
+from fixtures.plans.projects import load_yaml, project
 
 from expkit.plan.judged import unmet_dependencies
 from expkit.plan.schema import load_plan
@@ -125,3 +125,26 @@ def test_a_unique_prefix_names_the_experiment(tmp_path, expkit):
     assert unknown.returncode == 2 and "error: no experiment 'c9'" in unknown.stderr and "hint:" in unknown.stderr
     assert expkit("plan", "findings", "q1", cwd=proj).returncode == 0
     assert (proj / "research" / "experiments" / "q1-alignment" / "FINDINGS.md").exists()
+
+
+def test_expkit_reruns_what_the_other_runner_left_failed_and_judges_both_together(tmp_path, expkit):
+    proj = project(tmp_path, "foreign")
+    handlers = proj / "handlers" / "c2"
+    handlers.mkdir(parents=True)
+    (handlers / "__init__.py").write_text(
+        "def fixed(runner):\n"
+        "    return {'finding': 'fixed and re-run', 'metrics': {'distill_gain': 0.01}, 'artifacts': []}\n\n\n"
+        "def get_handlers():\n"
+        "    return {s: fixed for s in ('e2_1', 'e2_2', 'e2_3', 'e2_4')}\n")
+    r = expkit("plan", "run", "c2-adapter", "--rerun-failed", "--json", cwd=proj)
+    assert r.returncode == 0, r
+    out = r.json()
+    # only the two sub-experiments the other runner left failed ran; its completed ones count as they are
+    assert [row["sub"] for row in out["ran"]] == ["e2_3", "e2_4"]
+    assert (out["status"], out["recommendation"]) == ("completed", "proceed")
+    assert out["criteria"]["param_efficiency"]["source"] == "e2_1"
+    doc = load_yaml(proj / "research" / "experiments" / "c2-adapter" / "results.yaml")
+    assert doc["results"]["experiments"]["e2_1"]["metrics"]["param_efficiency"] == 1.0815  # kept as written
+    assert doc["results"]["experiments"]["e2_3"]["status"] == "completed"
+    assert doc["expkit"]["earlier_results_by"] == "modal-0b5d7e44" and doc["claim"].startswith("A 5M-parameter")
+    assert "the plan says passed but" not in expkit("plan", "status", cwd=proj).stdout  # c2 is no longer stale

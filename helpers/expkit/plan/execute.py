@@ -379,7 +379,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
     flying = {(sub, r.get("seed")) for sub, r in in_flight(doc)}
     if rerun_failed:
-        done = res.succeeded_units(doc) | flying
+        done = res.succeeded_units(doc, exp) | flying
         units = [(sub, seed) for sub, seed in units if (sub.id, seed) not in done]
     elif any((sub.id, seed) in flying for sub, seed in units):
         raise ExpkitError(f"{len(flying)} sub-experiment run(s) of {exp_id} were submitted to Modal and not "

@@ -64,6 +64,7 @@ def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any],
           started_at: str) -> None:
     """Mark the start of a plan run; keep everything already recorded."""
     git = ctx.get("git") or {}
+    earlier = doc.get("executed_by") if doc and not written_by_expkit(doc) else None
     doc["experiment_id"] = exp.id
     doc["status"] = "in_progress"
     try:
@@ -87,6 +88,8 @@ def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any],
               commit=git.get("commit"), branch=git.get("branch"), dirty=git.get("dirty"),
               seeds=list(exp.seeds), command=f"expkit plan run {exp.id}" + (" --stub" if stub else ""))
     ex.setdefault("runs", {})
+    if earlier:  # results another runner wrote stay, and are judged with expkit's
+        ex.setdefault("earlier_results_by", earlier)
 
 
 def record_unit(doc: dict[str, Any], record: dict[str, Any]) -> None:
@@ -104,9 +107,16 @@ def record_unit(doc: dict[str, Any], record: dict[str, Any]) -> None:
     runs[:] = sorted([r for r in runs if r.get("seed") != record["seed"]] + [entry], key=lambda r: r.get("seed", 0))
 
 
-def succeeded_units(doc: dict[str, Any]) -> set[tuple[str, int]]:
+def succeeded_units(doc: dict[str, Any], exp: Experiment | None = None) -> set[tuple[str, int]]:
+    """(sub, seed) units that have a result; with `exp`, a sub-experiment another runner completed counts for
+    every seed (--rerun-failed does not redo it)."""
     runs = (doc.get("expkit") or {}).get("runs") or {}
-    return {(sub, r.get("seed")) for sub, items in runs.items() for r in items if r.get("status") == "succeeded"}
+    done = {(sub, r.get("seed")) for sub, items in runs.items() for r in items if r.get("status") == "succeeded"}
+    if exp is not None:
+        for sub, outcome in sub_outcomes(doc, exp).items():
+            if outcome.get("by") == "another runner" and outcome["status"] == "completed":
+                done |= {(sub, seed) for seed in exp.seeds}
+    return done
 
 
 def sub_status(doc: dict[str, Any], sub: str, seeds: list[int]) -> str:
