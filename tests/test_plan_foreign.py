@@ -148,3 +148,42 @@ def test_expkit_reruns_what_the_other_runner_left_failed_and_judges_both_togethe
     assert doc["results"]["experiments"]["e2_3"]["status"] == "completed"
     assert doc["expkit"]["earlier_results_by"] == "modal-0b5d7e44" and doc["claim"].startswith("A 5M-parameter")
     assert "the plan says passed but" not in expkit("plan", "status", cwd=proj).stdout  # c2 is no longer stale
+
+
+def test_nothing_judged_is_confidence_none_never_the_other_runners_high(tmp_path, expkit):
+    proj = project(tmp_path, "foreign")
+    results = proj / "research" / "experiments" / "q1-alignment" / "results.yaml"
+    results.write_text(results.read_text().replace("linear_probe_r2: 0.5812", "probe_r2: 0.5812")
+                       .replace("cka: 0.6107", "cka_score: 0.6107"))
+    # a value only the other runner's assessment states is used, named as such, and never at high confidence
+    assert expkit("plan", "findings", "q1", cwd=proj).returncode == 0
+    text = (proj / "research" / "experiments" / "q1-alignment" / "FINDINGS.md").read_text()
+    assert "| cka | higher | 0.5 | 0.4 | 0.2 | 0.61 | the results file's assessment (no sub-experiment reports it) |" \
+        in text
+    assert "· Confidence: medium" in text
+    results.write_text(results.read_text().replace("_achieved:", "_claimed:"))
+    r = expkit("plan", "findings", "q1", cwd=proj)
+    assert r.returncode == 0, r
+    text = (proj / "research" / "experiments" / "q1-alignment" / "FINDINGS.md").read_text()
+    assert ("**Status: COMPLETED** · **Recommendation: INVESTIGATE** · Confidence: none (no judged criterion: none "
+            "of linear_probe_r2, cka was measured)") in text
+    assert "No criterion could be judged: no sub-experiment reported linear_probe_r2, cka. Confidence: none." in text
+    assert "0 of 2" not in text and "Confidence: high" not in text
+    st = expkit("plan", "status", "q1", cwd=proj).stdout
+    assert "no criterion judged (confidence none)" in st
+
+
+def test_odd_shapes_and_yaml_12_numbers_in_another_runners_file(tmp_path, expkit):
+    proj = project(tmp_path, "foreign")
+    results = proj / "research" / "experiments" / "q1-alignment" / "results.yaml"
+    results.write_text("experiment_id: q1-alignment\nstatus: 3\nresults:\n  experiments:\n"
+                       "    eq1_1: {status: completed, metrics: 'r2 was 0.58'}\n"
+                       "    eq1_2: {status: completed, metrics: {cka: 6.1e-1}}\n"
+                       "    eq1_9: {status: completed, metrics: {cka: 0.9}}\n"
+                       "assessment: [not, a, mapping]\nrecommendation: {proceed: true}\n")
+    r = expkit("plan", "findings", "q1", "--json", cwd=proj)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r
+    text = (proj / "research" / "experiments" / "q1-alignment" / "FINDINGS.md").read_text()
+    assert "| cka | higher | 0.5 | 0.4 | 0.2 | 0.61 | eq1_2 | ✅ target met |" in text  # 6.1e-1 is a number
+    assert any("eq1_9, which the plan does not list" in w for w in r.json()["warnings"])
+    assert expkit("plan", "status", "--json", cwd=proj).returncode == 0

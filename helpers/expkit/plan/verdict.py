@@ -222,6 +222,10 @@ def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool,
     if review:
         conf_notes += "; flagged for human review (borderline interval or within 5% of a threshold): " + \
                       ", ".join(review)
+    unsourced = [c["metric"] for c in measured if c.get("rule") == "assessment" and not c.get("source")]
+    if unsourced:  # a value another runner's assessment states but no sub-experiment reports
+        confidence = "medium" if confidence == "high" else confidence
+        conf_notes += "; only in the results file's assessment (no sub-experiment reports it): " + ", ".join(unsourced)
     single = [c["metric"] for c in measured if c["n"] == 1]
     if single and len(exp.seeds) == 1:
         conf_notes += "; one seed per sub-experiment: no confidence interval"

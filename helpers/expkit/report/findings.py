@@ -28,6 +28,7 @@ def _env():
     env = jinja2.Environment(loader=jinja2.PackageLoader("expkit.report", "templates"), autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = fmt_num
+    env.filters["capfirst"] = lambda text: str(text)[:1].upper() + str(text)[1:]
     return env
 
 
