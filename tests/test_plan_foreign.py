@@ -1,9 +1,10 @@
 """Results written by another runner, judged by expkit: the `foreign` fixture against its answer key.
 
-tests/fixtures/plans/foreign/ is a project in the seeds' layout whose results.yaml files another runner wrote
-(metrics only under sub-experiments, status words such as passed_with_pivot, completed_with_real_data,
-proceed_to_gate_3, pivoted, hand-written FINDINGS.md that contradict the results). ANSWER.md beside it was
-written from those files before expkit ran on them; every expected value below comes from it.
+tests/fixtures/plans/foreign/ is a project in the layout research projects already use, whose results.yaml
+files another runner wrote (metrics only under sub-experiments, status words such as passed_with_pivot,
+completed_with_real_data, proceed_to_gate_3, pivoted, hand-written FINDINGS.md that contradict the results).
+ANSWER.md beside it was written from those files before expkit ran on them; every expected value below comes
+from it.
 """
 
 from __future__ import annotations
