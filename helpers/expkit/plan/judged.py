@@ -48,17 +48,18 @@ def complete_proceed(verdict: dict[str, Any] | None) -> bool:
     return bool(verdict) and verdict.get("status") == "completed" and verdict.get("recommendation") == "proceed"
 
 
-def dependency_state(plan: Plan, dep_id: str) -> dict[str, Any]:
+def dependency_state(plan: Plan, dep_id: str, judged: dict[str, Any] | None = None) -> dict[str, Any]:
     """Does `dep_id` let the experiments depending on it run? {open, why}.
 
     Open when the plan's status word passes (passed*, completed*, proceed*: the researcher's decision) or when
     its results are complete and judged proceed. Partial, in-progress, stub, pivot and failed results never open it.
+    `judged` is its `view` when the caller has it already.
     """
     entry = plan.experiments[dep_id].raw if dep_id in plan.experiments else {}
     st = words.status(entry.get("status"))
     if st["gate"]:
         return {"open": True, "why": f"plan status {words.shown(st)}"}
-    v = view(plan, dep_id)
+    v = judged if judged is not None else view(plan, dep_id)
     if complete_proceed(v["verdict"]):
         return {"open": True, "why": "judged proceed"}
     if v["verdict"] is None:

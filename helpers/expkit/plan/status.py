@@ -38,7 +38,7 @@ def experiment_state(plan: Plan, exp_id: str) -> dict[str, Any]:
              "confidence": (verdict.get("assessment") or {}).get("confidence") if verdict else None,
              "criteria_ok": ok if criteria else None, "criteria_judged": judged_n if criteria else None,
              "criteria_total": len(exp.criteria),
-             "completed_at": doc.get("completed_at"), "passed": dependency_state(plan, exp_id)["open"],
+             "completed_at": doc.get("completed_at"), "passed": dependency_state(plan, exp_id, v)["open"],
              "judged_proceed": complete_proceed(verdict),
              "results_by": v["by"], "executed_by": v["runner"],
              "counts": verdict.get("counts") if verdict else ex.get("counts"), "dependencies": exp.dependencies,
