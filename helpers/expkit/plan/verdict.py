@@ -88,8 +88,7 @@ def diff_stats(a: list[float], b: list[float], seeds_a: list | None = None,
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / ((va ** 2 / (sa["n"] - 1)) + (vb ** 2 / (sb["n"] - 1))) if va + vb > 0 else n - 1
     t = _T95[max(1, int(df)) - 1] if df <= len(_T95) else 1.96
-    return {"n": n, "mean": mean, "std": se * math.sqrt(n), "ci95": [mean - t * se, mean + t * se], "values": [],
-            "paired": False}
+    return {"n": n, "mean": mean, "std": None, "ci95": [mean - t * se, mean + t * se], "values": [], "paired": False}
 
 
 def _printed_match(value: float, reported: float) -> bool:
