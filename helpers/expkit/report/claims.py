@@ -24,13 +24,16 @@ def _phrase(value: str) -> str:
 
 def hand_claims(text: str) -> list[dict[str, Any]]:
     """Lines outside expkit's markers that state a status or recommendation, with a word expkit can read."""
-    out, inside = [], False
+    out, inside, fenced = [], False, False
     for number, line in enumerate(text.splitlines(), 1):
         mark = _SECTION.search(line)
         if mark:
             inside = mark.group(1) == "begin"
             continue
-        if inside:
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if inside or fenced or line.startswith(("    ", "\t")):  # code is not a claim
             continue
         m = _CLAIM.match(line)
         if not m:
