@@ -134,6 +134,11 @@ def test_a_run_of_some_sub_experiments_is_partial_and_opens_no_gate(gate_project
     assert "research_plan.yaml line 6: a1-base status not_started -> passed" in done.json()["notes"]
     gated = expkit("plan", "run", "b1-next", "--json", cwd=proj)
     assert gated.returncode == 0 and not any("dependencies not met" in w for w in gated.json()["warnings"])
+    # the status words expkit wrote are bookkeeping, like FINDINGS.md: they do not make the code state dirty
+    assert not any("uncommitted changes" in w for w in gated.json()["warnings"]), gated.json()["warnings"]
+    plan_file.write_text(plan_file.read_text().replace("name: \"B1: next\"", "name: \"B1: next, edited\""))
+    edited = expkit("plan", "run", "b1-next", "--json", cwd=proj)
+    assert any("uncommitted changes" in w for w in edited.json()["warnings"])
 
 
 def test_a_word_the_researcher_chose_is_kept_and_shown_stale(gate_project, expkit):

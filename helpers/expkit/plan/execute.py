@@ -551,6 +551,10 @@ def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
     if ctx["git"].get("dirty"):
         outputs = [p for p in (plan.research_dir / "experiments").glob("*") if p.is_dir()]
         outputs.append(plan.research_dir / "FINDINGS.md")
+        from expkit.plan.planstatus import only_status_lines_changed
+
+        if only_status_lines_changed(plan):  # a status word expkit wrote after a verdict
+            outputs.append(plan.path)
         git, patch = gitstate.capture(plan.root, exclude=[runs_dir, *outputs])
         if not git.get("dirty"):
             ctx["warnings"] = [w for w in ctx["warnings"] if not w.startswith("uncommitted changes")

@@ -67,3 +67,21 @@ def _value(node, key: str):
         if isinstance(k, yaml.ScalarNode) and k.value == key:
             return v
     return None
+
+
+def only_status_lines_changed(plan: Plan) -> bool:
+    """True when the plan differs from the last commit only in `status:` lines (expkit's own bookkeeping, like
+    FINDINGS.md): such a plan does not make the code state of a run dirty."""
+    import re
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "diff", "--no-color", "--unified=0", "HEAD", "--", plan.path.name],
+                             cwd=plan.path.parent, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if out.returncode != 0 or not out.stdout:
+        return False
+    changed = [line for line in out.stdout.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return bool(changed) and all(re.match(r"^[+-]\s*status:\s*[\w\"'-]+\s*(#.*)?$", line) for line in changed)
