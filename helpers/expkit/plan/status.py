@@ -6,12 +6,11 @@ from typing import Any
 
 from expkit.plan import results as res
 from expkit.plan import words
+from expkit.plan.judged import complete_proceed, dependency_state, view
 from expkit.plan.schema import Plan
 
 
 def experiment_state(plan: Plan, exp_id: str) -> dict[str, Any]:
-    from expkit.plan.judged import complete_proceed, dependency_state, view
-
     exp = plan.experiments[exp_id]
     v = view(plan, exp_id)
     doc, verdict = v["doc"], v["verdict"] or {}
