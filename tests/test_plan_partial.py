@@ -115,7 +115,9 @@ def test_a_run_of_some_sub_experiments_is_partial_and_opens_no_gate(gate_project
     assert plan_file.read_text() == PLAN  # nothing judged yet: the plan is not touched
 
     refused = expkit("plan", "run", "b1-next", cwd=proj)
-    assert refused.returncode == 2 and "b1-next depends on a1-base" in refused.stderr and "hint:" in refused.stderr
+    assert refused.returncode == 2 and "hint:" in refused.stderr
+    assert "b1-next depends on a1-base, which has not reached proceed/passed (a1-base: plan status not_started; " \
+        "last result partial, investigate)" in refused.stderr
     st = expkit("plan", "status", "--json", cwd=proj).json()
     assert {e["id"]: e["blocked_by"] for e in st["experiments"]}["b1-next"] == ["a1-base"]
     forced = expkit("plan", "run", "b1-next", "--force", "--json", cwd=proj)

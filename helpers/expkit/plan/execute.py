@@ -348,7 +348,10 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
     warnings: list[str] = []
     unmet = unmet_dependencies(plan, exp)
     if unmet and not force:
-        raise ExpkitError(f"{exp_id} depends on {', '.join(unmet)}, which has not reached proceed/passed",
+        from expkit.plan.judged import dependency_state
+
+        why = "; ".join(f"{d}: {dependency_state(plan, d)['why']}" for d in unmet)
+        raise ExpkitError(f"{exp_id} depends on {', '.join(unmet)}, which has not reached proceed/passed ({why})",
                           f"run {unmet[0]} first (expkit plan run {unmet[0]}), or pass --force to run anyway")
     if unmet:
         warnings.append(f"dependencies not met (run forced): {', '.join(unmet)}")
