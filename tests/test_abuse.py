@@ -456,7 +456,7 @@ def test_run_names_and_sub_ids_are_plain_names(tmp_path, git_repo, expkit):
         "experiments:\n  x-a:\n    name: A\n    sub_experiments: ['../../escape', ok]\n"
         "    success_criteria: {score: {target: 0.9, acceptable: 0.8, failure: 0.5}}\n")
     r = expkit("plan", "validate", cwd=git_repo)
-    assert r.returncode in (1, 2) and "cannot be used as a folder name" in (r.stdout + r.stderr), r
+    assert r.returncode in (1, 2) and "cannot be used in a run or artifact name" in (r.stdout + r.stderr), r
 
 
 def test_artifacts_do_not_follow_a_symlink_out_of_the_artifacts_folder(tmp_path):
