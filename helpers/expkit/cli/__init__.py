@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # a file that cannot be read or written: the user can act on it, it is not a bug
         if debug:
             raise
-        where = f" {exc.filename}" if exc.filename else ""
+        target = exc.filename2 or exc.filename  # a rename over a file names the file, not the temp copy
+        where = f" {target}" if target else ""
         _report(f"cannot use{where}: {exc.strerror or exc}", _os_hint(exc))
         sys.exit(2)
     except Exception as exc:  # a bug: say so plainly, traceback only with --debug
