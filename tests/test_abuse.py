@@ -522,6 +522,17 @@ def test_an_immutable_script_is_refused_with_nothing_changed(git_repo, expkit):
         subprocess.run(["chattr", "-i", script])
     assert script.read_text() == INJECTABLE
     assert sorted(p.name for p in git_repo.iterdir() if "imm" in p.name) == ["imm.py"]  # no stale .expkit-bak
+    # revert onto an immutable script: refused with a hint, the backup kept for a retry
+    assert expkit("wandb", "inject", script, cwd=git_repo).returncode == 0
+    injected = script.read_text()
+    subprocess.run(["chattr", "+i", script])
+    try:
+        r = expkit("wandb", "revert", script, cwd=git_repo)
+        assert r.returncode == 2 and "imm.py" in r.stderr and "chattr -i" in r.stderr, r
+        assert "internal error" not in r.stderr
+    finally:
+        subprocess.run(["chattr", "-i", script])
+    assert script.read_text() == injected and (git_repo / "imm.py.expkit-bak").exists()
 
 
 def test_a_read_only_file_system_is_an_error_with_a_hint(tmp_path, expkit, small_tmpfs):
