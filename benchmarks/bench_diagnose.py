@@ -108,7 +108,7 @@ def single_line(args) -> None:
     make_single_line_log(log, args.size_mb)
     print(f"generated a {log.stat().st_size / 2**20:.0f} MiB log of ONE line in {time.perf_counter() - t:.1f}s")
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL)
-    ratios, greps, fulls, peaks = [], [], [], []
+    ratios, greps, fulls = [], [], []
     for _ in range(args.repeat):
         g = time_grep(log)
         f = run_child(log, "full")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HELPERS, expkit_env, git, run_expkit_cmd
+from conftest import expkit_env, git, run_expkit_cmd
 
 # every planted secret: none may appear anywhere expkit writes or prints
 SECRETS = {
