@@ -106,6 +106,10 @@ def show(run_id, runs_dir, as_json):
 
     run = RunStore(runs_dir).get(run_id)
     m, st = run.manifest(), run.status()
+    if isinstance(m.get("config"), dict) and m["config"].get("values") is not None:  # runs recorded before redaction
+        from expkit.redact import Redactor
+
+        m["config"]["values"] = Redactor().obj(m["config"]["values"])
     sample = (resources.latest(run.path, 1) or [None])[0]
 
     def text():
