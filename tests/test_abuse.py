@@ -168,7 +168,9 @@ def test_planted_secrets_appear_nowhere(tmp_path):
 
     # reproduce names every value the user must supply
     rep = cli("runs", "reproduce", run_id, "--dry-run", "--json").json()
-    assert {"flag --api-key", "flag --token", "config api_key", "config db.password"} <= set(rep["redacted"])
+    assert {"flag --api-key", "flag --token", "config api_key", "config db.password",
+            "file .env (left out of git.patch)"} <= set(rep["redacted"])
+    assert rep["config"] == str(run_dir / "config.yaml")  # cfg.yaml was left out of git.patch: the masked copy
     assert "MY_API_KEY" in rep["inherited_secrets"]
 
     # a queue: a secret env value is not written; a secret flag is refused with a hint

@@ -51,10 +51,13 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
     worktree = runs_dir / ".worktrees" / f"{run.id}-repro-{stamp()}"
     cwd = worktree / git.get("cwd_relative", ".")
     config = None
+    left_out = list(git.get("secret_files_skipped") or [])  # untracked files that looked secret: not in git.patch
     if m.get("config"):
         src = Path(m["config"]["source"])
         try:
-            config = worktree / src.relative_to(root)
+            rel = src.relative_to(root)
+            # an untracked config left out of git.patch is not in the worktree: use the recorded (masked) copy
+            config = run.path / m["config"]["copy"] if rel.as_posix() in left_out else worktree / rel
         except ValueError:
             config = run.path / m["config"]["copy"]  # lived outside the repo: use the recorded copy
     return {
@@ -64,7 +67,7 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
         "missing_secrets": missing, "inherited_secrets": inherited,
         "redacted": [r for r in (m.get("redacted") or []) if not r.startswith(("env ", "--env "))]
-                    + [f"env {k}" for k in missing],
+                    + [f"env {k}" for k in missing] + [f"file {f} (left out of git.patch)" for f in left_out],
         "wandb_project": (m.get("wandb") or {}).get("project"),
         "name": m.get("name"), "group": m.get("group"),
         "backend": (m.get("backend") or {}).get("name", "local"),
