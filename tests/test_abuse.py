@@ -380,19 +380,53 @@ def test_a_queued_run_whose_launcher_died_fails_and_waits_return(git_repo, expki
     assert "launcher died" in expkit("runs", "diagnose", run_id, cwd=git_repo).stdout
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A real tmpfs of 64 MiB (launch insists on 50 MiB free before it starts anything)."""
-    mnt = tmp_path / "disk"
+def _mount_tmpfs(mnt: Path, size: str) -> None:
     mnt.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root and mount(8)")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], capture_output=True,
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real tmpfs of 64 MiB (the CLI's launch insists on 50 MiB free before it starts anything)."""
+    mnt = tmp_path / "disk"
+    _mount_tmpfs(mnt, "64m")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real tmpfs of 2 MiB."""
+    mnt = tmp_path / "tiny"
+    _mount_tmpfs(mnt, "2m")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("piped", [False, True], ids=["direct-log", "scrubbed-log"])
+def test_a_run_that_fills_a_2_mib_disk_is_failed_with_a_disk_full_diagnosis(git_repo, tiny_tmpfs, monkeypatch,
+                                                                            piped):
+    """The same on a 2 MiB tmpfs, through the Python API with launch's 50 MiB free-space precondition lowered
+    (the one thing changed: the run dir, the supervisor, the pump and the command are all real)."""
+    from expkit.monitor.diagnose import diagnose
+    from expkit.runs import launch as launch_mod
+    from expkit.runs.control import wait
+
+    monkeypatch.setattr(launch_mod, "MIN_FREE_BYTES", 0)
+    monkeypatch.delenv("EXPKIT_RUNS_DIR", raising=False)
+    (git_repo / "chatty.py").write_text("import sys\nfor i in range(200000):\n    print('step', i, 'x' * 100)\n")
+    env = {"RUN_SECRET_TOKEN": "s3cret-for-the-pipe"} if piped else {}
+    result = launch_mod.launch(launch_mod.LaunchRequest(argv=[sys.executable, "chatty.py"], cwd=git_repo, env=env,
+                                                        runs_dir=tiny_tmpfs, seed=1))
+    st = wait(result.run, timeout=90)
+    assert st["state"] == "failed" and st.get("disk_full") and "no space left on device" in st["reason"], st
+    assert diagnose(result.run)["cause"]["category"] == "disk_full"
 
 
 @pytest.mark.timeout(120)
