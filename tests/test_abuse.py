@@ -390,6 +390,44 @@ def _mount_tmpfs(mnt: Path, size: str) -> None:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
 
 
+@pytest.mark.timeout(120)
+def test_runs_prepared_by_a_killed_sweep_scheduler_do_not_stay_queued(git_repo, expkit):
+    """kill -9 of the scheduler leaves the run it prepared ahead `queued` on disk: it reads as failed (launcher
+    died), a wait on it returns, and `sweep resume` still re-runs that trial rather than counting it failed."""
+    (git_repo / "work.py").write_text("import sys, time\ntime.sleep(float(sys.argv[-1].split('=')[1]))\n")
+    (git_repo / "sweep.yaml").write_text("name: kill9\nprogram: work.py\nmethod: grid\n"
+                                         "parameters:\n  t: {values: [30, 0.1, 0.1]}\n")
+    sched = subprocess.Popen([sys.executable, "-m", "expkit", "sweep", "run", "sweep.yaml", "--gpus", "none"],
+                             cwd=git_repo, env=expkit_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = git_repo / "runs"
+
+    def raw_states():
+        out = {}
+        for d in (runs.iterdir() if runs.is_dir() else []):
+            try:
+                out[d.name] = json.loads((d / "status.json").read_text())["state"]
+            except (OSError, ValueError, KeyError):
+                pass
+        return out
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ("queued" in raw_states().values()
+                                               and "running" in raw_states().values()):
+        time.sleep(0.1)
+    os.kill(sched.pid, signal.SIGKILL)
+    sched.wait()
+    queued = [rid for rid, state in raw_states().items() if state == "queued"]
+    assert queued, raw_states()
+    r = expkit("runs", "wait", queued[0], "--timeout", "20", "--json", cwd=git_repo, timeout=60)
+    assert r.returncode == 1 and "launcher died" in r.json()["reason"], r
+    running = [rid for rid, state in raw_states().items() if state == "running"]
+    for rid in running:
+        expkit("runs", "stop", rid, "--grace", "1", cwd=git_repo)
+    r = expkit("sweep", "resume", "kill9", "--gpus", "none", "--retry-failed", "--json", cwd=git_repo, timeout=90)
+    assert r.returncode in (0, 1), r
+    assert r.json()["counts"].get("succeeded", 0) >= 2, r.json()  # the two short trials ran after all
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A real tmpfs of 64 MiB (the CLI's launch insists on 50 MiB free before it starts anything)."""
