@@ -161,7 +161,8 @@ def test_planted_secrets_appear_nowhere(tmp_path):
                  ("runs", "watch", run_id, "--once", "--json"), ("runs", "reproduce", run_id, "--dry-run"),
                  ("runs", "reproduce", run_id, "--dry-run", "--json"), ("runs", "digest", "--peek"),
                  ("runs", "digest", "--peek", "--json"), ("runs", "compare", run_id, run_id),
-                 ("runs", "compare", run_id, run_id, "--json")):
+                 ("runs", "compare", run_id, run_id, "--json"), ("runs", "metrics", run_id),
+                 ("runs", "metrics", run_id, "--json"), ("runs", "wait", run_id, "--json")):
         r = cli(*args, check=False)
         assert r.returncode in (0, 1, 2) and "Traceback" not in r.stderr, (args, r)
         outputs.append((" ".join(args), r.stdout + r.stderr))
