@@ -2,7 +2,7 @@
 
 Three ways, one result shape (a list of Hit):
 - `grep`: GNU grep -a -b -E with every pattern at once (its DFA scans a GB per second), fed by a thread that
-  turns `\r` into line breaks and breaks any stretch over SEGMENT_MAX; Python only reads the few matching lines.
+  turns `\\r` into line breaks and breaks any stretch over SEGMENT_MAX; Python only reads the few matching lines.
   Used for a full scan when grep is on PATH.
 - `python`: the same combined pattern with Python's re, chunk by chunk, where there is no grep.
 - `tail`: only the last MiB, for the usual case where a run died and said why at the very end.
@@ -62,7 +62,7 @@ BLOCK = 1 << 16  # line numbers are counted per block as the file streams by
 
 
 class _Feeder(threading.Thread):
-    """Streams the log into grep's stdin with `\r` as a line break (same length, so grep's byte offsets are file
+    """Streams the log into grep's stdin with `\\r` as a line break (same length, so grep's byte offsets are file
     offsets) and a forced break in any stretch longer than SEGMENT_MAX: grep then never holds a 2 GB "line".
     Counts the real newlines per BLOCK on the way, so the few kept hits get their true line numbers."""
 
@@ -202,7 +202,7 @@ def _grep_stream(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], 
 
     grep's output is read in 1 MiB blocks and only the first and last `keep` lines are parsed, so a log where
     every line matches costs little more than one where a single line does. Memory stays bounded on any log:
-    a 2 GB line without a newline (tqdm's `\r` redraws) reaches grep as many short lines."""
+    a 2 GB line without a newline (tqdm's `\\r` redraws) reaches grep as many short lines."""
     grep = shutil.which("grep")
     env = dict(os.environ, LC_ALL="C")
     proc = subprocess.Popen([grep, "-a", "-b", "-E", "-e", pattern], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

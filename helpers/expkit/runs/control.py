@@ -34,7 +34,7 @@ FOLLOW_READ = 1 << 20  # bytes read from the log at a time
 def tail_lines(path, n: int) -> list[str]:
     """The last n lines of a file, read backwards in blocks from its end.
 
-    `\r` counts as a line break (tqdm redraws its bar on one line with `\r`), so a 100 MB log without a newline
+    `\\r` counts as a line break (tqdm redraws its bar on one line with `\\r`), so a 100 MB log without a newline
     costs one block, not a quadratic re-read. At most TAIL_MAX_BYTES are read; a longer first line is cut."""
     if n <= 0:
         return []
@@ -68,7 +68,7 @@ def tail_lines(path, n: int) -> list[str]:
 def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
     """Yield text appended to the log until the run has ended and everything is read.
 
-    Lines end at `\n` or `\r` (each tqdm redraw is shown as a line); reads are bounded, and a line that grows
+    Lines end at `\\n` or `\\r` (each tqdm redraw is shown as a line); reads are bounded, and a line that grows
     past FOLLOW_MAX_LINE is yielded in pieces, so memory stays small whatever the command prints."""
     path = run.log_path
     offset = start_offset if start_offset is not None else (path.stat().st_size if path.exists() else 0)
