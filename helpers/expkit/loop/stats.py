@@ -111,7 +111,7 @@ class Decision:
     reason: str
 
     def to_json(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {k: (round(v, 6) + 0.0 if isinstance(v, float) and math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 TEST_NAME = "one-sided t-test, seed sd pooled over the loop's runs"
