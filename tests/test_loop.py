@@ -296,3 +296,27 @@ def test_the_decision_is_scipys_t_test_with_the_pooled_variance():
     assert d.keep == (ref.pvalue < 0.05)
     up = stats.decide([0.5, 0.6, 0.55], [0.7, 0.72, 0.69], "max", noise_groups=[[0.1, 0.2, 0.15]])
     assert up.keep and up.delta == pytest.approx(0.46 / 3, abs=1e-9) and up.df == 6
+
+
+def test_report_writes_findings_with_plot_and_a_fresh_seed_confirmation(expkit, tmp_path):
+    repo = _repo(tmp_path)
+    _init(expkit, repo)
+    _shift(repo, "-0.3")
+    kept = expkit("loop", "try", "lr", "-m", "better init", "--json", cwd=repo).json()
+    (repo / "train.py").write_text("import missing_module_for_the_report\n")
+    assert expkit("loop", "try", "lr", "-m", "broken", "--json", cwd=repo).returncode == 1
+    r = expkit("loop", "report", "lr", "--confirm", "3", "--json", cwd=repo)
+    assert r.returncode == 0, r
+    out = r.json()
+    page = Path(out["findings"]).read_text()
+    png = Path(out["plot"]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    conf = out["confirmation"]
+    used = set(_ledger(repo)[0]["seeds"])
+    assert conf["ok"] and conf["confirmed"] and not used & set(conf["seeds"])  # seeds never used in the loop
+    assert conf["decision"]["delta"] == pytest.approx(0.3, abs=1e-6)
+    assert "**confirmed**" in page and "![progress](progress.png)" in page
+    assert f"`{kept['commit'][:7]}` | better init" in page and "import_error" in page
+    assert _head(repo) == kept["commit"] and _porcelain(repo) == ""  # the branch is back where it was
+    assert subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip() == "loop/lr"
