@@ -63,6 +63,10 @@ def _init(expkit, repo: Path, *extra: str, script: list[str] | None = None):
     return r.json()
 
 
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
 def _shift(repo: Path, value: str) -> None:
     text = (repo / "train.py").read_text()
     (repo / "train.py").write_text(text.replace("SHIFT = 0.0", f"SHIFT = {value}"))
@@ -73,14 +77,16 @@ def test_a_null_change_is_discarded_and_the_tree_is_back_at_the_best_commit(expk
     out = _init(expkit, repo)
     base = _head(repo)
     assert out["branch"] == "loop/lr" and out["baseline"]["commit"] == base
-    assert len(out["baseline"]["values"]) == 3 and out["noise_floor"] > 0
+    assert len(out["baseline"]["values"]) == 6 and out["noise_floor"] > 0  # K seeds + K reference seeds
     (repo / "train.py").write_text(SCRIPT + "# a comment that changes nothing\n")
     (repo / "notes.txt").write_text("a new untracked file is part of the change\n")
     r = expkit("loop", "try", "lr", "-m", "add a comment", "--json", cwd=repo)
     assert r.returncode == 0, r
     res = r.json()
-    assert res["decision"] == "discard" and res["delta"] == 0 and res["p_value"] >= 0.05
-    assert res["values"] == out["baseline"]["values"]  # same seeds, same code path: the same numbers
+    values = out["baseline"]["values"]
+    assert res["values"] == values[:3]  # the loop's seeds, the same code path: the same numbers
+    assert res["decision"] == "discard" and res["p_value"] >= 0.05
+    assert res["delta"] == pytest.approx(_mean(values) - _mean(values[:3]), abs=1e-6)
     assert _head(repo) == base and _porcelain(repo) == ""  # back at the best commit, the change gone
     assert not (repo / "notes.txt").exists()
     assert "comment" not in (repo / "train.py").read_text()
@@ -94,19 +100,22 @@ def test_a_null_change_is_discarded_and_the_tree_is_back_at_the_best_commit(expk
 def test_a_real_improvement_is_kept_and_becomes_the_best(expkit, tmp_path):
     repo = _repo(tmp_path)
     out = _init(expkit, repo)
-    _shift(repo, "-0.3")
+    base = out["baseline"]["values"]
+    _shift(repo, "-0.5")
     r = expkit("loop", "try", "lr", "-m", "better init", "--json", cwd=repo)
     assert r.returncode == 0, r
     res = r.json()
     assert res["decision"] == "keep", res
-    assert res["delta"] == pytest.approx(0.3, abs=1e-6) and res["p_value"] < 0.05
-    assert res["delta_ci95"][0] > 0 and res["delta_ci95"][1] > 0.3
-    assert res["best"]["commit"] == res["commit"] == _head(repo)
-    assert "SHIFT = -0.3" in (repo / "train.py").read_text()
+    assert res["delta"] == pytest.approx(_mean(base) - (_mean(base[:3]) - 0.5), abs=1e-6) and res["p_value"] < 0.05
+    assert 0 < res["delta_ci95"][0] < res["delta"] < res["delta_ci95"][1]
+    # kept: measured again on the K reference seeds, so the new best is known from 2K runs
+    assert res["reference_values"] == pytest.approx([v - 0.5 for v in base], abs=1e-6)
+    assert len(res["run_ids"]) == 6 and res["best"]["commit"] == res["commit"] == _head(repo)
+    assert "SHIFT = -0.5" in (repo / "train.py").read_text()
     st = expkit("loop", "status", "lr", "--json", cwd=repo).json()
     assert st["best"]["commit"] == res["commit"] and st["keeps"] == 1 and st["trials"] == 1
-    assert st["best"]["mean"] == pytest.approx(out["baseline"]["mean"] - 0.3)
-    assert st["branch_agrees"] and st["noise_floor"]["df"] == 4
+    assert st["best"]["mean"] == pytest.approx(out["baseline"]["mean"] - 0.5)
+    assert st["branch_agrees"] and st["noise_floor"]["df"] == 10
     # a gain below --min-delta is not kept, however significant
     repo2 = _repo(tmp_path / "second")
     _init(expkit, repo2, "--min-delta", "0.5")
@@ -148,11 +157,12 @@ while True:
 def test_a_trial_over_budget_is_stopped_and_its_printed_metric_used(expkit, tmp_path):
     repo = _repo(tmp_path, BUDGET_SCRIPT)
     out = _init(expkit, repo, "--budget", "1s", "--grace", "20s")
-    assert len(out["baseline"]["values"]) == 3
-    _shift(repo, "-0.3")
+    assert len(out["baseline"]["values"]) == 6
+    _shift(repo, "-0.5")
     res = expkit("loop", "try", "lr", "-m", "better", "--json", cwd=repo).json()
-    assert res["decision"] == "keep" and res["over_time"] == 3
-    assert res["delta"] == pytest.approx(0.3, abs=1e-6)
+    assert res["decision"] == "keep" and res["over_time"] == 6  # its K seeds and K reference seeds
+    base = out["baseline"]["values"]
+    assert res["delta"] == pytest.approx(_mean(base) - (_mean(base[:3]) - 0.5), abs=1e-6)
     for run_id in res["run_ids"]:
         st = json.loads((repo / "runs" / run_id / "status.json").read_text())
         assert st["state"] == "stopped" and "stopped by request" in st["reason"]
@@ -239,7 +249,7 @@ def test_kill9_of_try_mid_trial_then_resume_counts_the_trial_once(expkit, tmp_pa
     r = expkit("loop", "resume", "lr", "--json", cwd=repo, env={"GATE": str(gate)})
     assert r.returncode == 0, r
     res = r.json()
-    assert res["resumed"] == 1 and res["decision"] == "discard" and res["values"] == base["values"]
+    assert res["resumed"] == 1 and res["decision"] == "discard" and res["values"] == base["values"][:3]
     ledger = _ledger(repo)
     assert [e["trial"] for e in ledger] == [0, 1]  # counted once
     assert len(list(runs.glob("loop-lr-t0001-s*"))) == 3  # the seeds were adopted, not run again
@@ -301,7 +311,7 @@ def test_the_decision_is_scipys_t_test_with_the_pooled_variance():
 def test_report_writes_findings_with_plot_and_a_fresh_seed_confirmation(expkit, tmp_path):
     repo = _repo(tmp_path)
     _init(expkit, repo)
-    _shift(repo, "-0.3")
+    _shift(repo, "-0.5")
     kept = expkit("loop", "try", "lr", "-m", "better init", "--json", cwd=repo).json()
     (repo / "train.py").write_text("import missing_module_for_the_report\n")
     assert expkit("loop", "try", "lr", "-m", "broken", "--json", cwd=repo).returncode == 1
@@ -314,7 +324,7 @@ def test_report_writes_findings_with_plot_and_a_fresh_seed_confirmation(expkit, 
     conf = out["confirmation"]
     used = set(_ledger(repo)[0]["seeds"])
     assert conf["ok"] and conf["confirmed"] and not used & set(conf["seeds"])  # seeds never used in the loop
-    assert conf["decision"]["delta"] == pytest.approx(0.3, abs=1e-6)
+    assert conf["decision"]["delta"] == pytest.approx(0.5, abs=1e-6)  # the same fresh seeds for both
     assert "**confirmed**" in page and "![progress](progress.png)" in page
     assert f"`{kept['commit'][:7]}` | better init" in page and "import_error" in page
     assert _head(repo) == kept["commit"] and _porcelain(repo) == ""  # the branch is back where it was

@@ -46,8 +46,13 @@ def best_entry(ledger: list[dict[str, Any]]) -> dict[str, Any] | None:
     return kept[-1] if kept else None
 
 
+def reference(entry: dict[str, Any]) -> list[float]:
+    """What a kept trial is known by: its K seeds plus K reference seeds run after the keep (2K values)."""
+    return entry.get("reference_values") or entry.get("values") or []
+
+
 def noise_groups(ledger: list[dict[str, Any]]) -> list[list[float]]:
-    return [r["values"] for r in ledger if r["status"] != "crash" and r.get("values")]
+    return [reference(r) for r in ledger if r["status"] != "crash" and r.get("values")]
 
 
 # init -----------------------------------------------------------------------------------------------------------
@@ -109,7 +114,7 @@ def init(name: str, argv: list[str], *, metric: str, goal: str, budget: str = "5
         base = gitops.head(root)
         cfg = {"schema": 1, "name": name, "branch": branch, "repo": str(root), "cwd": str(cwd), "argv": list(argv),
                "metric": metric, "goal": goal, "budget_s": budget_s, "grace_s": grace_s,
-               "seeds": list(range(seeds)), "min_delta": min_delta, "alpha": alpha, "test": stats.TEST_NAME,
+               "seeds": list(range(seeds)), "reference_seeds": list(range(seeds, 2 * seeds)), "min_delta": min_delta, "alpha": alpha, "test": stats.TEST_NAME,
                "protect": hashes, "gpus": gpus, "backend": backend, "backend_options": backend_options or {},
                "metric_regex": metric_regex, "base_commit": base, "started_from_branch": started_from,
                "created_at": now_iso()}
@@ -227,13 +232,29 @@ def _finish_trial(store: LoopStore, cfg: dict[str, Any], pending: dict[str, Any]
     trial = pending["trial"]
     done = next((r for r in store.ledger() if r["trial"] == trial), None)
     if done is None:
-        spec = TrialSpec(loop=cfg["name"], trial=trial, commit=pending["commit"], argv=cfg["argv"],
-                         cwd=Path(cfg["cwd"]), runs_dir=store.root.parent.parent, seeds=cfg["seeds"],
-                         metric=cfg["metric"], budget_s=cfg["budget_s"], grace_s=cfg["grace_s"], gpus=cfg.get("gpus"),
-                         backend=cfg.get("backend", "local"), backend_options=cfg.get("backend_options") or {},
-                         metric_regex=cfg.get("metric_regex"), label=f"t{trial:04d}")
-        results = run_trial(spec, store.trial_dir(trial), echo)
+        def spec(seeds: list[int], label: str) -> TrialSpec:
+            return TrialSpec(loop=cfg["name"], trial=trial, commit=pending["commit"], argv=cfg["argv"],
+                             cwd=Path(cfg["cwd"]), runs_dir=store.root.parent.parent, seeds=seeds,
+                             metric=cfg["metric"], budget_s=cfg["budget_s"], grace_s=cfg["grace_s"],
+                             gpus=cfg.get("gpus"), backend=cfg.get("backend", "local"),
+                             backend_options=cfg.get("backend_options") or {}, metric_regex=cfg.get("metric_regex"),
+                             label=label, known_python=cfg.get("python"))
+
+        ref_seeds = cfg.get("reference_seeds") or []
+        seeds = cfg["seeds"] + (ref_seeds if trial == 0 else [])  # the baseline is measured with 2K seeds at once
+        results = run_trial(spec(seeds, f"t{trial:04d}"), store.trial_dir(trial), echo)
         done = _entry(store, cfg, pending, results)
+        if done["status"] == "keep" and trial > 0 and ref_seeds:
+            # the K seeds that won the test are a lucky draw (winner's curse): measure the new best again with K
+            # reference seeds, so the bar later trials must clear is not its own luck
+            more = run_trial(spec(ref_seeds, f"t{trial:04d}r"), store.trial_dir(trial).with_name(f"{trial:04d}r"),
+                             echo)
+            _add_reference(done, more)
+        if trial == 0 and cfg.get("python") is None and done["run_ids"][0]:
+            from expkit.runs.store import Run
+
+            cfg["python"] = Run(store.root.parent.parent / done["run_ids"][0]).manifest().get("python")
+            store.write_config(cfg)
         store.append(done, cfg["metric"])
     best = best_entry(store.ledger())
     if done["status"] != "keep":
@@ -265,9 +286,10 @@ def _entry(store: LoopStore, cfg: dict[str, Any], pending: dict[str, Any], resul
     best = best_entry(ledger)
     if best is None:  # the baseline
         entry["status"] = "keep"
+        entry["reference_values"] = values
         return entry
     groups = noise_groups([r for r in ledger if r["trial"] != best["trial"]])
-    d = stats.decide(best["values"], values, cfg["goal"], noise_groups=groups, min_delta=cfg["min_delta"],
+    d = stats.decide(reference(best), values, cfg["goal"], noise_groups=groups, min_delta=cfg["min_delta"],
                      alpha=cfg["alpha"])
     entry["decision"] = {**d.to_json(), "best_commit": best["commit"], "best_trial": best["trial"],
                          "best_mean": best["mean"], "test": stats.TEST_NAME}
@@ -275,11 +297,30 @@ def _entry(store: LoopStore, cfg: dict[str, Any], pending: dict[str, Any], resul
     return entry
 
 
+def _add_reference(entry: dict[str, Any], more: list[SeedResult]) -> None:
+    """A kept trial's reference seeds: its mean becomes that of all 2K runs; a crash there makes it a crash."""
+    entry["run_ids"] += [r.run_id for r in more]
+    entry["seeds"] += [r.seed for r in more]
+    entry["compute_s"] = round(entry["compute_s"] + sum(r.duration_s or 0.0 for r in more), 3)
+    entry["over_time"] += sum(1 for r in more if r.over_time)
+    crashed = [r for r in more if r.crash is not None]
+    if crashed:
+        entry.update(status="crash", mean=None, sd=None, crash={
+            **crashed[0].crash, "seeds_crashed": len(crashed), "seed": crashed[0].seed,
+            "summary": f"kept on its first seeds, then crashed on reference seed {crashed[0].seed}: "
+                       f"{crashed[0].crash.get('summary')}"})
+        return
+    entry["reference_values"] = entry["values"] + [r.value for r in more]
+    entry["mean"] = stats.mean(entry["reference_values"])
+    entry["sd"] = stats.sd(entry["reference_values"])
+
+
 def _summary(entry: dict[str, Any], groups: list[list[float]]) -> dict[str, Any]:
     s, df = stats.pooled_sd(groups)
-    lo, hi = stats.mean_ci(entry["values"], s, df) if entry.get("values") else (None, None)
+    ref = reference(entry)
+    lo, hi = stats.mean_ci(ref, s, df) if ref else (None, None)
     return {"trial": entry["trial"], "commit": entry["commit"], "description": entry["description"],
-            "mean": entry["mean"], "ci95": [lo, hi], "values": entry["values"], "run_ids": entry["run_ids"]}
+            "mean": entry["mean"], "ci95": [lo, hi], "values": ref, "run_ids": entry["run_ids"]}
 
 
 def _try_result(store: LoopStore, cfg: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +329,7 @@ def _try_result(store: LoopStore, cfg: dict[str, Any], entry: dict[str, Any]) ->
     d = entry.get("decision") or {}
     out = {"loop": cfg["name"], "trial": entry["trial"], "commit": entry["commit"], "description": entry["description"],
            "decision": entry["status"], "metric": cfg["metric"], "goal": cfg["goal"], "mean": entry["mean"],
-           "values": entry["values"], "delta": d.get("delta"), "delta_ci95": [d.get("ci_low"), d.get("ci_high")]
+           "values": entry["values"], "reference_values": entry.get("reference_values"), "delta": d.get("delta"), "delta_ci95": [d.get("ci_low"), d.get("ci_high")]
            if d else None, "p_value": d.get("p_value"), "reason": d.get("reason"),
            "test": f"{stats.TEST_NAME}, alpha={cfg['alpha']:g}, min_delta={cfg['min_delta']:g}",
            "best": _summary(best, noise_groups(ledger)), "run_ids": entry["run_ids"],

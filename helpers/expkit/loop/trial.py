@@ -50,7 +50,8 @@ class TrialSpec:
     backend: str = "local"
     backend_options: dict[str, Any] = field(default_factory=dict)
     metric_regex: str | None = None
-    label: str = ""  # "t0003" or "confirm-best": names the runs
+    label: str = ""  # "t0003" or "c1-best": names the runs
+    known_python: dict[str, Any] | None = None  # the interpreter facts of the baseline: no probe per trial
 
 
 def run_trial(spec: TrialSpec, batch_dir: Path, echo: Callable[[str], None] | None = None) -> list[SeedResult]:
@@ -76,7 +77,7 @@ def _run_local(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run | 
         if batch.load_job(f"s{i}") is None:
             batch.new_job(f"s{i}", spec.argv, seed=seed, cwd=str(spec.cwd), name=_run_name(spec, i))
     slots, _desc = plan_slots(spec.gpus, 1, len(spec.seeds))
-    context = capture_context(spec.argv, dict(os.environ), spec.cwd, spec.runs_dir)
+    context = capture_context(spec.argv, dict(os.environ), spec.cwd, spec.runs_dir, known_python=spec.known_python)
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
 
     def make(job, slot):
