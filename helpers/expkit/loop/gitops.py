@@ -66,17 +66,18 @@ def is_ancestor(root: Path, older: str, newer: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-def _identity_args(root: Path) -> list[str]:
-    """A committer identity when the user has none configured (commits would fail otherwise)."""
-    if git(root, "config", "user.email", check=False) and git(root, "config", "user.name", check=False):
-        return []
-    return ["-c", "user.name=expkit loop", "-c", "user.email=expkit-loop@localhost"]
-
-
 def commit_all(root: Path, message: str) -> str:
-    """Commit every change of the working tree (tracked and untracked, .gitignore honoured); returns the sha."""
+    """Commit every change of the working tree (tracked and untracked, .gitignore honoured); returns the sha.
+
+    A user with no git identity configured gets a stand-in one, so the commit does not fail."""
     git(root, "add", "-A", "--", ".")
-    git(root, *_identity_args(root), "commit", "-q", "--no-verify", "-m", message)
+    args = ["git", "commit", "-q", "--no-verify", "-m", message]
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 and "tell me who you are" in (proc.stderr + proc.stdout).lower():
+        git(root, "-c", "user.name=expkit loop", "-c", "user.email=expkit-loop@localhost", *args[1:])
+    elif proc.returncode != 0:
+        raise ExpkitError(f"git commit failed: {(proc.stderr or proc.stdout).strip()[:400]}",
+                          "fix the repository state (see `git status`) and run the command again")
     return head(root)
 
 

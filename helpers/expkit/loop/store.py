@@ -123,7 +123,8 @@ class LoopStore:
                               f"wait for it to finish; `expkit loop status {self.name}` shows the trial in progress")
         os.set_inheritable(fd, False)
         self._lock_fd = fd
-        atomic_write_json(self.root / "lock.json", {"pid": os.getpid()})
+        with open(self.root / "lock.json", "w", encoding="utf-8") as fh:  # a hint for the error above only
+            json.dump({"pid": os.getpid()}, fh)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

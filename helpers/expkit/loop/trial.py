@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from expkit.runs.store import TERMINAL, Run
+from expkit.timeutil import now_iso
 
+_CONTEXTS: dict[tuple[str, str], dict[str, Any]] = {}  # (commit, cwd) -> capture_context(): a kept trial's
+# reference seeds run on the code state its first seeds ran on, so this process captures it once
 FINAL_SECONDS = 60  # Slurm's --time is the budget + grace + this much (minutes are Slurm's smallest unit)
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)"
 
@@ -73,11 +76,23 @@ def _run_local(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run | 
     batch = Batch(batch_dir)
     if not batch.exists():
         batch.write_meta({"kind": "loop-trial", "name": spec.loop, "trial": spec.trial, "commit": spec.commit})
-    for i, seed in enumerate(spec.seeds):
-        if batch.load_job(f"s{i}") is None:
-            batch.new_job(f"s{i}", spec.argv, seed=seed, cwd=str(spec.cwd), name=_run_name(spec, i))
+    # the seeds' jobs are made in memory and first written with their attempt, just before their run starts: one
+    # write fewer per seed, and a loop killed before that finds no job file and makes the same job again
+    missing = iter([i for i in range(len(spec.seeds)) if batch.load_job(f"s{i}") is None])
+
+    def next_job():
+        i = next(missing, None)
+        if i is None:
+            return None
+        return {"id": f"s{i}", "state": "pending", "argv": list(spec.argv), "attempts": [], "seed": spec.seeds[i],
+                "wandb_run_id": os.urandom(4).hex(), "cwd": str(spec.cwd), "name": _run_name(spec, i),
+                "created_at": now_iso()}
+
     slots, _desc = plan_slots(spec.gpus, 1, len(spec.seeds))
-    context = capture_context(spec.argv, dict(os.environ), spec.cwd, spec.runs_dir, known_python=spec.known_python)
+    key = (spec.commit, str(spec.cwd))
+    context = _CONTEXTS.get(key) or capture_context(spec.argv, dict(os.environ), spec.cwd, spec.runs_dir,
+                                                    known_python=spec.known_python)
+    _CONTEXTS[key] = context
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
 
     def make(job, slot):
@@ -89,7 +104,7 @@ def _run_local(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run | 
 
     policy = Policy(retries=0, same_failures=0, time_limit_s=spec.budget_s, kill_grace_s=spec.grace_s)
     Scheduler(batch, slots, runs_dir=spec.runs_dir, context=context, make_request=make, policy=policy,
-              echo=echo).run()
+              next_job=next_job, echo=echo).run()
     out = []
     for i, seed in enumerate(spec.seeds):
         job = batch.load_job(f"s{i}") or {}
