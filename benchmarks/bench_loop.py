@@ -57,8 +57,11 @@ def welch_keep(best: list[float], trial: list[float]) -> bool:
     return stats.t_sf(delta / se, df) < ALPHA
 
 
-def one_loop(rng: random.Random, n_null: int, n_real: int) -> dict[str, dict[str, int]]:
-    """One shuffled loop per rule; returns {rule: {false_keeps, true_keeps}} (lower metric is better)."""
+def one_loop(rng: random.Random, n_null: int, n_real: int, adopt: bool = True) -> dict[str, dict[str, int]]:
+    """One shuffled loop per rule; returns {rule: {false_keeps, true_keeps}} (lower metric is better).
+
+    adopt=False never replaces the best: every decision is against an unbiased measurement of the baseline (no
+    winner's curse), the setting of a single comparison."""
     kinds = ["null"] * n_null + ["real"] * n_real
     rng.shuffle(kinds)
     out = {}
@@ -81,6 +84,9 @@ def one_loop(rng: random.Random, n_null: int, n_real: int) -> dict[str, dict[str
             if keep:
                 fk += kind == "null"
                 tk += kind == "real"
+            if keep and not adopt:
+                groups.append(trial)
+            elif keep:
                 groups.append(best)
                 best, true_best = trial + (draw(mu) if rule == "expkit" else []), mu
             else:
@@ -89,13 +95,13 @@ def one_loop(rng: random.Random, n_null: int, n_real: int) -> dict[str, dict[str
     return out
 
 
-def rule_benchmark(replications: int, seed: int) -> dict:
+def rule_benchmark(replications: int, seed: int, adopt: bool = True) -> dict:
     rng = random.Random(seed)
     n = 200
     totals = {r: {"false_keeps": 0, "true_keeps": 0} for r in ("expkit", "naive", "welch")}
     per_rep = {r: [] for r in totals}
     for _ in range(replications):
-        res = one_loop(rng, n, n)
+        res = one_loop(rng, n, n, adopt)
         for r, v in res.items():
             totals[r]["false_keeps"] += v["false_keeps"]
             totals[r]["true_keeps"] += v["true_keeps"]
@@ -198,9 +204,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rules = rule_benchmark(args.replications, args.seed)
+    single = rule_benchmark(args.replications, args.seed + 1, adopt=False)
     over = overhead_benchmark(args.trials) if args.trials else None
     if args.json:
-        print(json.dumps({"rules": rules, "overhead": over}, indent=2))
+        print(json.dumps({"rules": rules, "single_decision": single, "overhead": over}, indent=2))
         return
     n = 200 * args.replications
     print(f"keep rule, {args.replications} loops x (200 null + 200 improving by 2 sigma), fresh noise per run")
@@ -211,6 +218,10 @@ def main() -> None:
         v = rules[r]
         print(f"{labels[r]:<34}{v['false_keep_rate']:>13.1%} {_ci(v['false_keep_ci95']):>17}"
               f"{v['true_keep_rate']:>16.1%} {_ci(v['true_keep_ci95']):>17}")
+    print("one decision against an unbiased measurement of the best (kept changes never adopted):")
+    for r in ("expkit", "naive"):
+        v = single[r]
+        print(f"  {labels[r]:<34}false keeps {v['false_keep_rate']:>6.1%}   true keeps {v['true_keep_rate']:>6.1%}")
     e, nv = rules["expkit"], rules["naive"]
     print(f"false keeps: expkit {e['false_keep_rate']:.1%} vs naive {nv['false_keep_rate']:.1%} "
           f"({nv['false_keep_rate'] / max(e['false_keep_rate'], 1 / n):.1f}x fewer); target <= 5%: "
