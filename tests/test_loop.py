@@ -330,3 +330,21 @@ def test_report_writes_findings_with_plot_and_a_fresh_seed_confirmation(expkit, 
     assert _head(repo) == kept["commit"] and _porcelain(repo) == ""  # the branch is back where it was
     assert subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=repo, capture_output=True,
                           text=True).stdout.strip() == "loop/lr"
+
+
+def test_loop_help_imports_nothing_heavy_and_lists_the_verbs(expkit):
+    code = ("import sys, io, contextlib\n"
+            "from expkit.cli import main\n"
+            "for args in (['--help'], ['loop', '--help'], ['loop', 'try', '--help'], ['loop', 'report', '--help']):\n"
+            "    try:\n"
+            "        with contextlib.redirect_stdout(io.StringIO()):\n"
+            "            main(args)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print([m for m in ('matplotlib', 'numpy', 'yaml', 'wandb', 'libcst', 'jinja2', 'expkit.loop.api')"
+            " if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], env=expkit_env(), capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out
+    text = expkit("loop", "--help").stdout
+    assert all(verb in text for verb in ("init", "try", "status", "resume", "report"))
+    assert "loop" in expkit("--help").stdout

@@ -34,7 +34,7 @@ def parse_duration(text: str | float | int, what: str = "--budget") -> float:
     return float(m.group(1)) * {"s": 1, "sec": 1, None: 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
 
 
-def _runs_dir(runs_dir: Path | None, cwd: Path) -> Path:
+def resolve_runs_dir(runs_dir: Path | None, cwd: Path) -> Path:
     from expkit.runs.store import default_runs_dir
 
     return (Path(runs_dir) if runs_dir else default_runs_dir(cwd)).resolve()
@@ -88,7 +88,7 @@ def init(name: str, argv: list[str], *, metric: str, goal: str, budget: str = "5
 
         backends.ready(backend, **(backend_options or {}))
     root = gitops.repo_root(cwd)
-    runs = _runs_dir(runs_dir, cwd)
+    runs = resolve_runs_dir(runs_dir, cwd)
     store = LoopStore(runs, name)
     branch = f"loop/{name}"
     if store.exists():
@@ -145,7 +145,7 @@ def try_change(name: str, message: str, *, runs_dir: Path | None = None, cwd: Pa
     cwd = Path(cwd or os.getcwd()).resolve()
     if not message or not message.strip():
         raise ExpkitError("say what changed with -m", 'e.g. expkit loop try NAME -m "cosine LR schedule"')
-    store = LoopStore(_runs_dir(runs_dir, cwd), name)
+    store = LoopStore(resolve_runs_dir(runs_dir, cwd), name)
     cfg = store.config()
     root = Path(cfg["repo"])
     store.lock()
@@ -192,7 +192,7 @@ def resume(name: str, *, runs_dir: Path | None = None, cwd: Path | None = None,
            echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Finish the interrupted trial, if any, and make the branch agree with the ledger."""
     cwd = Path(cwd or os.getcwd()).resolve()
-    store = LoopStore(_runs_dir(runs_dir, cwd), name)
+    store = LoopStore(resolve_runs_dir(runs_dir, cwd), name)
     cfg = store.config()
     root = Path(cfg["repo"])
     store.lock()
@@ -342,7 +342,7 @@ def _try_result(store: LoopStore, cfg: dict[str, Any], entry: dict[str, Any]) ->
 # status ---------------------------------------------------------------------------------------------------------
 def status(name: str, *, runs_dir: Path | None = None, cwd: Path | None = None) -> dict[str, Any]:
     cwd = Path(cwd or os.getcwd()).resolve()
-    store = LoopStore(_runs_dir(runs_dir, cwd), name)
+    store = LoopStore(resolve_runs_dir(runs_dir, cwd), name)
     cfg = store.config()
     ledger = store.ledger()
     best = best_entry(ledger)

@@ -23,7 +23,7 @@ from expkit.timeutil import human_duration, now_iso
 def write_report(name: str, *, confirm: int = 0, out_dir: str | Path | None = None, runs_dir: Path | None = None,
                  cwd: Path | None = None, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     cwd = Path(cwd or os.getcwd()).resolve()
-    store = LoopStore(api._runs_dir(runs_dir, cwd), name)
+    store = LoopStore(api.resolve_runs_dir(runs_dir, cwd), name)
     cfg = store.config()
     if confirm and confirm < 2:
         raise ExpkitError("--confirm needs at least 2 seeds", "e.g. --confirm 5")
