@@ -190,7 +190,7 @@ def _wait_remote(spec: TrialSpec, runs: list[Run], echo) -> set[str]:
                         echo(f"{r.id} reached the budget of {spec.budget_s:g}s: cancelling")
                     pending.append(pool.submit(for_run(r).cancel, r, spec.grace_s))
             time.sleep(interval)
-            interval = min(interval * 1.3, 5.0)
+            interval = min(interval * 1.3, 2.0)
         for f in pending:
             f.result()
     finally:
