@@ -71,7 +71,7 @@ def _run_local(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run | 
     from expkit.sweeps.batch import Batch
     from expkit.sweeps.gpus import plan_slots
     from expkit.sweeps.scheduler import Policy, Scheduler
-    from expkit.sweeps.sweep import job_request
+    from expkit.sweeps.trials import job_request
 
     batch = Batch(batch_dir)
     if not batch.exists():
@@ -120,9 +120,8 @@ def _run_name(spec: TrialSpec, i: int) -> str:
 
 # Slurm: one job array --------------------------------------------------------------------------------------------
 def _run_remote(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run | None, bool]]:
-    from expkit import backends
     from expkit.fsutil import atomic_write_json, read_json
-    from expkit.runs.launch import LaunchRequest
+    from expkit.runs.launch import LaunchRequest, submit_requests
 
     record = batch_dir / "runs.json"
     ids = read_json(record, default=None)
@@ -137,7 +136,7 @@ def _run_remote(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run |
                               extra={"loop": {"name": spec.loop, "trial": spec.trial, "label": spec.label,
                                               "commit": spec.commit, "seed_index": f"s{i}"}})
                 for i, seed in enumerate(spec.seeds)]
-        subs = backends.submit_requests(spec.backend, reqs, **options)
+        subs = submit_requests(spec.backend, reqs, **options)
         ids = [s.run_id for s in subs]
         batch_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(record, ids)
