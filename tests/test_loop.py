@@ -348,3 +348,35 @@ def test_loop_help_imports_nothing_heavy_and_lists_the_verbs(expkit):
     text = expkit("loop", "--help").stdout
     assert all(verb in text for verb in ("init", "try", "status", "resume", "report"))
     assert "loop" in expkit("--help").stdout
+
+
+JSONL_SCRIPT = """\
+import json, os, random
+seed = int(os.environ["EXPKIT_SEED"])
+SHIFT = 0.0
+with open(os.path.join(os.environ["EXPKIT_RUN_DIR"], "metrics.jsonl"), "a") as fh:
+    for step, scale in enumerate((3.0, 2.0, 1.0)):  # the last value is the run's result
+        fh.write(json.dumps({"step": step, "val_acc": scale * (0.5 + SHIFT + random.Random(seed).gauss(0, 0.01))}) + "\\n")
+print("val_acc: 123.0  (a line that --metric-regex must not read)")
+print(f"final accuracy {0.5 + SHIFT + random.Random(seed).gauss(0, 0.01):.6f}")
+"""
+
+
+def test_the_metric_is_read_from_metrics_jsonl_or_with_metric_regex_and_max_goals_work(expkit, tmp_path):
+    repo = _repo(tmp_path, JSONL_SCRIPT)
+    r = expkit("loop", "init", "acc", "--metric", "val_acc", "--goal", "max", "--gpus", "none", "--json", "--",
+               sys.executable, "train.py", cwd=repo)
+    assert r.returncode == 0, r
+    base = r.json()["baseline"]
+    assert 0.45 < base["mean"] < 0.55  # the final metrics.jsonl row, not the printed 123.0
+    _shift(repo, "0.05")
+    res = expkit("loop", "try", "acc", "-m", "better", "--json", cwd=repo).json()
+    assert res["decision"] == "keep" and res["delta"] > 0.04
+    repo2 = _repo(tmp_path / "regex", JSONL_SCRIPT)
+    r = expkit("loop", "init", "acc", "--metric", "accuracy", "--goal", "max", "--gpus", "none",
+               "--metric-regex", r"final accuracy ([0-9.]+)", "--json", "--", sys.executable, "train.py", cwd=repo2)
+    assert r.returncode == 0, r
+    assert r.json()["baseline"]["values"] == pytest.approx(base["values"], abs=1e-6)
+    bad = expkit("loop", "init", "x", "--metric", "m", "--goal", "max", "--metric-regex", "([", "--", "true",
+                 cwd=repo2)
+    assert bad.returncode == 2 and "not a valid regular expression" in bad.stderr
