@@ -273,6 +273,13 @@ def test_bad_input_gets_an_error_and_a_hint(expkit, tmp_path):
         r = expkit("loop", "init", "lr", "--metric", "val_loss", "--goal", "min", *args, "--", sys.executable,
                    "train.py", cwd=repo)
         assert r.returncode == 2 and words in r.stderr and "hint:" in r.stderr, r
+    r = expkit("loop", "init", "lr", "--metric", "val_loss", "--goal", "min", "--gpus", "none", "--", sys.executable,
+               "-c", "raise SystemExit('no data')", cwd=repo)
+    assert r.returncode == 1 and "the baseline crashed" in r.stderr and "expkit runs logs" in r.stderr, r
+    assert not (repo / "runs" / ".loops" / "lr").exists()  # no half loop left behind: init can run again
+    assert "loop/lr" not in subprocess.run(["git", "branch"], cwd=repo, capture_output=True, text=True).stdout
+    assert subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip() == "main"
     r = expkit("loop", "try", "nosuch", "-m", "x", cwd=repo)
     assert r.returncode == 2 and "no loop named 'nosuch'" in r.stderr
     _init(expkit, repo)

@@ -124,10 +124,15 @@ def init(name: str, argv: list[str], *, metric: str, goal: str, budget: str = "5
         entry = _finish_trial(store, cfg, store.pending(), echo)
     finally:
         store.unlock()
-    if entry["status"] == "crash":
-        raise Failure(f"the baseline crashed: {entry['crash']['summary']}",
-                      f"fix the command or the code, commit, then delete {store.root} and the branch {branch} "
-                      f"and run init again; logs: `expkit runs logs {entry['crash'].get('run_id')}`")
+    if entry["status"] == "crash":  # no loop without a baseline: undo the branch and the state, keep the runs
+        import shutil
+
+        gitops.git(root, "checkout", "-q", started_from or base)
+        gitops.git(root, "branch", "-q", "-D", branch)
+        shutil.rmtree(store.root, ignore_errors=True)
+        raise Failure(f"the baseline crashed ({entry['crash']['family']}): {entry['crash']['summary']}",
+                      f"see `expkit runs logs {entry['crash'].get('run_id')}`; fix the command or the code, commit, "
+                      "and run init again (nothing of the loop was kept)")
     return {"loop": name, "branch": branch, "baseline": _summary(entry, noise_groups(store.ledger())),
             "noise_floor": entry["sd"], "state_dir": str(store.root), "ledger": str(store.ledger_path),
             "results_tsv": str(store.tsv_path), "test": stats.TEST_NAME,
@@ -257,7 +262,7 @@ def _finish_trial(store: LoopStore, cfg: dict[str, Any], pending: dict[str, Any]
             store.write_config(cfg)
         store.append(done, cfg["metric"])
     best = best_entry(store.ledger())
-    if done["status"] != "keep":
+    if done["status"] != "keep" and best is not None:  # (no best: the baseline crashed, init undoes the loop)
         gitops.keep_ref(root, cfg["name"], trial, done["commit"])
         if gitops.head(root) != best["commit"]:
             gitops.reset_to(root, best["commit"])
