@@ -98,7 +98,8 @@ def _run_local(spec: TrialSpec, batch_dir: Path, echo) -> list[tuple[int, Run | 
     def make(job, slot):
         env = {"EXPKIT_LOOP": spec.loop, "EXPKIT_LOOP_TRIAL": str(spec.trial)}
         return job_request(job, slot, group=f"loop-{spec.loop}", env=env, runs_dir=spec.runs_dir,
-                           gpu_machine=gpu_machine, wandb_project=None,
+                           # with a W&B project, each seed's W&B files go to its own run dir (read back there)
+                           gpu_machine=gpu_machine, wandb_project=os.environ.get("WANDB_PROJECT"),
                            record=("loop", {"name": spec.loop, "trial": spec.trial, "label": spec.label,
                                             "commit": spec.commit, "seed_index": job["id"]}))
 
