@@ -387,3 +387,36 @@ def test_the_metric_is_read_from_metrics_jsonl_or_with_metric_regex_and_max_goal
     bad = expkit("loop", "init", "x", "--metric", "m", "--goal", "max", "--metric-regex", "([", "--", "true",
                  cwd=repo2)
     assert bad.returncode == 2 and "not a valid regular expression" in bad.stderr
+
+
+WANDB_SCRIPT = """\
+import os, random
+import wandb
+seed = int(os.environ["EXPKIT_SEED"])
+SHIFT = 0.0
+run = wandb.init(project="loop-test", mode="offline")
+for step in range(3):
+    run.log({"val_loss": 2.0 - step * 0.5 + SHIFT + random.Random(seed).gauss(0, 0.1)})
+run.finish()
+"""
+
+
+@pytest.mark.timeout(240)
+def test_the_metric_is_read_from_each_seeds_own_offline_wandb_run(expkit, tmp_path):
+    """Parallel seeds write their W&B runs side by side in ./wandb: each seed's value must come from its own."""
+    pytest.importorskip("wandb")
+    repo = _repo(tmp_path, WANDB_SCRIPT)
+    (repo / ".gitignore").write_text("wandb/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore wandb")
+    expected = [0.0 + __import__("random").Random(s).gauss(0, 0.1) + 1.0 for s in range(4)]  # final step: 1.0
+    r = expkit("loop", "init", "wb", "--metric", "val_loss", "--goal", "min", "--seeds", "2", "--gpus", "none",
+               "--json", "--", sys.executable, "train.py", cwd=repo, timeout=200)
+    assert r.returncode == 0, r
+    base = r.json()["baseline"]
+    assert base["values"] == pytest.approx(expected, abs=1e-9)  # seed by seed, none mixed up
+    assert len(list((repo / "wandb").glob("offline-run-*"))) == 4
+    _shift(repo, "-0.5")
+    res = expkit("loop", "try", "wb", "-m", "better", "--json", cwd=repo, timeout=200).json()
+    assert res["decision"] == "keep" and res["values"] == pytest.approx([v - 0.5 for v in expected[:2]], abs=1e-9)
+    assert all(e["sources"] == ["wandb"] for e in _ledger(repo, "wb"))

@@ -247,13 +247,15 @@ def read_metric(run: Run, metric: str, regex: str | None = None) -> tuple[float 
     if regex:
         value = _last_match(run.log_path, re.compile(regex))
         return value, ("log (--metric-regex)" if value is not None else None)
-    for source in ("wandb", "jsonl"):
-        try:
-            found = read_metrics(run, source)["metrics"].get(metric)
-        except Exception:
-            found = None
-        if found and found.get("latest") is not None:
-            return float(found["latest"]), source
+    value = _from_own_wandb_run(run, metric)
+    if value is not None:
+        return value, "wandb"
+    try:
+        found = read_metrics(run, "jsonl")["metrics"].get(metric)
+    except Exception:
+        found = None
+    if found and found.get("latest") is not None:
+        return float(found["latest"]), "jsonl"
     line = re.compile(rf"^\s*{re.escape(metric)}\s*[:=]\s*{_NUMBER}\s*$", re.I)
     value = _last_match(run.log_path, line)
     if value is not None:
@@ -262,6 +264,29 @@ def read_metric(run: Run, metric: str, regex: str | None = None) -> tuple[float 
     if found and found.get("latest") is not None:
         return float(found["latest"]), "log"
     return None, None
+
+
+def _from_own_wandb_run(run: Run, metric: str) -> float | None:
+    """The metric from this seed's own W&B run: the folder named with the W&B run id the scheduler gave it
+    (WANDB_RUN_ID), under the run dir or the project's ./wandb where parallel seeds write side by side."""
+    manifest = run.manifest()
+    wandb_id = ((manifest.get("env") or {}).get("WANDB_RUN_ID") or "").strip()
+    if not wandb_id:
+        return None
+    cwd = (manifest.get("command") or {}).get("cwd")
+    for base in (run.path / "wandb", Path(cwd) / "wandb" if cwd else None):
+        if base is None or not base.is_dir():
+            continue
+        for folder in base.glob(f"*run-*-{wandb_id}"):
+            try:
+                from expkit.monitor.wandb_local import read_wandb_run
+
+                found = read_wandb_run(folder)["metrics"].get(metric)
+            except Exception:  # a damaged W&B folder: the other sources still count
+                continue
+            if found and found.get("latest") is not None:
+                return float(found["latest"])
+    return None
 
 
 def _last_match(path: Path, pattern: re.Pattern) -> float | None:
