@@ -420,3 +420,37 @@ def test_the_metric_is_read_from_each_seeds_own_offline_wandb_run(expkit, tmp_pa
     res = expkit("loop", "try", "wb", "-m", "better", "--json", cwd=repo, timeout=200).json()
     assert res["decision"] == "keep" and res["values"] == pytest.approx([v - 0.5 for v in expected[:2]], abs=1e-9)
     assert all(e["sources"] == ["wandb"] for e in _ledger(repo, "wb"))
+
+
+def test_seeds_run_on_free_gpus_through_the_queues_leases(expkit, tmp_path):
+    """Simulated GPUs at the NVML boundary only (tests/fakes/pynvml, as in test_queue_gpus.py): no NVIDIA GPU can
+    exist here. GPU 1 is busy with someone else's process: the loop's seeds must run on GPUs 0 and 2 only."""
+    from test_queue_gpus import nvml_env
+
+    script = SCRIPT + "print('gpu', os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
+    repo = _repo(tmp_path, script)
+    foreign = subprocess.Popen(["sleep", "300"])
+    try:
+        env = nvml_env(tmp_path, foreign.pid)
+        r = expkit("loop", "init", "g", "--metric", "val_loss", "--goal", "min", "--gpus", "auto", "--json", "--",
+                   sys.executable, "train.py", cwd=repo, env=env)
+        assert r.returncode == 0, r
+    finally:
+        foreign.kill()
+        foreign.wait()
+    run_ids = r.json()["baseline"]["run_ids"]
+    gpus = [(repo / "runs" / rid / "stdout.log").read_text().split("gpu ")[1].strip() for rid in run_ids]
+    assert len(run_ids) == 6 and set(gpus) <= {"0", "2"} and len(set(gpus)) == 2
+
+
+def test_a_keep_that_crashes_on_the_reference_seeds_is_a_crash(expkit, tmp_path):
+    repo = _repo(tmp_path, SCRIPT + "if SHIFT < 0 and seed >= 3:\n    raise ValueError('diverged on this seed')\n")
+    _init(expkit, repo)
+    best = _head(repo)
+    _shift(repo, "-0.5")
+    r = expkit("loop", "try", "lr", "-m", "better on seeds 0-2 only", "--json", cwd=repo)
+    assert r.returncode == 1, r
+    res = r.json()
+    assert res["decision"] == "crash" and "reference seed 3" in res["crash"]["summary"]
+    assert "diverged on this seed" in res["crash"]["summary"] and len(res["run_ids"]) == 6
+    assert _head(repo) == best and _porcelain(repo) == "" and _tsv(repo)[-1][2] == "crash"
