@@ -65,3 +65,39 @@ def test_the_budget_cancels_the_jobs_and_the_metric_printed_on_sigterm_counts(sl
         st = json.loads((repo / "runs" / rid / "status.json").read_text())
         assert st["state"] == "stopped", st
         assert "training" in (repo / "runs" / rid / "stdout.log").read_text()
+
+
+@pytest.mark.timeout(450)
+def test_kill9_of_try_while_its_array_runs_then_resume_adopts_the_jobs(slurm_cluster, tmp_path, expkit):
+    import os
+    import signal
+    import time
+
+    from conftest import expkit_env
+    from test_loop import GATED, _ledger
+
+    env = slurm_cluster.env
+    repo = _repo(tmp_path, GATED)
+    base = _init(expkit, repo, env)["baseline"]
+    (repo / "train.py").write_text(GATED + "# a null change\n")
+    gate = tmp_path / "gate"
+    proc = subprocess.Popen([sys.executable, "-m", "expkit", "loop", "try", "lr", "-m", "null", "--json"], cwd=repo,
+                            env=expkit_env({**env, "GATE": str(gate)}), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    record = repo / "runs" / ".loops" / "lr" / "trials" / "0001" / "runs.json"
+    deadline = time.monotonic() + 120
+    while not record.exists():  # submitted: the array's run ids are on disk (a state, not a time)
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    gate.write_text("go")
+    r = expkit("loop", "resume", "lr", "--json", cwd=repo, env=env, timeout=300)
+    assert r.returncode == 0, r
+    res = r.json()
+    assert res["resumed"] == 1 and res["decision"] == "discard" and res["values"] == base["values"][:3]
+    assert sorted(res["run_ids"]) == sorted(json.loads(record.read_text()))  # the same jobs, none submitted again
+    assert len(list((repo / "runs").glob("loop-lr-t0001-s*"))) == 3
+    assert [e["trial"] for e in _ledger(repo)] == [0, 1]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert head == base["commit"]
