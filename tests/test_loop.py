@@ -454,3 +454,14 @@ def test_a_keep_that_crashes_on_the_reference_seeds_is_a_crash(expkit, tmp_path)
     assert res["decision"] == "crash" and "reference seed 3" in res["crash"]["summary"]
     assert "diverged on this seed" in res["crash"]["summary"] and len(res["run_ids"]) == 6
     assert _head(repo) == best and _porcelain(repo) == "" and _tsv(repo)[-1][2] == "crash"
+    assert "warnings" not in res
+
+
+def test_outputs_written_into_the_repository_are_flagged(expkit, tmp_path):
+    repo = _repo(tmp_path, SCRIPT + "open('checkpoint.pt', 'w').write('weights')\n")
+    out = _init(expkit, repo)
+    assert "checkpoint.pt" in out["warnings"][0] and ".gitignore" in out["warnings"][0]
+    (repo / ".gitignore").write_text("checkpoint.pt\n")
+    _shift(repo, "-0.5")
+    res = expkit("loop", "try", "lr", "-m", "better, outputs ignored", "--json", cwd=repo).json()
+    assert res["decision"] == "keep" and "warnings" not in res and _porcelain(repo) == ""

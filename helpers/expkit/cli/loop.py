@@ -57,6 +57,9 @@ def init(name, metric, goal, budget, grace, seeds, protect, min_delta, alpha, me
                    min_delta=min_delta, alpha=alpha, gpus=gpus, grace=grace, metric_regex=metric_regex,
                    backend=backend, backend_options=options, runs_dir=runs_dir, echo=_echo(as_json))
     b = out["baseline"]
+    if not as_json:
+        for warning in out.get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
     emit(out, as_json, f"loop {name} on branch {out['branch']}: baseline {metric} = {_fmt(b['mean'])} "
                        f"(95% CI {_fmt(b['ci95'][0])} .. {_fmt(b['ci95'][1])}, seed sd {_fmt(out['noise_floor'])})\n"
                        f"next: {out['next']}")
@@ -81,6 +84,9 @@ def try_(ctx, name, message, runs_dir, as_json):
 
     out = api.try_change(name, message, runs_dir=runs_dir, echo=_echo(as_json))
     emit(out, as_json, lambda: _print_try(out))
+    if not as_json:
+        for warning in out.get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
     if out["decision"] == "crash":
         ctx.exit(1)
 

@@ -133,7 +133,9 @@ def init(name: str, argv: list[str], *, metric: str, goal: str, budget: str = "5
         raise Failure(f"the baseline crashed ({entry['crash']['family']}): {entry['crash']['summary']}",
                       f"see `expkit runs logs {entry['crash'].get('run_id')}`; fix the command or the code, commit, "
                       "and run init again (nothing of the loop was kept)")
+    left = [p for p in gitops.dirty_paths(root) if not _under(root / p, runs)]
     return {"loop": name, "branch": branch, "baseline": _summary(entry, noise_groups(store.ledger())),
+            **({"warnings": [_outputs_warning(left)]} if left else {}),
             "noise_floor": entry["sd"], "state_dir": str(store.root), "ledger": str(store.ledger_path),
             "results_tsv": str(store.tsv_path), "test": stats.TEST_NAME,
             "next": f"edit the code, then `expkit loop try {name} -m \"what changed\"`"}
@@ -188,9 +190,18 @@ def try_change(name: str, message: str, *, runs_dir: Path | None = None, cwd: Pa
         pending["commit"] = gitops.head(root)
         store.write_pending(pending)
         entry = _finish_trial(store, cfg, pending, echo)
+        left = [p for p in gitops.dirty_paths(root) if not _under(root / p, store.root.parent.parent)]
     finally:
         store.unlock()
-    return _try_result(store, cfg, entry)
+    out = _try_result(store, cfg, entry)
+    if left:  # outputs the runs wrote into the repository: the next `try` would commit them as part of its change
+        out["warnings"] = [_outputs_warning(left)]
+    return out
+
+
+def _outputs_warning(paths: list[str]) -> str:
+    return (f"the runs left files in the repository ({', '.join(paths[:5])}" + (" ..." if len(paths) > 5 else "")
+            + "): add them to .gitignore or write them under $EXPKIT_RUN_DIR, or the next trial commits them")
 
 
 def resume(name: str, *, runs_dir: Path | None = None, cwd: Path | None = None,
