@@ -97,7 +97,11 @@ def _print_try(out) -> None:
         click.echo(f"trial {out['trial']}: CRASH, reset to {best['commit'][:7]}: {out['reason']}")
         return
     ci = out["delta_ci95"] or [None, None]
-    click.echo(f"trial {out['trial']}: {out['decision'].upper()} {out['metric']} = {_fmt(out['mean'])}, "
+    k = len(out["values"])
+    ref = out.get("reference_values")
+    again = f" ({_fmt(out['mean'])} over all {len(ref)} runs with its reference seeds)" if ref and len(ref) > k else ""
+    click.echo(f"trial {out['trial']}: {out['decision'].upper()} {out['metric']} = "
+               f"{_fmt(sum(out['values']) / k)} on {k} seeds{again}, "
                f"improvement {_fmt(out['delta'])} (95% CI {_fmt(ci[0])} .. {_fmt(ci[1])}, p={_fmt(out['p_value'], 3)})"
                f": {out['reason']}")
     click.echo(f"best: {best['commit'][:7]} {out['metric']} = {_fmt(best['mean'])} ({best['description']})")
