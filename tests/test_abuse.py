@@ -204,7 +204,7 @@ def test_planted_secrets_appear_nowhere(tmp_path):
 
 
 def test_redactor_policy_covers_names_flags_urls_and_shapes():
-    from expkit.redact import Redactor, looks_secret_file, redact_text
+    from expkit.redact import Redactor, looks_secret_content, looks_secret_file, redact_text
 
     red = Redactor()
     assert red.argv(["t.py", "--no-auth", "--lr", "3", "--token", "abc123", "--db-password=x"]) == [
@@ -218,6 +218,9 @@ def test_redactor_policy_covers_names_flags_urls_and_shapes():
     assert all(looks_secret_file(n) for n in (".env", ".env.local", "gcp-credentials.json", "server.pem",
                                               "id_rsa", "id_rsa.pub", ".netrc", "my_secret.txt"))
     assert not any(looks_secret_file(n) for n in ("train.py", "environment.yml", "README.md"))
+    assert looks_secret_content("export WANDB_API_KEY=0123abcd4567ef89aa01\n")
+    assert looks_secret_content("mirror: https://u:pw@host/x\n") and looks_secret_content("t = 'ghp_" + "a1" * 18 + "'")
+    assert not looks_secret_content("monitor_key: val_loss_epoch_2\nself.api_key = config.get('key')\n")
 
 
 # ------------------------------------------------------------------------------------------------ bounded work

@@ -250,7 +250,7 @@ def looks_secret_file(rel: str) -> bool:
 
 
 _CONTENT_ASSIGN = re.compile(r"(?im)^\s*(?:export\s+)?[\"']?(?:[A-Za-z_][\w.-]*)?" + _NAME_WORDS
-                             + r"[\w.-]*[\"']?\s*[=:]\s*[\"']?(?P<value>[A-Za-z0-9+/_.~-]{12,})[\"']?\s*,?\s*$")
+                             + r"[\w.-]*[\"']?\s*[=:]\s*[\"']?(?P<value>[A-Za-z0-9+/_.~-]{16,})[\"']?\s*,?\s*$")
 
 
 def looks_secret_content(text: str) -> bool:
@@ -260,6 +260,8 @@ def looks_secret_content(text: str) -> bool:
         return True
     for m in _CONTENT_ASSIGN.finditer(text):
         value = m.group("value")
-        if re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value):
+        # random-looking: long, letters and digits, not words joined by _ . - (`sort_key: val_loss_epoch_2`)
+        if len(value) >= 16 and re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value) \
+                and not re.fullmatch(r"[A-Za-z]+(?:[_.-][A-Za-z0-9]+)+", value):
             return True
     return False
