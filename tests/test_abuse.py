@@ -584,6 +584,24 @@ def test_binary_inputs_give_an_error_and_a_hint(git_repo, expkit):
     assert not (git_repo / "runs").exists() or not [p for p in (git_repo / "runs").iterdir() if p.is_dir()]
 
 
+@pytest.mark.timeout(120)
+def test_alias_bombs_and_oversized_yaml_are_refused_naming_the_limit(git_repo, expkit):
+    """A 1 KB "billion laughs" and a 17 MB file, as a --config, a sweep spec and a plan: refused by the shared
+    loader with the limit in the message, before anything is created."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+    big = "a: " + "x" * (17 << 20) + "\n"
+    (git_repo / "research").mkdir()
+    for text, limit in ((bomb, "2,000,000 nodes"), (big, "16 MB limit")):
+        for name in ("cfg.yaml", "sweep.yaml", "research/research_plan.yaml"):
+            (git_repo / name).write_text(text)
+        for args, code in ((("launch", "--config", "cfg.yaml", "--", sys.executable, "train.py"), 2),
+                           (("sweep", "run", "sweep.yaml", "--dry-run"), 2), (("plan", "validate"), 1)):
+            r = expkit(*args, cwd=git_repo, timeout=60)
+            assert r.returncode == code and limit in r.stderr and "hint:" in r.stderr, (args, r)
+    assert not (git_repo / "runs").exists() or not [p for p in (git_repo / "runs").iterdir() if p.is_dir()]
+
+
 INJECTABLE = "import torch\nfor epoch in range(3):\n    loss = 1.0 / (epoch + 1)\n    print(loss)\n"
 
 
