@@ -806,3 +806,22 @@ def test_a_run_with_scrubbed_output_survives_its_supervisor(git_repo, expkit):
         time.sleep(0.1)
     log = (run_dir / "stdout.log").read_text()
     assert "39 ***" in log and secret not in log, log[-500:]
+
+
+def test_a_queued_secret_comes_from_the_shell_that_runs_the_queue(git_repo, expkit):
+    """`queue add --env HF_TOKEN=...` writes *** in the job file; `queue run` passes the value of its own shell,
+    and warns when that shell does not have it."""
+    (git_repo / "show.py").write_text("import os\nprint('token', os.environ.get('HF_TOKEN', '<unset>'))\n")
+    r = expkit("queue", "add", "--env", "HF_TOKEN=given-at-add-time-1", "--", sys.executable, "show.py", cwd=git_repo)
+    assert r.returncode == 0, r
+    job = json.loads(next((git_repo / "runs" / ".queue" / "default" / "jobs").glob("j*.json")).read_text())
+    assert job["env"] == {"HF_TOKEN": "***"}
+    r = expkit("queue", "run", cwd=git_repo, env={"HF_TOKEN": "from-the-runner-2"})
+    assert r.returncode == 0, r
+    log = next((git_repo / "runs").glob("show_*/stdout.log")).read_text()
+    assert log == "token ***\n"  # the runner's value reached the job, and was scrubbed from its log
+    expkit("queue", "add", "--env", "HF_TOKEN=given-again-3", "--", sys.executable, "show.py", cwd=git_repo)
+    r = expkit("queue", "run", cwd=git_repo)
+    assert r.returncode == 0 and "HF_TOKEN not set in this shell" in r.stderr, r
+    logs = sorted((p.stat().st_mtime, p.read_text()) for p in (git_repo / "runs").glob("show_*/stdout.log"))
+    assert logs[-1][1] == "token <unset>\n"

@@ -239,8 +239,14 @@ def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
     context = capture_context(first["argv"], dict(os.environ), Path(first["cwd"]), runs_dir)
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
 
+    unset = sorted({k for j in jobs for k, v in (j.get("env") or {}).items() if v == MASK and k not in os.environ})
+    if unset:  # secrets are never written to the queue: they come from this shell, and here they are missing
+        (echo or (lambda _m: None))(f"warning: {', '.join(unset)} not set in this shell: the jobs that were given "
+                                    "them with --env start without them (export them and run the queue again)")
+
     def make(job: dict, slot: Slot) -> LaunchRequest:
-        job_env = {k: (os.environ.get(k, "") if v == MASK else v) for k, v in (job.get("env") or {}).items()}
+        job_env = {k: (os.environ[k] if v == MASK else v) for k, v in (job.get("env") or {}).items()
+                   if v != MASK or k in os.environ}
         env = {**opts.env, **job_env, "EXPKIT_QUEUE": queue, "EXPKIT_JOB_ID": job["id"]}
         return job_request(job, slot, group=f"queue-{queue}", env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
                            wandb_project=opts.wandb_project,
