@@ -15,7 +15,7 @@ def experiment_state(plan: Plan, exp_id: str) -> dict[str, Any]:
     criteria = ex.get("criteria") or {}
     ok = sum(1 for c in criteria.values() if c.get("level") in ("target_met", "acceptable"))
     passed = exp.raw.get("status") == "passed" or doc.get("recommendation") == "proceed"
-    from expkit.plan.remote import in_flight
+    from expkit.plan.units import in_flight
 
     on_modal = sorted({sub for sub, _ in in_flight(doc)})
     return {"id": exp_id, "name": exp.name, "type": exp.raw.get("type"), "phase": exp.raw.get("phase"),
