@@ -238,13 +238,13 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
         warnings.append(f"dependencies not met (run forced): {', '.join(unmet)}")
     if not exp.subs:
         raise ExpkitError(f"{exp_id} has no sub_experiments", "list them in the plan: sub_experiments: [e1_1, e1_2]")
+    interp = choose(plan, exp, python)  # a bad --python or `python:` is refused before anything is written
+    if interp.warning and backend != "modal":
+        warnings.append(interp.warning)
     path = res.results_path(plan, exp_id, stub)
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir(plan.root)
     check_runs_dir(runs_dir)
     runs_dir = runs_dir.resolve()
-    interp = choose(plan, exp, python)
-    if interp.warning and backend != "modal":
-        warnings.append(interp.warning)
     lock = results_lock(runs_dir / f".plan-{exp_id}{'-stub' if stub else ''}.lock", path)
     project = ProjectPython(interp.path, interp.how, plan.root)
     try:
@@ -286,6 +286,8 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
     registered: list[str] | None = None
     import_error: dict[str, Any] | None = None
+    if units and (backend == "local" or not stub):
+        project.server()  # an interpreter that cannot run the plan runtime is refused before anything is recorded
     if units and not stub:
         probe = probe_handlers(plan, exp, runs_dir, project=project)
         if probe.get("ok"):

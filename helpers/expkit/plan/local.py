@@ -51,9 +51,12 @@ class UnitServer:
                               "pass a working interpreter with --python, or fix `python:` in research_plan.yaml")
         self.hello = self._read(start_timeout)
         if not self.hello or not self.hello.get("ready"):
+            self.proc.kill()
+            self.proc.wait()
+            why = self.stderr_tail(400)
             self.close()
             raise ExpkitError(f"the project's interpreter {python} could not start expkit's plan runtime"
-                              + (f": {self.stderr_tail()}" if self.stderr_tail() else ""),
+                              + (f": {why}" if why else ""),
                               "handlers need Python 3.8 or newer; pass another interpreter with --python")
 
     @property

@@ -429,12 +429,12 @@ def seed_everything(seed: int) -> None:
 
 # ---------------------------------------------------------------- the unit server (local plan runs)
 
-def die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when its parent dies, so no orphan keeps a GPU busy."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: this process gets `sig` when its parent dies, so no orphan keeps a GPU busy."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -480,8 +480,22 @@ def _child(request: Dict[str, Any], server_pid: int) -> None:
 
 
 def serve(runner_pid: int) -> int:
-    """Fork one isolated child per request; report {"started": pid} and then {"pid", "status"} (os.waitpid's)."""
-    die_with_parent()
+    """Fork one isolated child per request; report {"started": pid} and then {"pid", "status"} (os.waitpid's).
+
+    When the runner dies, the server gets SIGTERM and kills the running unit's whole process group (the handler
+    and whatever it started, e.g. data loader workers) before it exits."""
+    current = []  # the running unit's pid (= its process group)
+
+    def runner_gone(_sig, _frame):
+        for pid in current:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, runner_gone)
+    die_with_parent(signal.SIGTERM)
     if runner_pid and os.getppid() != runner_pid:  # the runner died before the line above took effect
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle: it stops the unit
@@ -499,8 +513,10 @@ def serve(runner_pid: int) -> int:
         pid = os.fork()
         if pid == 0:
             _child(request, me)
+        current.append(pid)
         _send({"started": pid})
         _, status = os.waitpid(pid, 0)
+        current.clear()
         try:
             os.killpg(pid, signal.SIGKILL)  # anything the handler left running in its group
         except (ProcessLookupError, PermissionError):
