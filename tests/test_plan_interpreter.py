@@ -261,3 +261,47 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def test_the_scaffolded_handler_test_runs_in_the_project_env_without_expkit_or_pytest(tmp_path, venvs):
+    proj = tmp_path / "fresh"
+    proj.mkdir()
+    r = expkit("plan", "new", "c3-deeper-model", cwd=proj, env=user_env())
+    assert r.returncode == 0, r
+    test_file = proj / "handlers" / "c3" / "test_handlers.py"
+    assert "python handlers/c3/test_handlers.py" in test_file.read_text()  # it says how to run it
+    py = str(venvs["project"])  # a bare venv: no expkit, no pytest
+    assert subprocess.run([py, "-c", "import pytest"], capture_output=True).returncode != 0
+    for cwd in (proj, tmp_path):  # from the project root as documented, and from elsewhere
+        done = subprocess.run([py, str(test_file.relative_to(proj)) if cwd == proj else str(test_file)], cwd=cwd,
+                              env=user_env(), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ok    test_run_e3_1_returns_a_valid_result" in done.stdout
+    init = proj / "handlers" / "c3" / "__init__.py"
+    init.write_text(init.read_text().replace('"metrics": {"loss": loss}', '"metrics": {"loss": "low"}'))
+    done = subprocess.run([py, str(test_file)], cwd=proj, env=user_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "FAIL  test_run_e3_1_returns_a_valid_result" in done.stdout
+    assert "metric loss: 'low' is not a number" in done.stderr
+
+    # the stand-in runner offers nothing the real one lacks, so a handler that passes here runs under expkit
+    import importlib.util
+
+    from expkit.plan.api import ExperimentRunner, ResultsWriter
+
+    spec = importlib.util.spec_from_file_location("scaffolded_test", test_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(proj))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(proj))
+        sys.modules.pop("handlers.c3", None)
+        sys.modules.pop("handlers", None)
+    stand_in = module.Runner(tmp_path)
+    real = ExperimentRunner(experiment_id="c3", sub_experiment_id="e3_1", seed=0, config={},
+                            experiment_dir=tmp_path / "exp", run_dir=tmp_path)
+    public = {n for n in dir(stand_in) if not n.startswith("_")} - {"logged"}
+    assert public <= {n for n in dir(real) if not n.startswith("_")}, public - set(dir(real))
+    assert {n for n in dir(stand_in.results) if not n.startswith("_")} <= set(dir(real.results))
+    assert isinstance(real.results, ResultsWriter)
+    real.close()
