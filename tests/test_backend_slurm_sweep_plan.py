@@ -138,7 +138,8 @@ def test_plan_runs_each_sub_experiment_as_a_slurm_job(slurm_cluster, tmp_path, e
     for sub in ("k1", "k2"):
         run_id = got["expkit"]["runs"][sub][0]["run_id"]
         run_dir = on_slurm / "runs" / run_id
-        assert (run_dir / "slurm.sbatch").exists() and "-m expkit.plan.worker" in (run_dir / "slurm.sbatch").read_text()
+        script = (run_dir / "slurm.sbatch").read_text()
+        assert "expkit_plan_runtime.py" in script  # the plan runtime, in the chosen interpreter
         shown = expkit("runs", "show", run_id, "--json", cwd=on_slurm, env=env).json()
         assert shown["manifest"]["backend"]["name"] == "slurm" and shown["manifest"]["backend"]["job_id"]
         assert shown["status"]["state"] == "succeeded"
