@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from expkit.errors import ExpkitError
-from expkit.fsutil import atomic_write_json, read_json
+from expkit.fsutil import atomic_write_json, fsync_path, read_json
 from expkit.plan import results as res
 from expkit.plan.handlers import source_for
 from expkit.plan.interpreter import choose
@@ -25,7 +25,7 @@ from expkit.plan.schema import Experiment, Plan, SubExperiment
 from expkit.plan.units import Outcome, SubJob, finish_status, in_flight, results_lock, unit_result
 from expkit.plan.api import wandb_configured
 from expkit.plan.verdict import assess
-from expkit.runs.store import Run, default_runs_dir
+from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso
 
 # Modal runs this in its image, where the expkit package is shipped (local and Slurm runs use runtime_argv)
@@ -371,7 +371,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                         group=f"plan:{exp_id}", backend=backend, backend_options=dict(backend_options),
                         extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256, "experiment": exp_id,
                                         "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
-    run, env, _ = prepare(req, context=ctx)
+    run, env, _ = prepare(req, context=ctx, durable=False)  # the manifest is fsynced while the unit runs
     config = dict(exp.raw)
     config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
     config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
@@ -388,6 +388,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                                      "artifacts_subdir": f"seed{seed}" if multi else "", "config": config,
                                      "wandb_init": wandb_init})
     if import_error is not None:
+        fsync_path(run.path / MANIFEST)
         outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
         result = {"ok": False, "error": import_error}
     else:
@@ -398,6 +399,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         try:
             handle = start_sub_experiment(SubJob(run, list(argv), plan.root, env, sub.timeout,
                                                  dict(backend_options)), backend, project)
+            fsync_path(run.path / MANIFEST)
             if getattr(handle, "detached", False):  # Modal: the call runs on; `expkit plan sync` records its end
                 return {"run_id": run.id, "status": "submitted", "job_id": handle.job_id}
             outcome = handle.wait()
@@ -410,7 +412,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
             raise
         result = read_json(run.path / RESULT) or {}
     unit = {"run_id": run.id, **unit_result(outcome, result, run)}
-    finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"])
+    finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"], durable=False)
     return unit
 
 

@@ -140,7 +140,7 @@ class LocalProcess:
         raw.update(state="running", pid=self.pid, pgid=self.pid, pid_start_ticks=process.start_ticks(self.pid),
                    supervisor_pid=os.getpid(), supervisor_start_ticks=process.start_ticks(os.getpid()),
                    boot_id=process.boot_id(), host=os.uname().nodename, started_at=now_iso())
-        job.run.write_status(raw)
+        job.run.write_status(raw, durable=False)  # replaced when it ends
 
     def kill(self) -> None:
         try:

@@ -67,15 +67,16 @@ def results_lock(lock_path: Path, results_file: Path):
 
 
 def finish_status(run: Run, outcome: Outcome, reason: str | None = None, stopped: bool = False,
-                  state: str | None = None) -> None:
-    """The run's final status.json: how the unit ended."""
+                  state: str | None = None, durable: bool = True) -> None:
+    """The run's final status.json: how the unit ended. durable=False when results.yaml, fsynced right after,
+    records the same end."""
     raw = run.raw_status()
     stamp = now_iso()
     raw.setdefault("started_at", stamp)
     raw.update(state="stopped" if stopped else (state or outcome.state), ended_at=stamp,
                reason=reason or outcome.reason or "exited with code 0", exit_code=outcome.exit_code,
                signal=outcome.signal, signal_name=process.signal_name(outcome.signal) if outcome.signal else None)
-    run.write_status(raw)
+    run.write_status(raw, durable)
 
 
 def unit_result(outcome: Outcome, result: dict[str, Any], run: Run) -> dict[str, Any]:

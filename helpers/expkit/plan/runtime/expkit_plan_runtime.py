@@ -499,7 +499,9 @@ def serve(runner_pid: int) -> int:
     if runner_pid and os.getppid() != runner_pid:  # the runner died before the line above took effect
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle: it stops the unit
+    import faulthandler  # noqa: F401 - what every unit imports, imported once here
     import importlib.util
+    import random  # noqa: F401
 
     _send({"ready": True, "python": sys.executable, "version": platform.python_version(), "pid": os.getpid(),
            "prefix": sys.prefix, "wandb": importlib.util.find_spec("wandb") is not None})
