@@ -17,13 +17,13 @@ from typing import Any, Callable
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json, fsync_path, read_json
 from expkit.plan import results as res
+from expkit.plan.api import wandb_configured
 from expkit.plan.handlers import source_for
-from expkit.plan.interpreter import choose
+from expkit.plan.interpreter import Interpreter, choose
 from expkit.plan.local import LocalProcess, ProjectPython, runtime_argv
 from expkit.plan.runtime.expkit_plan_runtime import JOB, RESULT, write_json_fast
 from expkit.plan.schema import Experiment, Plan, SubExperiment
 from expkit.plan.units import Outcome, SubJob, finish_status, in_flight, results_lock, unit_result
-from expkit.plan.api import wandb_configured
 from expkit.plan.verdict import assess
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso
@@ -172,7 +172,8 @@ def select_subs(exp: Experiment, subs: list[str] | None) -> list[str]:
 
 
 def probe_handlers(plan: Plan, exp: Experiment, runs_dir: Path | None = None,
-                   project: ProjectPython | None = None, python=None) -> dict[str, Any]:
+                   project: ProjectPython | None = None,
+                   python: str | Interpreter | None = None) -> dict[str, Any]:
     """Import the experiment's handler module in a throwaway process of the project's interpreter:
     {ok, handlers} or {ok, error}, plus the source and the interpreter ({path, chosen_by, version})."""
     import tempfile
@@ -209,7 +210,7 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
                    backend: str = "local", backend_options: dict[str, Any] | None = None,
                    echo: Callable[[str], None] | None = None,
                    warn: Callable[[str], None] | None = None, render: bool = True,
-                   python=None) -> RunReport:
+                   python: str | Interpreter | None = None) -> RunReport:
     """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml.
 
     Handlers run in the project's interpreter: `python` (--python, a path or an Interpreter), else as

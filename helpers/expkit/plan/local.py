@@ -113,11 +113,13 @@ class UnitServer:
         return int(msg["status"])
 
     def close(self) -> None:
-        """Closing its stdin ends the server; it is killed if it does not end at once."""
+        """End the server: SIGTERM makes it kill a unit still running (an interrupted run) with everything that
+        unit started, then exit; an idle server just exits."""
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+        self.proc.terminate()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -464,6 +464,7 @@ def _child(request: Dict[str, Any], server_pid: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        sys.argv = [sys.argv[0], request["run_dir"]]  # as `python expkit_plan_runtime.py RUN_DIR` would see it
         import faulthandler
 
         faulthandler.enable()  # a segfault leaves the Python stack in stdout.log
@@ -499,9 +500,10 @@ def serve(runner_pid: int) -> int:
     if runner_pid and os.getppid() != runner_pid:  # the runner died before the line above took effect
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle: it stops the unit
-    import faulthandler  # noqa: F401 - what every unit imports, imported once here
     import importlib.util
-    import random  # noqa: F401
+
+    for name in ("faulthandler", "random"):  # what every unit imports: imported once, here
+        importlib.import_module(name)
 
     _send({"ready": True, "python": sys.executable, "version": platform.python_version(), "pid": os.getpid(),
            "prefix": sys.prefix, "wandb": importlib.util.find_spec("wandb") is not None})
