@@ -71,20 +71,27 @@ class UnitServer:
             return ""
 
     def _read(self, timeout: float | None) -> dict[str, Any] | None:
-        """The next message, or None on timeout or when the server is gone."""
+        """The next message, or None on timeout or when the server is gone. Lines that are not messages (a
+        sitecustomize that prints at start-up) are skipped."""
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+        while True:
+            while b"\n" not in self._buf:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([fd], [], [], left)
+                if not ready:
+                    return None
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return None
+                self._buf += chunk
+            line, self._buf = self._buf.split(b"\n", 1)
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict):
+                return msg
 
     def start(self, run_dir: Path, cwd: Path, env: dict[str, str], log: Path) -> int:
         """Fork one unit; its pid (also its process group)."""
