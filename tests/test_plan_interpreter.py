@@ -305,3 +305,13 @@ def test_the_scaffolded_handler_test_runs_in_the_project_env_without_expkit_or_p
     assert {n for n in dir(stand_in.results) if not n.startswith("_")} <= set(dir(real.results))
     assert isinstance(real.results, ResultsWriter)
     real.close()
+
+
+def test_wandb_asked_for_but_missing_in_the_project_env_is_a_warning_not_a_failure(tmp_path, venvs):
+    """The runner's own environment has wandb; the project's does not: metrics stay in metrics.jsonl."""
+    proj = project(tmp_path)
+    r = expkit("plan", "run", "c1-where", "--json", cwd=proj, env=user_env(venvs["project"], WANDB_MODE="offline"))
+    assert r.returncode == 0, r
+    assert any("wandb is not installed in" in w and str(venvs["project"]) in w for w in r.json()["warnings"])
+    run_dir = proj / "runs" / r.json()["ran"][0]["run_id"]
+    assert not (run_dir / "wandb").exists() and (run_dir / "metrics.jsonl").read_text().count("\n") == 2
