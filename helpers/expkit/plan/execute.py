@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -322,6 +323,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
     source = source_for(plan, exp).to_json()
     report = RunReport(exp_id, stub, path, doc, warnings=warnings)
     multi = len(exp.seeds) > 1
+    syncing: list[threading.Thread] = []
 
     for sub, seed in units:
         label = f"{sub.id}" + (f" seed {seed}" if multi else "")
@@ -341,15 +343,19 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
             record.update(_execute_unit(plan, exp, sub, seed, ctx, runs_dir, path.parent, stub=stub, source=source,
                                         wandb_on=wandb_on, import_error=import_error, backend=backend,
                                         backend_options=backend_options, argv=argv, project=project,
+                                        syncing=syncing,
                                         echo=lambda msg: echo(f"  {label}: {msg}")))
         record["ended_at"] = now_iso()
         res.record_unit(doc, record)
         verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
         res.apply_verdict(doc, exp, verdict, final=False)
-        res.save(path, doc)
+        _join(syncing)  # the previous record and this unit's manifest are on disk ...
+        res.save(path, doc, durable=False)  # ... and this record atomically in place: a killed runner loses nothing
+        _fsync_in_background(path, syncing)  # on disk (fsync) while the next unit starts
         report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
         echo(f"  {label}: {record['status']}" + (f": {record.get('reason')}" if record.get("reason") else ""))
 
+    _join(syncing)
     if in_flight(doc):  # on Modal: judged once `expkit plan sync` has brought every unit back
         echo(f"{len(in_flight(doc))} submitted to Modal: `expkit plan sync {exp_id}{' --stub' if stub else ''}` "
              "brings them back and judges the experiment")
@@ -361,8 +367,11 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path,
                   exp_dir: Path, *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
                   backend: str, backend_options: dict[str, Any], argv: list[str], project: ProjectPython,
-                  echo: Callable[[str], None]) -> dict[str, Any]:
-    """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome."""
+                  syncing: list[threading.Thread], echo: Callable[[str], None]) -> dict[str, Any]:
+    """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome.
+
+    The manifest is written before the unit starts and made durable (fsync) by a thread in `syncing`, while the
+    unit starts and runs; the runner joins it before the unit is recorded."""
     from expkit.runs.launch import LaunchRequest, prepare
 
     exp_id, multi = exp.id, len(exp.seeds) > 1
@@ -372,7 +381,8 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                         group=f"plan:{exp_id}", backend=backend, backend_options=dict(backend_options),
                         extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256, "experiment": exp_id,
                                         "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
-    run, env, _ = prepare(req, context=ctx, durable=False)  # the manifest is fsynced while the unit runs
+    run, env, _ = prepare(req, context=ctx, durable=False)
+    _fsync_in_background(run.path / MANIFEST, syncing)
     config = dict(exp.raw)
     config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
     config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
@@ -389,7 +399,6 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                                      "artifacts_subdir": f"seed{seed}" if multi else "", "config": config,
                                      "wandb_init": wandb_init})
     if import_error is not None:
-        fsync_path(run.path / MANIFEST)
         outcome = Outcome("failed", f"handler import failed: {import_error['message']}")
         result = {"ok": False, "error": import_error}
     else:
@@ -400,7 +409,6 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         try:
             handle = start_sub_experiment(SubJob(run, list(argv), plan.root, env, sub.timeout,
                                                  dict(backend_options)), backend, project)
-            fsync_path(run.path / MANIFEST)
             if getattr(handle, "detached", False):  # Modal: the call runs on; `expkit plan sync` records its end
                 return {"run_id": run.id, "status": "submitted", "job_id": handle.job_id}
             outcome = handle.wait()
@@ -415,6 +423,19 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
     unit = {"run_id": run.id, **unit_result(outcome, result, run)}
     finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"], durable=False)
     return unit
+
+
+def _fsync_in_background(path: Path, syncing: list[threading.Thread]) -> None:
+    """fsync `path` in a thread (it waits on the disk, not the CPU), so the next unit starts meanwhile."""
+    thread = threading.Thread(target=fsync_path, args=(path,), daemon=True)
+    thread.start()
+    syncing.append(thread)
+
+
+def _join(syncing: list[threading.Thread]) -> None:
+    for thread in syncing:
+        thread.join()
+    syncing.clear()
 
 
 def plan_context(plan: Plan, runs_dir: Path, argv: list[str] | None = None, chosen_by: str | None = None
