@@ -315,3 +315,23 @@ def test_wandb_asked_for_but_missing_in_the_project_env_is_a_warning_not_a_failu
     assert any("wandb is not installed in" in w and str(venvs["project"]) in w for w in r.json()["warnings"])
     run_dir = proj / "runs" / r.json()["ran"][0]["run_id"]
     assert not (run_dir / "wandb").exists() and (run_dir / "metrics.jsonl").read_text().count("\n") == 2
+
+
+def test_the_runtime_is_one_standard_library_file_that_parses_as_python_3_8():
+    """What runs in the project's interpreter: nothing outside the standard library, no syntax newer than 3.8
+    (ast's feature_version check; the handler process itself is exercised above in a real venv)."""
+    import ast
+
+    from expkit.plan.local import RUNTIME
+
+    source = Path(RUNTIME).read_text()
+    tree = ast.parse(source, feature_version=(3, 8))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    lazy = {"torch", "numpy", "wandb"}  # used only when the handler's environment has them
+    assert imported - lazy <= set(sys.stdlib_module_names), imported - lazy - set(sys.stdlib_module_names)
+    assert "expkit" not in imported
+    assert sorted(p.name for p in Path(RUNTIME).parent.iterdir() if p.suffix == ".py") == \
+        ["__init__.py", "expkit_plan_runtime.py"]  # its folder goes on sys.path: nothing else may be there
