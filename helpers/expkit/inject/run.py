@@ -1,9 +1,10 @@
 """Where a W&B run starts and ends: shared by every codemod that needs its own `wandb.init`.
 
 The run starts just before the statement that begins the work (the training loop, `fit`, the SummaryWriter),
-once the configuration is known, and that statement and everything after it in its block is wrapped in
-try/finally so `wandb.finish()` runs also when training ends by an exception. In distributed scripts the run
-exists only on the main process, decided with the script's own rank notion.
+once the configuration is known, and `wandb.finish()` goes where that block ends. No user line is moved or
+re-indented: when training raises, W&B's own exit hook ends the run as failed with the script's non-zero exit
+code (a `finally: wandb.finish()` would record the crash as a finished run with exit code 0). In distributed
+scripts the run exists only on the main process, decided with the script's own rank notion.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ RANK_INTS = ("rank", "global_rank", "ddp_rank", "world_rank", "proc_rank", "proc
 
 @dataclass
 class Driver:
-    """The scope that owns the run: its block, the statement the run wraps, its config."""
+    """The scope that owns the run: its block, the statement the run starts before, its config."""
 
     scope: cst.FunctionDef | None
     block: object
@@ -198,7 +199,7 @@ def init_call(opts, config: Config | None, extra: str = "") -> str:
 
 
 def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
-    """Insert `wandb.init` before the driver's anchor and wrap anchor..end of block in try/finally."""
+    """Insert `wandb.init` before the driver's anchor and `wandb.finish()` where the driver's block ends."""
     a = plan.analysis
     cond, imports = rank_condition(a, driver)
     for imp in imports + (driver.config.imports if driver.config else ()):
@@ -206,13 +207,11 @@ def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
     call = init_call(opts, driver.config, extra_init)
     if cond:
         init = f"if {cond}:  {MARK}\n    {call}"
-        finish = f"if {cond}:  {MARK}\n    wandb.finish()"
         plan.notes.append(f"distributed script: the run exists only where `{cond}`")
     else:
         init = f"{call}  {MARK}"
-        finish = f"wandb.finish()  {MARK}"
     plan.insert(driver.site, "before", init, "wandb.init", block=driver.block, stmt=driver.anchor)
-    plan.wrap(driver.site, driver.block, driver.anchor, finish)
+    plan.at_end(driver.site, driver.block, f"wandb.finish()  {MARK}", "wandb.finish")  # a no-op off the main process
     plan.add_import("import wandb")
     if driver.config:
         plan.notes.append(f"config: {driver.config.source}")

@@ -1,4 +1,4 @@
-"""HF Accelerate: `Accelerator(log_with="wandb")`, `init_trackers` after it, `end_training` in a finally, and the
+"""HF Accelerate: `Accelerator(log_with="wandb")`, `init_trackers` after it, `end_training` where the training function ends, and the
 loss through `accelerator.log` (which already runs only on the main process)."""
 
 from __future__ import annotations
@@ -75,9 +75,8 @@ def plan(plan: Plan, opts) -> None:
         plan.insert(site, "after", f"{call}  {MARK}", "accelerator.init_trackers")
         if cfg:
             plan.notes.append(f"config: {cfg.source}")
-        index = next(i for i, s in enumerate(block.body) if s is stmt)
-        if f"{name}.end_training" not in methods and index + 1 < len(block.body):
-            plan.wrap(site, block, block.body[index + 1], f"{name}.end_training()  {MARK}")
+        if f"{name}.end_training" not in methods:
+            plan.at_end(site, block, f"{name}.end_training()  {MARK}", "accelerator.end_training")
     if f"{name}.log" not in methods:
         done = set()
         for s, key, value in loss_sites(a):

@@ -16,7 +16,7 @@ from expkit.inject.analyze import Analysis, Site, dotted
 from expkit.inject.edits import MARK, Plan
 from expkit.inject.run import find_driver, start_run
 
-DESCRIPTION = "custom loop: wandb.init + wandb.log(loss, eval metrics) + wandb.finish in try/finally"
+DESCRIPTION = "custom loop: wandb.init + wandb.log(loss, eval metrics) + wandb.finish where training ends"
 
 METRIC = re.compile(r"^((val|valid|validation|test|eval|dev)_?(loss|acc|accuracy|ppl|perplexity|score|f1|auc)"
                     r"|.*(accuracy|acc|f1|auc|ppl|perplexity|bleu|rouge|precision|recall|correct|top1|top5|"
