@@ -49,7 +49,8 @@ class Plan:
         return list(cst.parse_module(text, config=mod.config_for_parsing).body)
 
     def insert(self, site: Site, where: str, code: str, kind: str, block=None, stmt=None) -> None:
-        """Insert `code` before/after the statement holding `site` (or `stmt` of `block`)."""
+        """Insert `code` before/after the statement holding `site` (or `stmt` of `block`); "end" is after it and
+        after every other insert there (the run finishes after the last thing logged)."""
         block = block if block is not None else site.block
         stmt = stmt if stmt is not None else site.stmt_in(block)
         self._touch(site)
@@ -60,7 +61,7 @@ class Plan:
         """Insert `code` where `block` ends: after its last statement, or before a final `return`/`raise`."""
         last = block.body[-1]
         ends = isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise))
-        self.insert(site, "before" if ends else "after", code, kind, block=block, stmt=last)
+        self.insert(site, "before" if ends else "end", code, kind, block=block, stmt=last)
 
     def rewrite_call(self, site: Site, fn: Callable[[cst.Call], cst.Call], kind: str) -> None:
         self._touch(site)
@@ -104,11 +105,10 @@ class _Apply(cst.CSTTransformer):
         if not inserts:
             return updated
         index = {id(s): i for i, s in enumerate(original.body)}
-        before = {}
-        after = {}
+        before, after, end = {}, {}, {}
         for stmt, where, new, key in inserts:
             self.placed[id(new[0])] = key
-            (before if where == "before" else after).setdefault(index[id(stmt)], []).extend(new)
+            {"before": before, "after": after, "end": end}[where].setdefault(index[id(stmt)], []).extend(new)
         out = []
         for i, stmt in enumerate(updated.body):
             new = before.get(i, [])
@@ -120,7 +120,7 @@ class _Apply(cst.CSTTransformer):
                 stmt = stmt.with_changes(leading_lines=())
             out.extend(new)
             out.append(stmt)
-            out.extend(after.get(i, []))
+            out.extend(after.get(i, []) + end.get(i, []))
         return updated.with_changes(body=out)
 
     def _imports(self, module: cst.Module) -> cst.Module:
