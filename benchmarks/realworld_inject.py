@@ -140,7 +140,11 @@ def _logs_per_step(tree) -> list[str]:
                 visit(child)
 
         for stmt in loop.body:
-            visit(stmt)
+            if not isinstance(stmt, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef)):
+                if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+                        and ast.unparse(stmt.value.func) == "wandb.log":
+                    found.append(stmt.value)
+                visit(stmt)
         if len(found) > 1:
             explicit = [c for c in found if _kw(c, "step") is not None]
             deferred = [c for c in found if isinstance(_kw(c, "commit"), ast.Constant) and _kw(c, "commit").value is False]

@@ -70,6 +70,76 @@ def param_config(a: Analysis, func: cst.FunctionDef | None) -> Config | None:
     return None
 
 
+def self_config(a: Analysis, func: cst.FunctionDef) -> Config | None:
+    """A method of a class whose __init__ keeps its configuration as `self.config = config` (a dataclass or an
+    argparse namespace), or builds it there (`self.cfg = TrainConfig(...)`)."""
+    site = a.func_sites.get(func)
+    owner = site.path[-2][1] if site is not None and len(site.path) >= 2 else None
+    if not isinstance(owner, cst.ClassDef) or not _param_names(func)[:1] == ["self"]:
+        return None
+    init = next((st for st in owner.body.body if isinstance(st, cst.FunctionDef) and st.name.value == "__init__"),
+                None)
+    if init is None:
+        return None
+    annotations = {p.name.value: dotted(p.annotation.annotation) for p in init.params.params if p.annotation}
+    for s in a.assigns:
+        if s.func is not init or not isinstance(s.node, cst.Assign):
+            continue
+        target, value = s.node.targets[0].target, s.node.value
+        if not (isinstance(target, cst.Attribute) and dotted(target.value) == "self"
+                and target.attr.value in CONFIG_NAMES):
+            continue
+        expr = f"self.{target.attr.value}"
+        kind = None
+        if isinstance(value, cst.Name):
+            ann = annotations.get(value.value)
+            kind = "dataclass" if ann in a.dataclasses else "argparse" if ann and ann.endswith("Namespace") else \
+                _kind_of_name(a, value.value)
+        elif isinstance(value, cst.Call) and dotted(value.func) in a.dataclasses:
+            kind = "dataclass"
+        if kind:
+            cfg = _config_for(a, expr, kind)
+            return Config(cfg.expr, f"{cfg.source.split(' ')[0]} `{expr}`", None, cfg.imports)
+    return None
+
+
+SCALAR_TYPES = {"int", "float", "str", "bool"}
+
+
+def parameters_config(a: Analysis, func: cst.FunctionDef, caller: Site | None) -> Config | None:
+    """Hyperparameters handed over one by one: `main(save_every: int, total_epochs: int, ...)` called as
+    `main(args.save_every, ...)` or spawned as `mp.spawn(main, args=(world_size, a.total_epochs, ...))`.
+    A parameter counts when annotated int/float/str/bool, defaulting to a literal, or fed `cfg.x`/a literal."""
+    params = [*func.params.posonly_params, *func.params.params, *func.params.kwonly_params]
+    fed = _fed_values(caller.node, func) if caller is not None and isinstance(caller.node, cst.Call) else {}
+    names = []
+    for p in params:
+        name = p.name.value
+        if name in ("self", "cls", "rank", "local_rank", "gpu", "gpu_id", "device", "epoch", "step"):
+            continue
+        ann = dotted(p.annotation.annotation) if p.annotation else None
+        value = fed.get(name)
+        if ann in SCALAR_TYPES or (p.default is not None and _is_literal(p.default)) or (
+                value is not None and (_is_literal(value) or isinstance(value, cst.Attribute))):
+            names.append(name)
+    if len(names) < 2:
+        return None
+    return Config("{" + ", ".join(f'"{n}": {n}' for n in names) + "}", f"parameters of `{func.name.value}`")
+
+
+def _fed_values(call: cst.Call, func: cst.FunctionDef) -> dict:
+    """{parameter: argument expression} at a call of `func`, or at `mp.spawn(func, args=(...))` (rank first)."""
+    params = [p.name.value for p in (*func.params.posonly_params, *func.params.params)]
+    args = list(call.args)
+    spawn_args = next((x.value for x in args if x.keyword and x.keyword.value == "args"), None)
+    if spawn_args is not None and args and dotted(args[0].value) == func.name.value:
+        values = [e.value for e in spawn_args.elements] if isinstance(spawn_args, cst.Tuple) else []
+        return dict(zip(params[1:], values))
+    out = dict(zip(params, [x.value for x in args if not x.keyword and not x.star]))
+    out.update({x.keyword.value: x.value for x in args if x.keyword})
+    return out
+
+
 def _kind_of_name(a: Analysis, name: str) -> str | None:
     """How a name of this spelling is made anywhere in the script (a parameter often mirrors its caller)."""
     for s in a.assigns:
@@ -126,14 +196,14 @@ def _config_for(a: Analysis, name: str, kind: str, site: Site | None = None) -> 
     return Config(name, f"dict `{name}`", site)
 
 
-def statement_config(a: Analysis, block, anchor, scope) -> Config | None:
+def statement_config(a: Analysis, block, anchor, scope, upto_end: bool = False) -> Config | None:
     """The last config assignment of `scope` that runs before `anchor` (a statement of `block`).
 
     The assignment may sit in `block` itself or inside a `with`/`if`/`try` before the anchor (e.g.
     `with open(path) as fh: cfg = json.load(fh)`), but not in a loop or a nested def.
     """
     found = None
-    limit = _index(block, anchor)
+    limit = len(block.body) if upto_end else _index(block, anchor)
     for s in a.assigns:
         if s.func is not scope:
             continue

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from expkit.inject.analyze import Analysis, Site, dotted
-from expkit.inject.config import Config, module_constants, param_config, statement_config
+from expkit.inject.config import (Config, module_constants, param_config, parameters_config, self_config,
+                                  statement_config)
 from expkit.inject.edits import MARK, Plan
 
 RANK_BOOLS = ("master_process", "is_master", "is_main_process", "is_main", "main_process", "is_master_process",
@@ -33,6 +34,7 @@ class Driver:
     site: Site
     config: Config | None
     worker: bool = False
+    after: bool = False  # start the run right after `anchor` (the config assignment), not before it
 
 
 def _fabric(a: Analysis) -> str | None:
@@ -102,9 +104,15 @@ def call_chain(a: Analysis, site: Site) -> list[tuple]:
         seen.add(id(func))
         names = _call_names(a, func)
         callers = [c for c in a.calls if c.name in names and c.func is not func]
-        if not callers:
-            break
-        chain.append((callers[0].func, callers[0]))
+        if callers:
+            chain.append((callers[0].func, callers[0]))
+            continue
+        here = a.func_sites[func]
+        if here.func is not None or here.loops:
+            # A closure handed to something else (`optimizer.step(closure)`): it runs where it is defined.
+            chain.append((here.func, here))
+            continue
+        break
     return chain
 
 
@@ -125,31 +133,86 @@ def _blocks_owned(site: Site, scope, outside_loops: bool = False) -> list:
     return out
 
 
+def _main_guard(stmt) -> bool:
+    return isinstance(stmt, cst.If) and "__name__" in cst.Module(body=[]).code_for_node(stmt.test)
+
+
+def _entry(a: Analysis, chain: list) -> int | None:
+    """Index in `chain` of the function the module level calls once (`main()`, not per epoch in a loop, not
+    twice in a row): the run belongs inside it, even when its configuration is a module global."""
+    if len(chain) >= 2 and chain[-1][0] is None and not chain[-1][1].loops:
+        name = chain[-1][1].name
+        if sum(1 for c in a.calls if c.func is None and c.name == name) == 1:
+            return len(chain) - 2
+    return None
+
+
+def _module_driver(a: Analysis, s: Site, cfg, worker) -> Driver:
+    """A run started at module level goes inside `if __name__ == "__main__":`, never where an import runs it."""
+    block = _blocks_owned(s, None, outside_loops=True)[0]
+    anchor = s.stmt_in(block)
+    for blk in _blocks_owned(s, None, outside_loops=True)[1:]:
+        if not _main_guard(anchor):
+            break
+        block, anchor = blk, s.stmt_in(blk)
+    return Driver(None, block, anchor, s, cfg, worker)
+
+
 def find_driver(a: Analysis, site: Site, climb: bool = True) -> Driver:
     """Pick the scope and statement where the run starts: the outermost caller that knows the config."""
     chain = call_chain(a, site) if climb else [(site.func, site)]
     worker = climb and chain[-1][0] is not None and spawned_by(a, chain[-1][0]) is not None
-    for scope, s in reversed(chain):
-        blocks = _blocks_owned(s, scope)
+    entry = _entry(a, chain)
+    for i in reversed(range(len(chain))):
+        scope, s = chain[i]
+        if scope is None and entry is not None:
+            continue
+        blocks = _blocks_owned(s, scope, outside_loops=True)
         for blk in reversed(blocks):
             anchor = s.stmt_in(blk)
             cfg = statement_config(a, blk, anchor, scope)
             if cfg:
+                if scope is None:
+                    return _module_driver(a, s, cfg, worker) if blk is blocks[0] else Driver(
+                        scope, blk, anchor, s, cfg, worker)
                 return Driver(scope, blk, anchor, s, cfg, worker)
         if scope is not None:
-            cfg = param_config(a, scope)
+            cfg = param_config(a, scope) or self_config(a, scope)
+            if cfg is None and (i == entry or (worker and i == len(chain) - 1)):
+                cfg = parameters_config(a, scope, chain[i + 1][1] if i + 1 < len(chain) else spawned_by(a, scope))
+            if cfg is None and i == entry:
+                top = chain[-1][1].stmt_in(a.module)
+                cfg = statement_config(a, a.module, top, None) or module_constants(a, top)
             if cfg and blocks:
                 return Driver(scope, blocks[0], s.stmt_in(blocks[0]), s, cfg, worker)
         elif blocks:
             cfg = module_constants(a, s.stmt_in(blocks[0]))
             if cfg:
-                inner = _blocks_owned(s, scope, outside_loops=True)[-1]
-                return Driver(scope, inner, s.stmt_in(inner), s, cfg, worker)
+                return _module_driver(a, s, cfg, worker)
+    if chain[-1][0] is not None and not worker:
+        entry_driver = _after_entry_config(a, chain[-1][1])
+        if entry_driver:
+            return entry_driver
     # No configuration anywhere: the outermost function of the chain (module level only for a script with no def).
     functions = [(scope, s) for scope, s in chain if scope is not None]
     scope, s = functions[-1] if functions else chain[-1]
     block = _blocks_owned(s, scope, outside_loops=True)[-1] if scope is None else _blocks_owned(s, scope)[0]
     return Driver(scope, block, s.stmt_in(block), s, None, worker)
+
+
+def _after_entry_config(a: Analysis, site: Site) -> Driver | None:
+    """Nothing in the script is seen calling the training code (e.g. `layer.train()` on objects built in a loop):
+    start the run right after the configuration is parsed at the entry point (`if __name__ == "__main__":`)."""
+    for s in reversed(a.assigns):
+        if s.func is not None or s.loops or not isinstance(s.stmt, cst.SimpleStatementLine):
+            continue
+        if not any(blk is a.module for blk, _ in s.path[:1]) or not all(
+                _main_guard(st) for _, st in s.path[:-1]):
+            continue
+        cfg = statement_config(a, s.block, None, None, upto_end=True)
+        if cfg and cfg.stmt_site is s:
+            return Driver(None, s.block, s.stmt, s, cfg, False, after=True)
+    return None
 
 
 def rank_condition(a: Analysis, driver: Driver) -> tuple[str | None, tuple]:
@@ -210,7 +273,8 @@ def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
         plan.notes.append(f"distributed script: the run exists only where `{cond}`")
     else:
         init = f"{call}  {MARK}"
-    plan.insert(driver.site, "before", init, "wandb.init", block=driver.block, stmt=driver.anchor)
+    plan.insert(driver.site, "after" if driver.after else "before", init, "wandb.init", block=driver.block,
+                stmt=driver.anchor)
     plan.at_end(driver.site, driver.block, f"wandb.finish()  {MARK}", "wandb.finish")  # a no-op off the main process
     plan.add_import("import wandb")
     if driver.config:
