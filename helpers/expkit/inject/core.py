@@ -128,7 +128,11 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
     for label, rule in RULES:
         if rule.applies(a):
             framework = label
-            rule.plan(plan, opts)
+            try:
+                rule.plan(plan, opts)
+            except loop.Unplaceable as exc:
+                raise CannotInject(f"{name}: {exc.message}; nothing changed", exc.snippet, label, None,
+                                   exc.line) from None
             break
     if framework is None and tensorboard.applies(a) and opts.sync_tensorboard is not False:
         line = a.line_of(tensorboard.writers(a)[0].stmt)

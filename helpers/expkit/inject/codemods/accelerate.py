@@ -9,7 +9,7 @@ import libcst as cst
 
 from expkit.inject.analyze import Analysis, Site
 from expkit.inject.codemods._args import append_to, expr, get_kwarg, set_kwarg, string_values
-from expkit.inject.codemods.loop import loss_sites
+from expkit.inject.codemods.loop import log_steps, loss_sites, skipped_notes
 from expkit.inject.config import param_config, statement_config
 from expkit.inject.edits import MARK, Plan
 
@@ -78,13 +78,13 @@ def plan(plan: Plan, opts) -> None:
         if f"{name}.end_training" not in methods:
             plan.at_end(site, block, f"{name}.end_training()  {MARK}", "accelerator.end_training")
     if f"{name}.log" not in methods:
-        done = set()
-        for s, key, value in loss_sites(a):
-            if id(s.stmt) in done:
-                continue
-            done.add(id(s.stmt))
+        skipped: list = []
+        losses = []
+        for s, key, value in loss_sites(a, skipped):
             if _visible(a, s, name):
-                plan.insert(s, "after", f'{name}.log({{"{key}": {value}}})  {MARK}', "accelerator.log(loss)")
+                losses.append((s, key, value))
             else:
                 plan.warnings.append(f"line {a.line_of(s.stmt)}: `{name}` is not visible where the loss is: "
                                      f'log it with `{name}.log({{"{key}": {value}}})`')
+        plan.notes.extend(skipped_notes(a, skipped))
+        log_steps(plan, losses, call=f"{name}.log", guard=False, visible=lambda s: _visible(a, s, name))

@@ -18,11 +18,13 @@ from expkit.inject.run import find_driver, start_run
 
 DESCRIPTION = "custom loop: wandb.init + wandb.log(loss, eval metrics) + wandb.finish where training ends"
 
-METRIC = re.compile(r"^((val|valid|validation|test|eval|dev)_?(loss|acc|accuracy|ppl|perplexity|score|f1|auc)"
-                    r"|.*(accuracy|acc|f1|auc|ppl|perplexity|bleu|rouge|precision|recall|correct|top1|top5|"
-                    r"mse|mae|rmse|iou|dice|error)$)", re.IGNORECASE)
+_QUANTITY = (r"loss|acc|accuracy|acc1|acc5|top1|top5|ppl|perplexity|score|f1|auc|bleu|rouge|precision|recall|"
+             r"correct|mse|mae|rmse|iou|dice|error|psnr|ssim|reward|return|metric|metrics|wer|cer")
+METRIC = re.compile(rf"^((val|valid|validation|test|eval|dev)_?\w*({_QUANTITY})|({_QUANTITY})_(val|valid|test|eval|train)"
+                    rf"|\w*({_QUANTITY.replace('loss|', '')}))$", re.IGNORECASE)
 REPORTERS = {"print", "tqdm.write", "pprint", "rich.print", "console.print", "logging.info", "logging.warning"}
 EVAL_CONTEXT = re.compile(r"(test|eval|valid|val_|_val|dev)", re.IGNORECASE)
+REDUCTIONS = ("mean", "sum")
 
 
 class Unplaceable(Exception):
@@ -38,20 +40,48 @@ def _code(node: cst.CSTNode) -> str:
 
 
 def _loss_from_expr(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The scalar tensor behind a backward call, as an expression safe to evaluate again, or None.
+
+    `X.backward()` (no gradient argument) only works on a scalar tensor, so `X.item()` is proven for a named X.
+    `(loss / k).backward()` logs `loss`; `loss.mean().backward()` (a per-sample loss) logs the mean; an unnamed
+    call such as `loss_fn(out, y).backward()` is not re-run to log it (it would repeat the forward pass)."""
     if isinstance(expr, (cst.Name, cst.Attribute, cst.Subscript)):
         return expr
-    # scaler.scale(loss).backward()
-    if isinstance(expr, cst.Call) and (dotted(expr.func) or "").endswith(".scale") and expr.args:
-        return _loss_from_expr(expr.args[0].value)
-    # (loss / accum_steps).backward(): log the loss itself
-    for name in m.findall(expr, m.Name()):
-        if "loss" in name.value.lower():
-            return name
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+        if expr.func.attr.value == "scale" and expr.args:  # scaler.scale(loss).backward()
+            return _loss_from_expr(expr.args[0].value)
+        if expr.func.attr.value in REDUCTIONS and not expr.args \
+                and isinstance(expr.func.value, (cst.Name, cst.Attribute)):
+            return expr
+    if isinstance(expr, cst.BinaryOperation):  # (loss / accum_steps).backward(): log the loss itself
+        for side in (expr.left, expr.right):
+            found = _loss_from_expr(side)
+            if found is not None and "loss" in _code(found).lower():
+                return found
     return None
 
 
-def loss_sites(a: Analysis) -> list[tuple[Site, str, str]]:
-    """[(site, key, value code)] for each place a training loss becomes available."""
+def _divided(site: Site, name: str) -> str | None:
+    """`k` when the block divides the loss before its backward call (`loss = loss / k`, `loss /= k`)."""
+    block, stmt = site.block, site.stmt
+    for prev in block.body[:next(i for i, st in enumerate(block.body) if st is stmt)]:
+        if not isinstance(prev, cst.SimpleStatementLine):
+            continue
+        small = prev.body[0]
+        if isinstance(small, cst.AugAssign) and _code(small.target) == name \
+                and isinstance(small.operator, cst.DivideAssign):
+            return _code(small.value)
+        if isinstance(small, cst.Assign) and _code(small.targets[0].target) == name \
+                and isinstance(small.value, cst.BinaryOperation) and isinstance(small.value.operator, cst.Divide) \
+                and _code(small.value.left) == name:
+            return _code(small.value.right)
+    return None
+
+
+def loss_sites(a: Analysis, skipped: list | None = None) -> list[tuple[Site, str, str]]:
+    """[(site, key, value code)] for each place a training loss becomes available.
+
+    `skipped` collects (site, expression) of backward calls whose loss cannot be logged without re-running it."""
     out = []
     for c in a.calls:
         func = c.node.func
@@ -59,15 +89,22 @@ def loss_sites(a: Analysis) -> list[tuple[Site, str, str]]:
                 or not isinstance(c.stmt, cst.SimpleStatementLine):
             continue
         if c.node.args and not c.node.args[0].keyword and isinstance(func.value, cst.Name):
-            loss = _loss_from_expr(c.node.args[0].value)  # accelerator.backward(loss), fabric.backward(loss)
+            expr = c.node.args[0].value  # accelerator.backward(loss), fabric.backward(loss)
         elif not c.node.args or all(arg.keyword for arg in c.node.args):
-            loss = _loss_from_expr(c.node.func.value)
+            expr = c.node.func.value
         else:
-            loss = None
+            continue
+        loss = _loss_from_expr(expr)
         if loss is None:
+            if skipped is not None:
+                skipped.append((c, _code(expr)))
             continue
         code = _code(loss)
-        out.append((c, _key(code), f"{code}.item()"))
+        value = f"{code}.item()"
+        k = _divided(c, code) if isinstance(loss, cst.Name) else None
+        if k is not None:
+            value = f"{code}.item() * {k}"  # the loss as the model sees it, not divided for accumulation
+        out.append((c, _key(code), value))
     if out:
         return out
     for s in a.assigns:  # JAX/numpy: `params, opt_state, loss = update(...)` inside a loop
@@ -83,14 +120,40 @@ def loss_sites(a: Analysis) -> list[tuple[Site, str, str]]:
     return out
 
 
+def skipped_notes(a: Analysis, skipped: list) -> list[str]:
+    return [f"line {a.line_of(site.stmt)}: the loss `{expr}` has no name, so it is not logged (logging it would run "
+            f"it again): write `loss = {expr}` and `loss.backward()` to have it logged" for site, expr in skipped]
+
+
 def _key(code: str) -> str:
+    code = re.sub(r"\.(mean|sum)\(\)$", "", code)
     last = re.split(r"[.\[\]'\"]+", code.strip("'\"]"))[-1] or "loss"
     return "train/loss" if last in ("loss", "train_loss") else f"train/{last}"
 
 
+def _metric_value(a: Analysis, node: cst.CSTNode, name: str) -> str:
+    """How to log a metric variable: a torchmetrics Metric (reported as `m.compute()`) logs `m.compute()`."""
+    for call in m.findall(node, m.Call(func=m.Attribute(value=m.Name(name), attr=m.Name("compute")))):
+        if not call.args:
+            return f"{name}.compute()"
+    return name
+
+
+def _is_metric_object(a: Analysis, name: str) -> bool:
+    for s in a.assigns:
+        if isinstance(s.node, cst.Assign) and _code(s.node.targets[0].target) == name \
+                and isinstance(s.node.value, cst.Call):
+            q = a.qualify(dotted(s.node.value.func)) or ""
+            if q.startswith("torchmetrics") or ".metrics." in q or q.endswith("MultiMetric"):
+                return True
+    return False
+
+
 def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
-    """Prints/log lines that report evaluation metrics: [(site, {key: name})]."""
+    """Evaluation metrics: where a print/log line reports them, and where an eval call's result is assigned
+    (`acc1 = validate(...)`, `val_loss = evaluate(...)`). [(site, {key: value code})], each name once per scope."""
     out, logged = [], {}
+    candidates = []
     for c in a.calls:
         name = c.name or ""
         if not (name in REPORTERS or name.endswith((".info", ".print", ".echo"))) or not c.path:
@@ -100,18 +163,34 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
             continue
         if stmt.body[0].value is not c.node:
             continue
+        candidates.append((c, c.node, [n.value for n in m.findall(c.node, m.Name())]))
+    for s in a.assigns:
+        v = s.node.value
+        if not (isinstance(s.node, cst.Assign) and isinstance(v, cst.Call) and isinstance(s.stmt, cst.SimpleStatementLine)):
+            continue
+        if not EVAL_CONTEXT.search((dotted(v.func) or "").rsplit(".", 1)[-1]) and \
+                not (dotted(v.func) or "").endswith(("evaluate", "validate")):
+            continue
+        t = s.node.targets[0].target
+        names = [e.value.value for e in t.elements if isinstance(e.value, cst.Name)] \
+            if isinstance(t, (cst.Tuple, cst.List)) else [t.value] if isinstance(t, cst.Name) else []
+        candidates.append((s, None, names))
+    candidates.sort(key=lambda x: a.line_of(x[0].stmt))
+    for site, node, names in candidates:
         found = {}
-        for n in m.findall(c.node, m.Name()):
-            v = n.value
+        where = site.func.name.value if site.func else ""
+        for v in names:
             if v in exclude or v.startswith("_") or not METRIC.match(v):
                 continue
-            where = c.func.name.value if c.func else ""
+            if _is_metric_object(a, v) and (node is None or _metric_value(a, node, v) == v):
+                continue  # a Metric object not computed here: its value is not known at this line
             prefix = "eval" if EVAL_CONTEXT.search(v) or EVAL_CONTEXT.search(where) else "train"
-            found[f"{prefix}/{v}"] = v
-        seen = logged.setdefault(id(c.func), set())
-        if found and not set(found) <= seen:  # a final summary print repeats what an earlier one logged
-            seen.update(found)
-            out.append((c, found))
+            found[f"{prefix}/{v}"] = _metric_value(a, node, v) if node is not None else v
+        seen = logged.setdefault(id(site.func), set())
+        new = {k: v for k, v in found.items() if k not in seen}
+        if new:  # a final summary print repeats what an earlier line logged
+            seen.update(new)
+            out.append((site, new))
     return out
 
 
@@ -124,27 +203,65 @@ def no_loss(a: Analysis) -> Unplaceable:
 
 
 def plan(plan: Plan, opts) -> None:
-    losses = loss_sites(plan.analysis)
-    if not losses:
+    skipped: list = []
+    losses = loss_sites(plan.analysis, skipped)
+    plan.notes.extend(skipped_notes(plan.analysis, skipped))
+    if not losses and not skipped:
         raise no_loss(plan.analysis)
-    start_run(plan, find_driver(plan.analysis, losses[0][0]), opts)
+    start_run(plan, find_driver(plan.analysis, (losses[0] if losses else skipped[0])[0]), opts)
     log_steps(plan, losses)
 
 
-def log_steps(plan: Plan, losses) -> None:
-    """`wandb.log` of the loss after each place it becomes available, and of metrics where they are printed."""
-    done = set()
+def log_call(call: str, payload: str, guard: bool = True) -> str:
+    code = f"{call}({payload})"
+    return f"if wandb.run is not None:  {MARK}\n    {code}" if guard else f"{code}  {MARK}"
+
+
+def step_groups(losses) -> list[tuple[Site, dict, bool]]:
+    """One W&B step per training iteration: the losses computed in one loop body go into one log call after the
+    last of them (same block), or every call but the last defers its commit (`commit=False`).
+    [(site to log after, {key: value}, commit)]."""
+    groups: dict = {}
     for site, key, value in losses:
+        loop = site.loops[-1] if site.loops else site.stmt
+        groups.setdefault(id(loop), []).append((site, key, value))
+    out = []
+    for items in groups.values():
+        unique, seen = [], set()
+        for site, key, value in items:
+            if id(site.stmt) not in seen:
+                seen.add(id(site.stmt))
+                unique.append((site, key, value))
+        if len({id(site.block) for site, _, _ in unique}) == 1:
+            order = {id(st): i for i, st in enumerate(unique[0][0].block.body)}
+            unique.sort(key=lambda x: order[id(x[0].stmt)])
+            out.append((unique[-1][0], {k: v for _, k, v in unique}, True))
+        else:
+            out.extend((site, {key: value}, i == len(unique) - 1) for i, (site, key, value) in enumerate(unique))
+    return out
+
+
+def log_steps(plan: Plan, losses, call: str = "wandb.log", guard: bool = True, visible=None) -> None:
+    """The loss after each place it becomes available (one step per iteration), and eval metrics where they are
+    reported or computed. Metrics reported inside a training loop that already logs the loss are left out (they
+    would add a W&B step per report)."""
+    a = plan.analysis
+    done = set()
+    loss_loops = set()
+    for site, payload, commit in step_groups(losses):
+        done.add(id(site.stmt))
+        if site.loops:
+            loss_loops.add(id(site.loops[-1]))
+        body = "{" + ", ".join(f'"{k}": {v}' for k, v in payload.items()) + "}" + ("" if commit else ", commit=False")
+        plan.insert(site, "after", log_call(call, body, guard), f"{call}(loss)")
+    exclude = {name for _, _, v in losses for name in re.findall(r"[A-Za-z_]\w*", v)} | {"loss"}
+    for site, metrics in metric_sites(a, exclude):
         if id(site.stmt) in done:
             continue
-        done.add(id(site.stmt))
-        plan.insert(site, "after", f'if wandb.run is not None:  {MARK}\n    wandb.log({{"{key}": {value}}})',
-                    "wandb.log(loss)")
-    exclude = {name for _, _, v in losses for name in re.findall(r"[A-Za-z_]\w*", v)} | {"loss"}
-    for site, metrics in metric_sites(plan.analysis, exclude):
-        if id(site.stmt) in done:
+        if site.loops and id(site.loops[-1]) in loss_loops:
+            continue
+        if visible is not None and not visible(site):
             continue
         done.add(id(site.stmt))
         payload = "{" + ", ".join(f'"{k}": {v}' for k, v in metrics.items()) + "}"
-        plan.insert(site, "after", f"if wandb.run is not None:  {MARK}\n    wandb.log({payload})",
-                    "wandb.log(metrics)")
+        plan.insert(site, "after", log_call(call, payload, guard), f"{call}(metrics)")
