@@ -126,9 +126,11 @@ def _logged_text(tree) -> str:
 
 
 def _logs_per_step(tree) -> list[str]:
-    """Loops whose body (not nested defs or loops) calls wandb.log more than once without step=/commit=False."""
+    """Loops and functions whose body (not nested defs or loops) calls wandb.log more than once without
+    step=/commit=False: each call is a W&B step of its own, so metrics of one iteration never line up."""
     bad = []
-    for loop in [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))]:
+    scopes = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef))]
+    for loop in scopes:
         found = []
 
         def visit(node):
@@ -149,7 +151,7 @@ def _logs_per_step(tree) -> list[str]:
             explicit = [c for c in found if _kw(c, "step") is not None]
             deferred = [c for c in found if isinstance(_kw(c, "commit"), ast.Constant) and _kw(c, "commit").value is False]
             if not explicit and len(deferred) < len(found) - 1:
-                bad.append(f"line {loop.lineno}: {len(found)} wandb.log calls per iteration")
+                bad.append(f"line {loop.lineno}: {len(found)} wandb.log calls per iteration/call")
     return bad
 
 

@@ -62,12 +62,37 @@ def param_config(a: Analysis, func: cst.FunctionDef | None) -> Config | None:
     if is_cli_command(a, func):
         names = [n for n in names if n not in ("self", "ctx")]
         return Config("{" + ", ".join(f'"{n}": {n}' for n in names) + "}", "command-line parameters")
+    annotations = {p.name.value: dotted(p.annotation.annotation) or "" for p in
+                   (*func.params.posonly_params, *func.params.params, *func.params.kwonly_params) if p.annotation}
     for n in names:
         if n in CONFIG_NAMES:
-            kind = _kind_of_name(a, n)
+            ann = annotations.get(n, "")
+            kind = _kind_of_name(a, n) or _kind_of_annotation(a, ann) or (
+                "object" if _reads_attributes(a, func, n) else None)
             if kind:
                 return _config_for(a, n, kind)
     return None
+
+
+def _kind_of_annotation(a: Analysis, ann: str) -> str | None:
+    last = ann.rsplit(".", 1)[-1]
+    if last == "ConfigDict" or last == "FrozenConfigDict":
+        return "configdict"
+    if last == "Namespace":
+        return "argparse"
+    if last in a.dataclasses:
+        return "dataclass"
+    if last in ("DictConfig", "ListConfig"):
+        return "omegaconf"
+    if last in ("dict", "Dict"):
+        return "dict"
+    return None
+
+
+def _reads_attributes(a: Analysis, func: cst.FunctionDef, name: str) -> bool:
+    """`args.epochs` is read inside `func`: the parameter is an object with attributes, so vars() gives them."""
+    code = cst.Module(body=[]).code_for_node(func.body)
+    return f"{name}." in code and f"{name}[" not in code
 
 
 def self_config(a: Analysis, func: cst.FunctionDef) -> Config | None:
@@ -187,6 +212,10 @@ def _assign_kind(a: Analysis, node, name: str) -> str | None:
 def _config_for(a: Analysis, name: str, kind: str, site: Site | None = None) -> Config:
     if kind == "argparse":
         return Config(f"vars({name})", f"argparse `{name}`", site)
+    if kind == "object":
+        return Config(f"vars({name})", f"attributes of `{name}`", site)
+    if kind == "configdict":
+        return Config(f"{name}.to_dict()", f"ConfigDict `{name}`", site)
     if kind == "omegaconf":
         imports = () if "OmegaConf" in a.imports else ("from omegaconf import OmegaConf",)
         return Config(f"OmegaConf.to_container({name}, resolve=True)", f"OmegaConf `{name}`", site, imports)

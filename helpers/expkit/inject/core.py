@@ -159,9 +159,11 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
             plan.notes.append(f"the training loop is in {path.name}, imported by {Path(name).name}: "
                               f"the run starts here, the loss is logged there")
     if plan.empty:
-        return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes)
+        return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes,
+                      existing=plan.existing)
     result = _finish(plan, source, name, framework)
     result.also = also
+    result.existing = plan.existing
     return result
 
 

@@ -27,6 +27,7 @@ class Plan:
     edits: list = field(default_factory=list)  # [{"where", "kind"}]; apply() adds "line"
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    existing: list = field(default_factory=list)  # [{"line", "code"}]: W&B already configured there (e.g. "all")
     needed: set = field(default_factory=set)  # ids of nodes the transformer must descend into
 
     @property

@@ -50,6 +50,12 @@ def plan(plan: Plan, opts) -> None:
     site = _accelerators(a)[0]
     arg = get_kwarg(site.node, "log_with")
     values = string_values(arg.value) if arg else None
+    if values is not None and {"wandb", "all"} & set(values):
+        which = "wandb" if "wandb" in values else "all"
+        plan.notes.append(f"line {a.line_of(site.node)}: Accelerator(log_with=\"{which}\") already "
+                          + ("sends to W&B" if which == "wandb" else "includes W&B (every installed tracker)")
+                          + ": no change needed there")
+        plan.existing.append({"line": a.line_of(site.node), "code": f"log_with=\"{which}\""})
     if arg is None:
         plan.rewrite_call(site, lambda call: set_kwarg(call, "log_with", expr('"wandb"')), 'log_with="wandb"')
     elif values is None or not ({"wandb", "all"} & set(values)):
@@ -62,6 +68,8 @@ def plan(plan: Plan, opts) -> None:
         return
     methods = {(c.name or "") for c in a.calls}
     block, stmt = site.block, site.stmt
+    if f"{name}.init_trackers" in methods:
+        plan.notes.append(f"the script already calls {name}.init_trackers(...): its project and config are kept")
     if f"{name}.init_trackers" not in methods:
         cfg = statement_config(a, block, stmt, site.func) or param_config(a, site.func)
         for imp in cfg.imports if cfg else ():
@@ -77,6 +85,8 @@ def plan(plan: Plan, opts) -> None:
             plan.notes.append(f"config: {cfg.source}")
         if f"{name}.end_training" not in methods:
             plan.at_end(site, block, f"{name}.end_training()  {MARK}", "accelerator.end_training")
+    if f"{name}.log" in methods:
+        plan.notes.append(f"the script already logs with {name}.log(...): no metric added")
     if f"{name}.log" not in methods:
         skipped: list = []
         losses = []

@@ -84,6 +84,7 @@ def plan(plan: Plan, opts) -> None:
         values = string_values(arg.value)
         if values is not None and ("wandb" in values or "all" in values):
             plan.notes.append(f"line {a.line_of(c.node)}: report_to already includes wandb")
+            plan.existing.append({"line": a.line_of(c.node), "code": f"report_to={values!r}"})
             continue
         if values is not None and all(v == "none" for v in values):
             plan.rewrite_call(c, lambda call: set_kwarg(call, "report_to", expr('["wandb"]')), 'report_to=["wandb"]')

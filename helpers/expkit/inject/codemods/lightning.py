@@ -81,6 +81,8 @@ def plan(plan: Plan, opts) -> None:
             return set_kwarg(call, "logger", append_to(get_kwarg(call, "logger").value, logger))
 
         plan.rewrite_call(c, edit, "Trainer(logger=WandbLogger)")
+        if arg is not None and not (isinstance(arg.value, cst.Name) and arg.value.value in ("True", "False", "None")):
+            plan.notes.append(f"line {a.line_of(c.node)}: the existing logger is kept; WandbLogger logs beside it")
         if arg is not None and isinstance(arg.value, cst.Name) and arg.value.value == "False":
             plan.warnings.append(f"line {a.line_of(c.node)}: logger=False replaced by a WandbLogger")
     for c in _calls(a, "LightningCLI"):
@@ -105,6 +107,7 @@ def plan(plan: Plan, opts) -> None:
             plan.rewrite_call(c, edit, "LightningCLI(trainer_defaults={logger: WandbLogger})")
         else:
             plan.warnings.append(f"line {a.line_of(c.node)}: LightningCLI already sets a logger default or "
-                                 "trainer_defaults is not a dict literal: pass --trainer.logger=WandbLogger")
+                                 "trainer_defaults is not a dict literal: nothing changed; pass "
+                                 "--trainer.logger=WandbLogger on the command line")
     if _calls(a, ".Trainer"):
         plan.add_import(f"from {_package(a)}.loggers import WandbLogger")

@@ -184,7 +184,7 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
                 continue
             if _is_metric_object(a, v) and (node is None or _metric_value(a, node, v) == v):
                 continue  # a Metric object not computed here: its value is not known at this line
-            prefix = "eval" if EVAL_CONTEXT.search(v) or EVAL_CONTEXT.search(where) else "train"
+            prefix = "eval" if node is None or EVAL_CONTEXT.search(v) or EVAL_CONTEXT.search(where) else "train"
             found[f"{prefix}/{v}"] = _metric_value(a, node, v) if node is not None else v
         seen = logged.setdefault(id(site.func), set())
         new = {k: v for k, v in found.items() if k not in seen}
@@ -194,12 +194,21 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
     return out
 
 
+def _training_loop(a: Analysis):
+    """The loop most likely to be the training loop: one that steps an optimizer or a train_step, else the first."""
+    for c in a.calls:
+        name = (c.name or "").rsplit(".", 1)[-1]
+        if c.loops and (name == "step" or "train_step" in name or name.startswith("train")):
+            return c.loops[-1]
+    return a.loops[0].node if a.loops else None
+
+
 def no_loss(a: Analysis) -> Unplaceable:
-    loop = a.loops[0] if a.loops else None
+    loop = _training_loop(a)
     return Unplaceable(
         "no loss in sight: found no `.backward()` call and no loss variable assigned in a loop",
         'wandb.log({"train/loss": loss.item()})  # inside the training loop, after the loss is computed',
-        a.line_of(loop.node) if loop else None)
+        a.line_of(loop) if loop is not None else None)
 
 
 def plan(plan: Plan, opts) -> None:
@@ -217,14 +226,23 @@ def log_call(call: str, payload: str, guard: bool = True) -> str:
     return f"if wandb.run is not None:  {MARK}\n    {code}" if guard else f"{code}  {MARK}"
 
 
+def step_scope(site: Site):
+    """What one W&B step stands for at `site`: its innermost loop within its function, else the function call."""
+    for node in reversed(site.ancestors):
+        if node is site.func:
+            break
+        if isinstance(node, (cst.For, cst.While)):
+            return node
+    return site.func if site.func is not None else site.stmt
+
+
 def step_groups(losses) -> list[tuple[Site, dict, bool]]:
     """One W&B step per training iteration: the losses computed in one loop body go into one log call after the
     last of them (same block), or every call but the last defers its commit (`commit=False`).
     [(site to log after, {key: value}, commit)]."""
     groups: dict = {}
     for site, key, value in losses:
-        loop = site.loops[-1] if site.loops else site.stmt
-        groups.setdefault(id(loop), []).append((site, key, value))
+        groups.setdefault(id(step_scope(site)), []).append((site, key, value))
     out = []
     for items in groups.values():
         unique, seen = [], set()
@@ -242,26 +260,37 @@ def step_groups(losses) -> list[tuple[Site, dict, bool]]:
 
 
 def log_steps(plan: Plan, losses, call: str = "wandb.log", guard: bool = True, visible=None) -> None:
-    """The loss after each place it becomes available (one step per iteration), and eval metrics where they are
-    reported or computed. Metrics reported inside a training loop that already logs the loss are left out (they
-    would add a W&B step per report)."""
+    """The loss after each place it becomes available, and eval metrics where they are reported or computed, with
+    one W&B step per iteration (or per call of a loop-less training step): a metric reported after the loss in the
+    same block joins the loss's step (the earlier call gets `commit=False`); one reported elsewhere in that
+    iteration (e.g. every N steps) is left out with a note, since it would add W&B steps of its own."""
     a = plan.analysis
-    done = set()
-    loss_loops = set()
+    logs = []  # [site, payload, commit, kind]
+    by_scope = {}
     for site, payload, commit in step_groups(losses):
-        done.add(id(site.stmt))
-        if site.loops:
-            loss_loops.add(id(site.loops[-1]))
-        body = "{" + ", ".join(f'"{k}": {v}' for k, v in payload.items()) + "}" + ("" if commit else ", commit=False")
-        plan.insert(site, "after", log_call(call, body, guard), f"{call}(loss)")
+        logs.append([site, payload, commit, f"{call}(loss)"])
+        if commit:
+            by_scope[id(step_scope(site))] = logs[-1]
     exclude = {name for _, _, v in losses for name in re.findall(r"[A-Za-z_]\w*", v)} | {"loss"}
+    done = {id(entry[0].stmt) for entry in logs}
     for site, metrics in metric_sites(a, exclude):
-        if id(site.stmt) in done:
-            continue
-        if site.loops and id(site.loops[-1]) in loss_loops:
-            continue
-        if visible is not None and not visible(site):
+        if id(site.stmt) in done or (visible is not None and not visible(site)):
             continue
         done.add(id(site.stmt))
-        payload = "{" + ", ".join(f'"{k}": {v}' for k, v in metrics.items()) + "}"
-        plan.insert(site, "after", log_call(call, payload, guard), f"{call}(metrics)")
+        last = by_scope.get(id(step_scope(site)))
+        if last is not None:
+            if site.block is not last[0].block or _index(site.block, site.stmt) < _index(site.block, last[0].stmt):
+                plan.notes.append(f"line {a.line_of(site.stmt)}: {', '.join(metrics.values())} not logged: reported "
+                                  "apart from the loss's step, another log call there would add W&B steps")
+                continue
+            last[2] = False  # the loss waits for the metrics of the same iteration: one step
+        logs.append([site, metrics, True, f"{call}(metrics)"])
+        if last is not None:
+            by_scope[id(step_scope(site))] = logs[-1]
+    for site, payload, commit, kind in logs:
+        body = "{" + ", ".join(f'"{k}": {v}' for k, v in payload.items()) + "}" + ("" if commit else ", commit=False")
+        plan.insert(site, "after", log_call(call, body, guard), kind)
+
+
+def _index(block, stmt) -> int:
+    return next(i for i, st in enumerate(block.body) if st is stmt)
