@@ -125,6 +125,11 @@ def _logged_text(tree) -> str:
     return "\n".join(ast.unparse(c) for c in calls)
 
 
+def _is_log(call: ast.Call) -> bool:
+    func = ast.unparse(call.func)
+    return func == "wandb.log" or (func.endswith(".log") and func.split(".")[0] in ("accelerator", "fabric"))
+
+
 def _logs_per_step(tree) -> list[str]:
     """Loops and functions whose body (not nested defs or loops) calls wandb.log more than once without
     step=/commit=False: each call is a W&B step of its own, so metrics of one iteration never line up."""
@@ -137,19 +142,16 @@ def _logs_per_step(tree) -> list[str]:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                     continue
-                if isinstance(child, ast.Call) and ast.unparse(child.func) == "wandb.log":
+                if isinstance(child, ast.Call) and _is_log(child):
                     found.append(child)
                 visit(child)
 
         for stmt in loop.body:
             if not isinstance(stmt, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef)):
-                if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
-                        and ast.unparse(stmt.value.func) == "wandb.log":
-                    found.append(stmt.value)
                 visit(stmt)
         if len(found) > 1:
             explicit = [c for c in found if _kw(c, "step") is not None]
-            deferred = [c for c in found if isinstance(_kw(c, "commit"), ast.Constant) and _kw(c, "commit").value is False]
+            deferred = [c for c in found if "'commit': False" in ast.unparse(c) or "commit=False" in ast.unparse(c)]
             if not explicit and len(deferred) < len(found) - 1:
                 bad.append(f"line {loop.lineno}: {len(found)} wandb.log calls per iteration/call")
     return bad

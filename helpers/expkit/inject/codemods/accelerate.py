@@ -97,4 +97,5 @@ def plan(plan: Plan, opts) -> None:
                 plan.warnings.append(f"line {a.line_of(s.stmt)}: `{name}` is not visible where the loss is: "
                                      f'log it with `{name}.log({{"{key}": {value}}})`')
         plan.notes.extend(skipped_notes(a, skipped))
-        log_steps(plan, losses, call=f"{name}.log", guard=False, visible=lambda s: _visible(a, s, name))
+        log_steps(plan, losses, call=f"{name}.log", guard=False, visible=lambda s: _visible(a, s, name),
+                  defer=', log_kwargs={"wandb": {"commit": False}}')

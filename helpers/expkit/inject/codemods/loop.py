@@ -259,7 +259,8 @@ def step_groups(losses) -> list[tuple[Site, dict, bool]]:
     return out
 
 
-def log_steps(plan: Plan, losses, call: str = "wandb.log", guard: bool = True, visible=None) -> None:
+def log_steps(plan: Plan, losses, call: str = "wandb.log", guard: bool = True, visible=None,
+              defer: str = ", commit=False") -> None:
     """The loss after each place it becomes available, and eval metrics where they are reported or computed, with
     one W&B step per iteration (or per call of a loop-less training step): a metric reported after the loss in the
     same block joins the loss's step (the earlier call gets `commit=False`); one reported elsewhere in that
@@ -281,14 +282,13 @@ def log_steps(plan: Plan, losses, call: str = "wandb.log", guard: bool = True, v
         if last is not None:
             if site.block is not last[0].block or _index(site.block, site.stmt) < _index(site.block, last[0].stmt):
                 plan.notes.append(f"line {a.line_of(site.stmt)}: {', '.join(metrics.values())} not logged: reported "
-                                  "apart from the loss's step, another log call there would add W&B steps")
+                                  "apart from the step already logged there, another log call would add W&B steps")
                 continue
-            last[2] = False  # the loss waits for the metrics of the same iteration: one step
+            last[2] = False  # the earlier log waits for the metrics of the same iteration: one step
         logs.append([site, metrics, True, f"{call}(metrics)"])
-        if last is not None:
-            by_scope[id(step_scope(site))] = logs[-1]
+        by_scope[id(step_scope(site))] = logs[-1]
     for site, payload, commit, kind in logs:
-        body = "{" + ", ".join(f'"{k}": {v}' for k, v in payload.items()) + "}" + ("" if commit else ", commit=False")
+        body = "{" + ", ".join(f'"{k}": {v}' for k, v in payload.items()) + "}" + ("" if commit else defer)
         plan.insert(site, "after", log_call(call, body, guard), kind)
 
 
