@@ -141,12 +141,17 @@ def _metric_value(a: Analysis, node: cst.CSTNode, name: str) -> str:
 
 def _is_metric_object(a: Analysis, name: str) -> bool:
     for s in a.assigns:
-        if isinstance(s.node, cst.Assign) and _code(s.node.targets[0].target) == name \
-                and isinstance(s.node.value, cst.Call):
+        t = s.node.targets[0].target if isinstance(s.node, cst.Assign) else None
+        if isinstance(t, cst.Name) and t.value == name and isinstance(s.node.value, cst.Call):
             q = a.qualify(dotted(s.node.value.func)) or ""
             if q.startswith("torchmetrics") or ".metrics." in q or q.endswith("MultiMetric"):
                 return True
     return False
+
+
+def source_order(site: Site) -> tuple:
+    """A sort key in source order, from the statement path (rendering the module for line numbers costs more)."""
+    return tuple(next(i for i, st in enumerate(blk.body) if st is stmt) for blk, stmt in site.path)
 
 
 def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
@@ -175,7 +180,7 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
         names = [e.value.value for e in t.elements if isinstance(e.value, cst.Name)] \
             if isinstance(t, (cst.Tuple, cst.List)) else [t.value] if isinstance(t, cst.Name) else []
         candidates.append((s, None, names))
-    candidates.sort(key=lambda x: a.line_of(x[0].stmt))
+    candidates.sort(key=lambda x: source_order(x[0]))
     for site, node, names in candidates:
         found = {}
         where = site.func.name.value if site.func else ""
