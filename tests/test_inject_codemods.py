@@ -387,3 +387,91 @@ def test_revert_refuses_when_wandb_code_is_gone_unless_forced(tmp_path):
     assert "--force" in exc.value.hint and path.read_text() == "# rewritten by hand\n"
     revert(path, force=True)
     assert path.read_bytes() == original
+
+
+# One focused case per defect class of the real-world corpus (tests/realworld/inject/ has the real scripts).
+
+def test_item_only_on_proven_scalar_tensors():
+    unnamed = ("import torch\nimport torch.nn as nn\nloss_fn = nn.MSELoss()\nconfig = {'lr': 1}\n"
+               "for x, y in data:\n    loss_fn(model(x), y).backward()\n")
+    r = inject_source(unnamed, Options(), "u.py")
+    assert "loss_fn.item()" not in r.new_source and "wandb.log(" not in r.new_source
+    assert any("line 6" in n and "has no name" in n for n in r.notes)
+    per_sample = ("import torch\nconfig = {'lr': 1}\ncrit = torch.nn.CrossEntropyLoss(reduction='none')\n"
+                  "for x, y in data:\n    loss = crit(model(x), y)\n    loss.mean().backward()\n")
+    assert 'wandb.log({"train/loss": loss.mean().item()})' in inject_source(per_sample, Options(), "p.py").new_source
+    metric = ("import torch\nimport torchmetrics\nconfig = {'lr': 1}\nval_acc = torchmetrics.Accuracy(task='binary')\n"
+              "for epoch in range(2):\n    for x, y in data:\n        loss = m(x)\n        loss.backward()\n"
+              "    print(f'val_acc={val_acc.compute()}')\n    val_acc.reset()\n")
+    out = inject_source(metric, Options(), "m.py").new_source
+    assert out.index('"eval/val_acc": val_acc.compute()') < out.index("    val_acc.reset()")
+
+
+def test_report_to_goes_on_the_training_arguments_only():
+    src = ("from transformers import HfArgumentParser\nfrom trl import SFTConfig, SFTTrainer\n"
+           "from dataclasses import dataclass\n\n@dataclass\nclass DataTrainingArguments:\n    path: str = 'x'\n\n"
+           "parser = HfArgumentParser((ModelArguments, DataTrainingArguments, SFTConfig))\n"
+           "model_args, data_args, training_args = parser.parse_args_into_dataclasses()\n"
+           "SFTTrainer(model=None, args=training_args).train()\n")
+    new = added(inject_source(src, Options(), "s.py"))
+    assert 'training_args.report_to = [*training_args.report_to, "wandb"]' in new
+    assert not any("data_args" in ln for ln in new)
+    sub = ("from transformers import HfArgumentParser\nfrom trl import SFTConfig\n\n"
+           "class ScriptArguments(SFTConfig):\n    pass\n\nparser = HfArgumentParser(ScriptArguments)\n"
+           "script_args = parser.parse_args_into_dataclasses()[0]\n")
+    assert 'script_args.report_to = [*script_args.report_to, "wandb"]' in added(inject_source(sub, Options(), "p.py"))
+    seq2seq = ("from transformers import Seq2SeqTrainingArguments\n"
+               "args = Seq2SeqTrainingArguments(output_dir='o')\n")
+    assert inject_source(seq2seq, Options(), "q.py").framework == "hf-trainer"
+
+
+def test_trl_parser_configs_take_the_report_to_route():
+    src = ("import argparse\n\ndef make_parser():\n    from trl import ModelConfig, ScriptArguments, GRPOConfig, TrlParser\n"
+           "    types = (ScriptArguments, GRPOConfig, ModelConfig)\n    return TrlParser(types)\n\n"
+           "if __name__ == '__main__':\n    parser = make_parser()\n"
+           "    script_args, training_args, model_args = parser.parse_args_and_config()\n    main(training_args)\n")
+    r = inject_source(src, Options(), "g.py")
+    assert r.framework == "hf-trainer"
+    assert 'training_args.report_to = [*training_args.report_to, "wandb"]' in added(r)
+
+
+def test_tensorboard_api_on_the_lightning_logger_is_refused_with_its_line():
+    src = ("import lightning as L\n\nclass M(L.LightningModule):\n    def on_train_epoch_end(self):\n"
+           "        for logger in self.loggers:\n            logger.experiment.add_image('x', 1, 0)\n\n"
+           "L.Trainer(max_epochs=1).fit(M())\n")
+    with pytest.raises(CannotInject) as exc:
+        inject_source(src, Options(), "gan.py")
+    assert exc.value.line == 6 and "add_image" in exc.value.message
+
+
+def test_gan_losses_of_one_iteration_are_one_step():
+    src = ("import torch\nconfig = {'lr': 1}\nfor x in data:\n    err_d = d(x)\n    err_d.backward()\n"
+           "    err_g = g(x)\n    err_g.backward()\n")
+    out = inject_source(src, Options(), "gan.py").new_source
+    assert out.count("wandb.log(") == 1
+    assert 'wandb.log({"train/err_d": err_d.item(), "train/err_g": err_g.item()})' in out
+
+
+def test_config_from_spawn_args_self_config_and_accumulation():
+    spawn = ("import torch.multiprocessing as mp\n\ndef main(rank, world_size: int, total_epochs: int, batch_size: int):\n"
+             "    for e in range(total_epochs):\n        loss = step()\n        loss.backward()\n\n"
+             "if __name__ == '__main__':\n    mp.spawn(main, args=(2, args.epochs, args.batch), nprocs=2)\n")
+    out = inject_source(spawn, Options(), "s.py").new_source
+    assert 'wandb.init(config={"world_size": world_size, "total_epochs": total_epochs, "batch_size": batch_size})' in out
+    cls = ("from dataclasses import dataclass\nimport torch\n\n@dataclass\nclass TrainerConfig:\n    lr: float = 1.0\n\n"
+           "class Trainer:\n    def __init__(self, trainer_config: TrainerConfig):\n        self.config = trainer_config\n\n"
+           "    def train(self):\n        for b in data:\n            loss = m(b)\n            loss.backward()\n")
+    assert "wandb.init(config=dataclasses.asdict(self.config))" in inject_source(cls, Options(), "t.py").new_source
+    accum = ("import torch\nconfig = {'k': 4}\nk = 4\nfor b in data:\n    loss = m(b)\n    loss = loss / k\n"
+             "    loss.backward()\n")
+    assert '"train/loss": loss.item() * k' in inject_source(accum, Options(), "a.py").new_source
+
+
+def test_accelerate_log_with_all_is_a_no_op_that_says_why():
+    src = ("from accelerate import Accelerator\n\ndef f(config):\n    accelerator = Accelerator(log_with='all')\n"
+           "    accelerator.init_trackers('p', config)\n    for b in data:\n        loss = m(b)\n"
+           "        accelerator.backward(loss)\n        accelerator.log({'loss': loss.item()})\n")
+    r = inject_source(src, Options(), "a.py")
+    assert not r.changed
+    assert any('log_with="all"' in n and "includes W&B" in n for n in r.notes)
+    assert r.to_json()["existing_wandb"] == [{"line": 4, "code": 'log_with="all"'}]
