@@ -1,8 +1,9 @@
 """An edit plan (what to insert where) and the one transformer that applies it.
 
 Codemods only *plan*: they name a statement to insert before/after, or a call to rewrite. Nothing the user wrote
-is moved or re-indented: an edit a user must approve adds lines and changes only the calls it has to. Applying is a single pruned pass that descends only into the nodes on the way to an edit, so every
-byte of the script outside the edited statements comes out exactly as it went in.
+is moved or re-indented: an edit a user must approve adds lines and changes only the calls it has to. Applying is
+a single pruned pass that descends only into the nodes on the way to an edit, so every byte of the script outside
+the edited statements comes out exactly as it went in.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""HF Accelerate: `Accelerator(log_with="wandb")`, `init_trackers` after it, `end_training` where the training function ends, and the
-loss through `accelerator.log` (which already runs only on the main process)."""
+"""HF Accelerate: `Accelerator(log_with="wandb")`, `init_trackers` after it, `end_training` where the training
+function ends, and the loss through `accelerator.log` (which already runs only on the main process)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,7 @@ import json
 import libcst as cst
 
 from expkit.inject.analyze import Analysis
-from expkit.inject.codemods._args import append_to, expr, get_kwarg, set_kwarg
-from expkit.inject.codemods.hf import _assigned_name
+from expkit.inject.codemods._args import append_to, assigned_name, expr, get_kwarg, set_kwarg
 from expkit.inject.codemods.loop import Unplaceable
 from expkit.inject.edits import MARK, Plan
 
@@ -59,14 +58,14 @@ def plan(plan: Plan, opts) -> None:
         raise Unplaceable(
             f"line {line} calls `{tb[0].name}(...)`, TensorBoard's API, on the Trainer's logger: a WandbLogger in "
             "logger= has no such method and the run would crash at that line",
-            f"guard it (`if isinstance(logger, TensorBoardLogger):`) then inject again, or keep TensorBoard and "
-            f"run with `wandb.init(sync_tensorboard=True)`", line)
+            "guard it (`if isinstance(logger, TensorBoardLogger):`) then inject again, or keep TensorBoard and "
+            "run with `wandb.init(sync_tensorboard=True)`", line)
     logger = f"WandbLogger({_logger_args(opts)})"
     for c in _calls(a, ".Trainer"):
         arg = get_kwarg(c.node, "logger")
         if arg is None and any(x.star == "**" for x in c.node.args):
             # Trainer(**kwargs) may already carry a logger: add ours to trainer.loggers after construction.
-            target = _assigned_name(c)
+            target = assigned_name(c)
             if target:
                 plan.insert(c, "after", f"{target}.loggers = [*{target}.loggers, {logger}]  {MARK}",
                             "trainer.loggers += [WandbLogger]")

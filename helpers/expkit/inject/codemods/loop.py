@@ -20,8 +20,8 @@ DESCRIPTION = "custom loop: wandb.init + wandb.log(loss, eval metrics) + wandb.f
 
 _QUANTITY = (r"loss|acc|accuracy|acc1|acc5|top1|top5|ppl|perplexity|score|f1|auc|bleu|rouge|precision|recall|"
              r"correct|mse|mae|rmse|iou|dice|error|psnr|ssim|reward|return|metric|metrics|wer|cer")
-METRIC = re.compile(rf"^((val|valid|validation|test|eval|dev)_?\w*({_QUANTITY})|({_QUANTITY})_(val|valid|test|eval|train)"
-                    rf"|\w*({_QUANTITY.replace('loss|', '')}))$", re.IGNORECASE)
+METRIC = re.compile(rf"^((val|valid|validation|test|eval|dev)_?\w*({_QUANTITY})"
+                    rf"|({_QUANTITY})_(val|valid|test|eval|train)|\w*({_QUANTITY.replace('loss|', '')}))$", re.IGNORECASE)
 REPORTERS = {"print", "tqdm.write", "pprint", "rich.print", "console.print", "logging.info", "logging.warning"}
 EVAL_CONTEXT = re.compile(r"(test|eval|valid|val_|_val|dev)", re.IGNORECASE)
 REDUCTIONS = ("mean", "sum")
@@ -171,7 +171,8 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
         candidates.append((c, c.node, [n.value for n in m.findall(c.node, m.Name())]))
     for s in a.assigns:
         v = s.node.value
-        if not (isinstance(s.node, cst.Assign) and isinstance(v, cst.Call) and isinstance(s.stmt, cst.SimpleStatementLine)):
+        if not (isinstance(s.node, cst.Assign) and isinstance(v, cst.Call)
+                and isinstance(s.stmt, cst.SimpleStatementLine)):
             continue
         if not EVAL_CONTEXT.search((dotted(v.func) or "").rsplit(".", 1)[-1]) and \
                 not (dotted(v.func) or "").endswith(("evaluate", "validate")):
