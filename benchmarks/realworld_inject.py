@@ -56,14 +56,13 @@ class Grade:
 
 
 def scripts() -> list[Path]:
-    return sorted(p for p in CORPUS.glob("*.py") if (p.with_suffix("").with_suffix(".answer.yaml")).exists()
-                  or p.with_name(p.stem + ".answer.yaml").exists())
+    return sorted(p for p in CORPUS.glob("*.py") if p.with_name(p.stem + ".answer.yaml").exists())
 
 
 def key_of(script: Path) -> dict:
-    import yaml
+    from expkit.yamlfile import load_yaml
 
-    return yaml.safe_load(script.with_name(script.stem + ".answer.yaml").read_text())
+    return load_yaml(script.with_name(script.stem + ".answer.yaml"))
 
 
 def diff_stats(before: str, after: str) -> tuple[int, int, int]:
