@@ -475,3 +475,13 @@ def test_accelerate_log_with_all_is_a_no_op_that_says_why():
     assert not r.changed
     assert any('log_with="all"' in n and "includes W&B" in n for n in r.notes)
     assert r.to_json()["existing_wandb"] == [{"line": 4, "code": 'log_with="all"'}]
+
+
+def test_mp_spawn_worker_guards_on_its_process_index_and_reads_module_config():
+    src = ("import torch\nimport torch.multiprocessing as mp\nbatch_size = 8\nnum_epochs = 2\n\n"
+           "def main(current_gpu_index, num_gpu):\n    for b in data:\n        loss = m(b)\n        loss.backward()\n\n"
+           "if __name__ == '__main__':\n    mp.spawn(main, args=(2,), nprocs=2)\n")
+    out = inject_source(src, Options(), "w.py").new_source
+    # mp.spawn sets no RANK variable: every worker would think it is rank 0
+    assert ('    if current_gpu_index == 0:  # expkit: wandb\n'
+            '        wandb.init(config={"batch_size": batch_size, "num_epochs": num_epochs})') in out

@@ -180,9 +180,12 @@ def find_driver(a: Analysis, site: Site, climb: bool = True) -> Driver:
             cfg = param_config(a, scope) or self_config(a, scope)
             if cfg is None and (i == entry or (worker and i == len(chain) - 1)):
                 cfg = parameters_config(a, scope, chain[i + 1][1] if i + 1 < len(chain) else spawned_by(a, scope))
-            if cfg is None and i == entry:
-                top = chain[-1][1].stmt_in(a.module)
-                cfg = statement_config(a, a.module, top, None) or module_constants(a, top)
+            spawner = spawned_by(a, scope) if worker and i == len(chain) - 1 else None
+            if cfg is None and (i == entry or spawner is not None):
+                # Module globals are this function's config too (read before the call or the spawn).
+                top = (chain[-1][1] if i == entry else spawner).stmt_in(a.module)
+                if top is not None:
+                    cfg = statement_config(a, a.module, top, None) or module_constants(a, top)
             if cfg and blocks:
                 return Driver(scope, blocks[0], s.stmt_in(blocks[0]), s, cfg, worker)
         elif blocks:
@@ -244,8 +247,18 @@ def rank_condition(a: Analysis, driver: Driver) -> tuple[str | None, tuple]:
         for name in ("rank", "local_rank"):
             if f"{cfg}.{name}" in code:
                 return f"{cfg}.{name} in (0, -1)", ()
+    spawner = spawned_by(a, driver.scope) if driver.worker and driver.scope is not None else None
+    if spawner is not None and (spawner.name or "").endswith("spawn"):
+        first = _param_list(driver.scope)[:1]
+        if first:  # mp.spawn passes the process index first, and sets no RANK variable
+            return f"{first[0]} == 0", ()
     imports = () if "os" in a.imports else ("import os",)
     return 'int(os.environ.get("RANK", "0")) == 0', imports
+
+
+def _param_list(func: cst.FunctionDef) -> list[str]:
+    p = func.params
+    return [x.name.value for x in (*p.posonly_params, *p.params)]
 
 
 def init_call(opts, config: Config | None, extra: str = "") -> str:
