@@ -485,3 +485,16 @@ def test_mp_spawn_worker_guards_on_its_process_index_and_reads_module_config():
     # mp.spawn sets no RANK variable: every worker would think it is rank 0
     assert ('    if current_gpu_index == 0:  # expkit: wandb\n'
             '        wandb.init(config={"batch_size": batch_size, "num_epochs": num_epochs})') in out
+
+
+def test_a_trl_trainer_with_its_config_passed_in_takes_the_report_to_route():
+    src = ("from trl import SFTTrainer\n\ndef main(training_args):\n"
+           "    trainer = SFTTrainer(model='m', args=training_args, train_dataset=ds)\n    trainer.train()\n")
+    r = inject_source(src, Options(), "t.py")
+    assert r.framework == "hf-trainer"
+    assert r.new_source.index('training_args.report_to = [*training_args.report_to, "wandb"]') < r.new_source.index(
+        "    trainer = SFTTrainer(")
+    bare = "from trl import SFTTrainer\n\ntrainer = SFTTrainer(model='m', train_dataset=ds)\ntrainer.train()\n"
+    with pytest.raises(CannotInject) as exc:
+        inject_source(bare, Options(), "b.py")
+    assert exc.value.framework == "hf-trainer" and exc.value.line == 3 and "report_to" in exc.value.hint

@@ -13,6 +13,7 @@ import libcst as cst
 
 from expkit.inject.analyze import Analysis, dotted
 from expkit.inject.codemods._args import append_to, assigned_name, expr, get_kwarg, set_kwarg, string_values
+from expkit.inject.codemods.loop import Unplaceable
 from expkit.inject.edits import MARK, Plan
 
 DESCRIPTION = 'HF Trainer: report_to includes "wandb"'
@@ -52,6 +53,21 @@ class _Classes:
         return last.endswith("TrainingArguments") or (last.endswith("Config") and self.trl)
 
 
+    def trainer(self, name: str | None, seen: frozenset = frozenset()) -> bool:
+        """A transformers/TRL Trainer (SFTTrainer, DPOTrainer, GRPOTrainer, ...) or the script's subclass of one."""
+        if not name or not name.rsplit(".", 1)[-1].endswith("Trainer"):
+            return bool(name in self.local and any(self.trainer(dotted(b), seen | {name}) for b in self.local[name]
+                                                   if dotted(b) not in seen))
+        if name in self.local:
+            return any(self.trainer(dotted(b), seen | {name}) for b in self.local[name] if dotted(b) not in seen)
+        q = self.a.qualify(name) or ""
+        return q.startswith(("transformers.", "trl.")) or (not q and self.trl)
+
+
+def _trainer_calls(a: Analysis, classes: _Classes):
+    return [c for c in a.calls if c.name and classes.trainer(c.name) and c.path]
+
+
 def _args_calls(a: Analysis, classes: _Classes):
     return [c for c in a.calls if c.name and classes.training_args(c.name) and c.path]
 
@@ -61,7 +77,8 @@ def _parser_calls(a: Analysis):
 
 
 def applies(a: Analysis) -> bool:
-    return bool(_parser_calls(a) or _args_calls(a, _Classes(a)))
+    classes = _Classes(a)
+    return bool(_parser_calls(a) or _args_calls(a, classes) or _trainer_calls(a, classes))
 
 
 def plan(plan: Plan, opts) -> None:
@@ -94,10 +111,30 @@ def plan(plan: Plan, opts) -> None:
     for name in _parsed_training_args(a, classes):
         site, target = name
         plan.insert(site, "after", _append_wandb(target), 'report_to += ["wandb"]')
+    if plan.empty and not plan.existing:
+        _through_trainer(plan, classes)
     plan.notes.append("the W&B project comes from WANDB_PROJECT (`expkit launch --wandb-project P` sets it)")
     if opts.project or opts.entity:
         plan.notes.append("--project/--entity are not written into an HF Trainer script: set WANDB_PROJECT / "
                           "WANDB_ENTITY in the run's environment")
+
+
+def _through_trainer(plan: Plan, classes: _Classes) -> None:
+    """No TrainingArguments built or parsed in sight: set report_to on what each Trainer gets as `args`, before
+    the Trainer is made (it reads report_to when it starts)."""
+    a = plan.analysis
+    trainers = _trainer_calls(a, classes)
+    for c in trainers:
+        arg = get_kwarg(c.node, "args")
+        if arg is None and len(c.node.args) > 1 and not c.node.args[1].keyword and not c.node.args[1].star:
+            arg = c.node.args[1]  # Trainer(model, args, ...)
+        if arg is not None and isinstance(arg.value, (cst.Name, cst.Attribute)):
+            plan.insert(c, "before", _append_wandb(dotted(arg.value)), 'report_to += ["wandb"]')
+            continue
+        line = a.line_of(c.stmt)
+        raise Unplaceable(f"line {line}: {c.name}(...) gets no training arguments object to set report_to on",
+                          f'pass args=TrainingArguments(..., report_to=["wandb"]) (or the TRL config) to {c.name}',
+                          line)
 
 
 def _append_wandb(target: str) -> str:
