@@ -13,6 +13,14 @@ Each script is graded against its key:
 
 Targets: 0 wrong, >= 90% injected where injectable, median <= 8 lines added, 0 re-indented.
 
+Answer key (<name>.answer.yaml): source {repo, path, commit, licence}; framework; injectable; route (wandb.init,
+report_to, accelerate, lightning-logger, lightningcli, keras-callback, sync-tensorboard); init_in (functions that
+may hold the run's start, `<module>` for module level); config (names the config must mention, `a|b` for either);
+logs / logs_eval (names that must be logged; eval ones missing make it weak); forbid (text no added line may
+contain); rank_guard; one_log_per_step; undivided (the accumulation factor the loss is multiplied back by);
+report_to_on (the object, or `Class(` for the call that gets report_to); for injectable: false, expect
+(unchanged / refused) and reason (a word the note or refusal must contain); options (inject Options); notes.
+
     python benchmarks/realworld_inject.py [-v]
 """
 
