@@ -498,3 +498,17 @@ def test_a_trl_trainer_with_its_config_passed_in_takes_the_report_to_route():
     with pytest.raises(CannotInject) as exc:
         inject_source(bare, Options(), "b.py")
     assert exc.value.framework == "hf-trainer" and exc.value.line == 3 and "report_to" in exc.value.hint
+
+
+def test_finish_never_lands_before_the_training_it_ends():
+    src = ("import argparse\nimport torch\n\ndef train(args):\n    for b in data:\n        loss = m(b)\n"
+           "        loss.backward()\n    return m\n\ndef main():\n    args = argparse.ArgumentParser().parse_args()\n"
+           "    return train(args)\n")
+    out = inject_source(src, Options(), "r.py")
+    main = out.new_source[out.new_source.index("def main"):]
+    assert "wandb.init(config=vars(args))" in main and "wandb.finish()" not in main
+    assert any("exit hook" in n for n in out.notes)
+    ends = ("import torch\n\ndef run(lr=0.1, steps=3):\n    for b in data:\n        loss = m(b)\n"
+            "        loss.backward()\n    return m\n\nif __name__ == '__main__':\n    run()\n")
+    body = inject_source(ends, Options(), "e.py").new_source
+    assert body.index("wandb.finish()") < body.index("    return m")  # after training, before returning

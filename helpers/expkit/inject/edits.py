@@ -59,11 +59,15 @@ class Plan:
         self.inserts.setdefault(id(block), []).append((stmt, where, self.snippet(code), len(self.edits)))
         self.edits.append({"where": where, "kind": kind})
 
-    def at_end(self, site: Site, block, code: str, kind: str) -> None:
-        """Insert `code` where `block` ends: after its last statement, or before a final `return`/`raise`."""
+    def at_end(self, site: Site, block, code: str, kind: str, anchor=None) -> bool:
+        """Insert `code` where `block` ends: after its last statement, or before a final `return`/`raise` unless
+        that statement is `anchor` itself (`return train(...)`: nothing can follow it). False when not inserted."""
         last = block.body[-1]
         ends = isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise))
+        if ends and last is anchor:
+            return False
         self.insert(site, "before" if ends else "end", code, kind, block=block, stmt=last)
+        return True
 
     def rewrite_call(self, site: Site, fn: Callable[[cst.Call], cst.Call], kind: str) -> None:
         self._touch(site)

@@ -209,9 +209,8 @@ def _after_entry_config(a: Analysis, site: Site) -> Driver | None:
     for s in reversed(a.assigns):
         if s.func is not None or s.loops or not isinstance(s.stmt, cst.SimpleStatementLine):
             continue
-        if not any(blk is a.module for blk, _ in s.path[:1]) or not all(
-                _main_guard(st) for _, st in s.path[:-1]):
-            continue
+        if len(s.path) < 2 or s.path[0][0] is not a.module or not all(_main_guard(st) for _, st in s.path[:-1]):
+            continue  # only under `if __name__ == "__main__":`, never where an import would start a run
         cfg = statement_config(a, s.block, None, None, upto_end=True)
         if cfg and cfg.stmt_site is s:
             return Driver(None, s.block, s.stmt, s, cfg, False, after=True)
@@ -288,7 +287,11 @@ def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
         init = f"{call}  {MARK}"
     plan.insert(driver.site, "after" if driver.after else "before", init, "wandb.init", block=driver.block,
                 stmt=driver.anchor)
-    plan.at_end(driver.site, driver.block, f"wandb.finish()  {MARK}", "wandb.finish")  # a no-op off the main process
+    # wandb.finish() is a no-op where no run was started (other ranks); when training ends the block with
+    # `return train(...)`, W&B's exit hook finishes the run.
+    if not plan.at_end(driver.site, driver.block, f"wandb.finish()  {MARK}", "wandb.finish", anchor=driver.anchor):
+        plan.notes.append("no wandb.finish() added: the training call ends its block (return ...), so W&B's exit "
+                          "hook finishes the run when the script ends")
     plan.add_import("import wandb")
     if driver.config:
         plan.notes.append(f"config: {driver.config.source}")

@@ -84,7 +84,7 @@ def plan(plan: Plan, opts) -> None:
         if cfg:
             plan.notes.append(f"config: {cfg.source}")
         if f"{name}.end_training" not in methods:
-            plan.at_end(site, block, f"{name}.end_training()  {MARK}", "accelerator.end_training")
+            plan.at_end(site, block, f"{name}.end_training()  {MARK}", "accelerator.end_training", anchor=stmt)
     if f"{name}.log" in methods:
         plan.notes.append(f"the script already logs with {name}.log(...): no metric added")
     if f"{name}.log" not in methods:
