@@ -512,3 +512,14 @@ def test_finish_never_lands_before_the_training_it_ends():
             "        loss.backward()\n    return m\n\nif __name__ == '__main__':\n    run()\n")
     body = inject_source(ends, Options(), "e.py").new_source
     assert body.index("wandb.finish()") < body.index("    return m")  # after training, before returning
+
+
+def test_new_keyword_keeps_the_users_comment_and_closing_paren_where_they_were():
+    src = ("from transformers import TrainingArguments\nargs = TrainingArguments(\n    output_dir='o',\n"
+           "    remove_unused_columns=False,  # important\n)\n")
+    r = inject_source(src, Options(), "h.py")
+    assert removed(r) == []  # the commented line is untouched; report_to gets a line of its own
+    assert "    remove_unused_columns=False,  # important\n    report_to=[\"wandb\"],\n)\n" in r.new_source
+    vertical = "from accelerate import Accelerator\nacc = Accelerator(\n    cpu=True, mixed_precision='no'\n)\n"
+    out = inject_source(vertical, Options(), "a.py").new_source
+    assert "    cpu=True, mixed_precision='no', log_with=\"wandb\"\n)\n" in out
