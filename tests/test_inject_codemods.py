@@ -523,3 +523,20 @@ def test_new_keyword_keeps_the_users_comment_and_closing_paren_where_they_were()
     vertical = "from accelerate import Accelerator\nacc = Accelerator(\n    cpu=True, mixed_precision='no'\n)\n"
     out = inject_source(vertical, Options(), "a.py").new_source
     assert "    cpu=True, mixed_precision='no', log_with=\"wandb\"\n)\n" in out
+
+
+def test_eval_metrics_only_when_no_loss_is_in_sight_with_a_warning():
+    src = ("import jax\n\ndef train_and_evaluate(config):\n    for epoch in range(config.num_epochs):\n"
+           "        for _ in range(10):\n            state = train_step(state)\n"
+           "        metrics = eval_f(state.params)\n        print('eval', metrics['loss'])\n")
+    r = inject_source(src, Options(), "v.py")
+    assert 'wandb.log({"eval/metrics": metrics})' in r.new_source
+    assert any("only the evaluation metrics" in w and "line 5" in w for w in r.warnings)
+
+
+def test_gan_discriminator_sum_is_logged_with_its_parts():
+    src = ("import torch\nconfig = {'lr': 1}\nfor x in data:\n    err_real = d(x)\n    err_real.backward()\n"
+           "    err_fake = d(g(x))\n    err_fake.backward()\n    err_d = err_real + err_fake\n"
+           "    err_g = g(x)\n    err_g.backward()\n")
+    out = inject_source(src, Options(), "gan.py").new_source
+    assert out.count("wandb.log(") == 1 and '"train/err_d": err_d.item()' in out

@@ -209,6 +209,10 @@ def _training_loop(a: Analysis):
     return a.loops[0].node if a.loops else None
 
 
+def a_line(a: Analysis, node) -> int | None:
+    return a.line_of(node) if node is not None else None
+
+
 def no_loss(a: Analysis) -> Unplaceable:
     loop = _training_loop(a)
     return Unplaceable(
@@ -221,9 +225,16 @@ def plan(plan: Plan, opts) -> None:
     skipped: list = []
     losses = loss_sites(plan.analysis, skipped)
     plan.notes.extend(skipped_notes(plan.analysis, skipped))
-    if not losses and not skipped:
-        raise no_loss(plan.analysis)
-    start_run(plan, find_driver(plan.analysis, (losses[0] if losses else skipped[0])[0]), opts)
+    first = (losses or skipped or [(None,)])[0][0]
+    if first is None:
+        metrics = metric_sites(plan.analysis, set())
+        if not metrics:
+            raise no_loss(plan.analysis)
+        first = metrics[0][0]
+        line = a_line(plan.analysis, _training_loop(plan.analysis))
+        plan.warnings.append("no training loss in sight (no `.backward()`, no loss variable in a loop): only the "
+                             "evaluation metrics are logged" + (f"; log the loss near line {line}" if line else ""))
+    start_run(plan, find_driver(plan.analysis, first), opts)
     log_steps(plan, losses)
 
 
@@ -257,11 +268,32 @@ def step_groups(losses) -> list[tuple[Site, dict, bool]]:
                 seen.add(id(site.stmt))
                 unique.append((site, key, value))
         if len({id(site.block) for site, _, _ in unique}) == 1:
-            order = {id(st): i for i, st in enumerate(unique[0][0].block.body)}
+            block = unique[0][0].block
+            order = {id(st): i for i, st in enumerate(block.body)}
             unique.sort(key=lambda x: order[id(x[0].stmt)])
-            out.append((unique[-1][0], {k: v for _, k, v in unique}, True))
+            payload = {k: v for _, k, v in unique}
+            if len(unique) > 1:
+                payload.update(_combined_losses(block, order[id(unique[-1][0].stmt)], unique))
+            out.append((unique[-1][0], payload, True))
         else:
             out.extend((site, {key: value}, i == len(unique) - 1) for i, (site, key, value) in enumerate(unique))
+    return out
+
+
+def _combined_losses(block, upto: int, unique) -> dict:
+    """`err_d = err_d_real + err_d_fake` between the losses of one iteration: a sum of scalar tensors is one too,
+    and it is the number the script reports (a GAN's discriminator loss)."""
+    losses = {v[: -len(".item()")] for _, _, v in unique if v.endswith(".item()")}
+    out = {}
+    for st in block.body[:upto]:
+        if not (isinstance(st, cst.SimpleStatementLine) and isinstance(st.body[0], cst.Assign)):
+            continue
+        target, value = st.body[0].targets[0].target, st.body[0].value
+        if isinstance(target, cst.Name) and isinstance(value, cst.BinaryOperation) and \
+                isinstance(value.operator, (cst.Add, cst.Subtract)):
+            names = {n.value for n in m.findall(value, m.Name())}
+            if names and names <= losses:
+                out[_key(target.value)] = f"{target.value}.item()"
     return out
 
 
