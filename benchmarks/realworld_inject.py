@@ -89,6 +89,24 @@ def diff_stats(before: str, after: str) -> tuple[int, int, int]:
     return len(added), len(removed), reindented
 
 
+def unexplained_removals(before: str, after: str) -> list[str]:
+    """Removed lines that are neither a call line that comes back extended (`f(a)` -> `f(a, x=...)`, also a dict or
+    list argument gaining an item) nor the same
+    line again (difflib re-pairing, a last line that gains its newline)."""
+    added, removed = [], []
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0):
+        if line.startswith(("+++", "---", "@@")):
+            continue
+        (added if line.startswith("+") else removed).append(line[1:])
+    out = []
+    for r in removed:
+        stem = r.split("#")[0].rstrip().rstrip(",)]} ")
+        if any(a == r or (stem and a.startswith(stem) and len(a) > len(stem)) for a in added):
+            continue
+        out.append(r)
+    return out
+
+
 def undefined_names(source: str, name: str) -> set[str]:
     from pyflakes import checker, messages
 
@@ -219,6 +237,8 @@ def _check_changed(g: Grade, key: dict, source: str, result, script: Path, opts)
         g.wrong(f"{g.reindented} re-indented lines")
     if g.removed > MAX_REMOVED:
         g.wrong(f"{g.removed} lines removed (max {MAX_REMOVED})")
+    for line in unexplained_removals(source, new):
+        g.wrong(f"removed a line that is not a call gaining an argument: {line.strip()!r}")
     new_undefined = undefined_names(new, script.name) - undefined_names(source, script.name)
     if new_undefined:
         g.wrong(f"new undefined names: {sorted(new_undefined)}")

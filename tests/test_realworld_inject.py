@@ -168,3 +168,9 @@ def test_injected_script_that_raises_is_a_failed_run_with_nonzero_exit(expkit, t
     assert run["exit_code"] != 0
     assert run["config"]["lr"] == 0.1 and run["config"]["steps"] == 4
     assert run["step"] >= 2  # the loss of the steps before the crash was logged
+
+
+def test_grader_flags_a_removed_line_that_no_call_edit_explains():
+    before = "x = 1\ntrainer = Trainer(max_epochs=2)\nprint(x)\n"
+    assert bench.unexplained_removals(before, before.replace("Trainer(max_epochs=2)", "Trainer(max_epochs=2, logger=L)")) == []
+    assert bench.unexplained_removals(before, before.replace("print(x)\n", "")) == ["print(x)"]
