@@ -288,9 +288,12 @@ def _check_changed(g: Grade, key: dict, source: str, result, script: Path, opts)
     for name in key.get("config") or []:
         if not _has_name(cfg_text, name):
             g.weak(f"config lacks {name}")
-    if key.get("rank_guard") and not any(isinstance(n, ast.If) for n in chain):
-        if route != "accelerate":
-            g.weak("wandb.init not guarded by the main-process check")
+    guards = [n for n in chain if isinstance(n, ast.If)]
+    if key.get("rank_guard") and not guards and route != "accelerate":
+        g.weak("wandb.init not guarded by the main-process check")
+    if re.search(r"\bspawn\(", source) and any('environ.get("RANK"' in ast.unparse(n.test).replace("'", '"')
+                                               for n in guards):
+        g.wrong("mp.spawn sets no RANK variable: every worker would start a run")
     logged = _logged_text(tree)
     for name in key.get("logs") or []:
         if not _has_name(logged, name):
