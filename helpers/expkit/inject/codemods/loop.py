@@ -2,7 +2,8 @@
 
 The loss is the tensor `.backward()` is called on (also `scaler.scale(loss).backward()` and
 `accelerator.backward(loss)`); without a backward call (JAX), a variable named like a loss assigned inside a
-loop. The step is W&B's own counter, which increases by one per `wandb.log` call: monotonic by construction.
+loop. The step is W&B's own counter, which increases by one per committed `wandb.log` call: monotonic by
+construction, and one per training iteration because each iteration commits once.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def _training_loop(a: Analysis):
     return a.loops[0].node if a.loops else None
 
 
-def a_line(a: Analysis, node) -> int | None:
+def _line_or_none(a: Analysis, node) -> int | None:
     return a.line_of(node) if node is not None else None
 
 
@@ -231,7 +232,7 @@ def plan(plan: Plan, opts) -> None:
         if not metrics:
             raise no_loss(plan.analysis)
         first = metrics[0][0]
-        line = a_line(plan.analysis, _training_loop(plan.analysis))
+        line = _line_or_none(plan.analysis, _training_loop(plan.analysis))
         plan.warnings.append("no training loss in sight (no `.backward()`, no loss variable in a loop): only the "
                              "evaluation metrics are logged" + (f"; log the loss near line {line}" if line else ""))
     start_run(plan, find_driver(plan.analysis, first), opts)
