@@ -540,3 +540,14 @@ def test_gan_discriminator_sum_is_logged_with_its_parts():
            "    err_g = g(x)\n    err_g.backward()\n")
     out = inject_source(src, Options(), "gan.py").new_source
     assert out.count("wandb.log(") == 1 and '"train/err_d": err_d.item()' in out
+
+
+def test_apex_scaled_loss_logs_the_unscaled_loss_and_parse_helper_is_argparse():
+    src = ("import argparse\nfrom apex import amp\n\ndef parse():\n    p = argparse.ArgumentParser()\n"
+           "    args = p.parse_args()\n    return args\n\ndef parse():\n    return parse()\n\nopt = parse()\n"
+           "for x in data:\n    err = crit(m(x))\n    with amp.scale_loss(err, o) as err_scaled:\n"
+           "        err_scaled.backward()\n    o.step()\n")
+    out = inject_source(src, Options(), "a.py").new_source
+    assert "err_scaled.item()" not in out
+    assert '    with amp.scale_loss(err, o) as err_scaled:\n        err_scaled.backward()\n' \
+           '    if wandb.run is not None:  # expkit: wandb\n        wandb.log({"train/err": err.item()})' in out

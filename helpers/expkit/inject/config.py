@@ -174,13 +174,31 @@ def _kind_of_name(a: Analysis, name: str) -> str | None:
     return None
 
 
+def _returns_parsed_args(a: Analysis, fname: str, seen: frozenset = frozenset()) -> bool:
+    """`args = parse()` where the script's own `def parse(): ... return parser.parse_args()`."""
+    func = a.functions.get(fname)
+    if func is None or fname in seen:
+        return False
+    parsed = ("parse_args", "parse_known_args")
+    last = func.body.body[-1]
+    if not (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return)):
+        return False
+    value = last.body[0].value
+    if isinstance(value, cst.Call):
+        return (dotted(value.func) or "").rsplit(".", 1)[-1] in parsed
+    if isinstance(value, cst.Name):  # args = parser.parse_args(); return args
+        return any(s.func is func and _assign_kind(a, s.node, value.value, seen | {fname}) == "argparse"
+                   for s in a.assigns)
+    return False
+
+
 def _targets(node) -> list[cst.BaseExpression]:
     if isinstance(node, cst.Assign):
         return [t.target for t in node.targets]
     return [node.target]
 
 
-def _assign_kind(a: Analysis, node, name: str) -> str | None:
+def _assign_kind(a: Analysis, node, name: str, seen: frozenset = frozenset()) -> str | None:
     value = node.value
     if value is None:
         return None
@@ -194,7 +212,7 @@ def _assign_kind(a: Analysis, node, name: str) -> str | None:
             fname = dotted(value.func) or ""
             q = a.qualify(fname) or fname
             last = value.func.attr.value if isinstance(value.func, cst.Attribute) else fname.rsplit(".", 1)[-1]
-            if last in ("parse_args", "parse_known_args"):
+            if last in ("parse_args", "parse_known_args") or _returns_parsed_args(a, fname, seen):
                 return "argparse"
             if q.startswith("omegaconf.") or last in ("compose",) or q.startswith("hydra."):
                 return "omegaconf"

@@ -9,6 +9,7 @@ construction, and one per training iteration because each iteration commits once
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import libcst as cst
 import libcst.matchers as m
@@ -19,7 +20,7 @@ from expkit.inject.run import find_driver, start_run
 
 DESCRIPTION = "custom loop: wandb.init + wandb.log(loss, eval metrics) + wandb.finish where training ends"
 
-_QUANTITY = (r"loss|acc|accuracy|acc1|acc5|top1|top5|ppl|perplexity|score|f1|auc|bleu|rouge|precision|recall|"
+_QUANTITY = (r"loss|acc|accuracy|acc1|acc5|top1|top5|prec1|prec5|ppl|perplexity|score|f1|auc|bleu|rouge|precision|recall|"
              r"correct|mse|mae|rmse|iou|dice|error|psnr|ssim|reward|return|metric|metrics|wer|cer")
 METRIC = re.compile(rf"^((val|valid|validation|test|eval|dev)_?\w*({_QUANTITY})"
                     rf"|({_QUANTITY})_(val|valid|test|eval|train)|\w*({_QUANTITY.replace('loss|', '')}))$", re.IGNORECASE)
@@ -62,6 +63,25 @@ def _loss_from_expr(expr: cst.BaseExpression) -> cst.BaseExpression | None:
     return None
 
 
+def _scaled_by_context(site: Site, expr) -> tuple | None:
+    """For `with amp.scale_loss(loss, optimizer) as scaled_loss: scaled_loss.backward()` (NVIDIA apex), the
+    unscaled `loss` and a site at the `with` statement: the scaled value is the loss times the loss scale."""
+    if not isinstance(expr, cst.Name):
+        return None
+    for i, node in enumerate(site.ancestors):
+        if not isinstance(node, cst.With):
+            continue
+        for item in node.items:
+            call = item.item
+            if isinstance(call, cst.Call) and (dotted(call.func) or "").endswith("scale_loss") and call.args \
+                    and item.asname is not None and isinstance(item.asname.name, cst.Name) \
+                    and item.asname.name.value == expr.value:
+                depth = next(k for k, (_, st) in enumerate(site.path) if st is node)
+                return replace(site, node=node, path=site.path[:depth + 1], ancestors=site.ancestors[:i]), \
+                    call.args[0].value
+    return None
+
+
 def _divided(site: Site, name: str) -> str | None:
     """`k` when the block divides the loss before its backward call (`loss = loss / k`, `loss /= k`)."""
     block, stmt = site.block, site.stmt
@@ -95,6 +115,9 @@ def loss_sites(a: Analysis, skipped: list | None = None) -> list[tuple[Site, str
             expr = c.node.func.value
         else:
             continue
+        scaled = _scaled_by_context(c, expr)
+        if scaled is not None:  # `with amp.scale_loss(loss, opt) as scaled: scaled.backward()`: log `loss`
+            c, expr = scaled
         loss = _loss_from_expr(expr)
         if loss is None:
             if skipped is not None:
