@@ -531,7 +531,7 @@ def test_eval_metrics_only_when_no_loss_is_in_sight_with_a_warning():
            "        metrics = eval_f(state.params)\n        print('eval', metrics['loss'])\n")
     r = inject_source(src, Options(), "v.py")
     assert 'wandb.log({"eval/metrics": metrics})' in r.new_source
-    assert any("only the evaluation metrics" in w and "line 5" in w for w in r.warnings)
+    assert any("only the metrics the script reports" in w and "line 5" in w for w in r.warnings)
 
 
 def test_gan_discriminator_sum_is_logged_with_its_parts():
@@ -551,3 +551,15 @@ def test_apex_scaled_loss_logs_the_unscaled_loss_and_parse_helper_is_argparse():
     assert "err_scaled.item()" not in out
     assert '    with amp.scale_loss(err, o) as err_scaled:\n        err_scaled.backward()\n' \
            '    if wandb.run is not None:  # expkit: wandb\n        wandb.log({"train/err": err.item()})' in out
+
+
+def test_callback_defined_in_main_block_never_starts_the_run_itself():
+    src = ("import torch\nfrom mingpt.trainer import Trainer\n\nif __name__ == '__main__':\n"
+           "    trainer = Trainer(cfg, model, data)\n\n    def batch_end_callback(trainer):\n"
+           "        if trainer.iter_num % 10 == 0:\n            print(f'loss {trainer.loss.item():.5f}')\n\n"
+           "    trainer.set_callback('on_batch_end', batch_end_callback)\n    trainer.run()\n")
+    out = inject_source(src, Options(), "c.py").new_source
+    callback = out[out.index("def batch_end_callback"):out.index("trainer.set_callback")]
+    assert "wandb.init" not in callback and 'wandb.log({"train/loss": trainer.loss.item()})' in callback
+    assert out.index("    wandb.init()") < out.index("    def batch_end_callback")
+    assert out.rstrip().endswith("trainer.run()\n    wandb.finish()  # expkit: wandb")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from expkit.inject.analyze import Analysis, Site, dotted
+from expkit.inject.analyze import Analysis, CallSite, Site, dotted
 from expkit.inject.config import (Config, module_constants, param_config, parameters_config, self_config,
                                   statement_config)
 from expkit.inject.edits import MARK, Plan
@@ -108,8 +108,10 @@ def call_chain(a: Analysis, site: Site) -> list[tuple]:
             chain.append((callers[0].func, callers[0]))
             continue
         here = a.func_sites[func]
-        if here.func is not None or here.loops:
-            # A closure handed to something else (`optimizer.step(closure)`): it runs where it is defined.
+        method = len(here.path) > 1 and isinstance(here.path[-2][1], cst.ClassDef)
+        if here.func is not None or here.loops or (len(here.path) > 1 and not method):
+            # A closure or callback handed to something else (`optimizer.step(closure)`,
+            # `trainer.set_callback(..., on_batch_end)`): it runs where it is defined.
             chain.append((here.func, here))
             continue
         break
@@ -140,7 +142,7 @@ def _main_guard(stmt) -> bool:
 def _entry(a: Analysis, chain: list) -> int | None:
     """Index in `chain` of the function the module level calls once (`main()`, not per epoch in a loop, not
     twice in a row): the run belongs inside it, even when its configuration is a module global."""
-    if len(chain) >= 2 and chain[-1][0] is None and not chain[-1][1].loops:
+    if len(chain) >= 2 and chain[-1][0] is None and not chain[-1][1].loops and isinstance(chain[-1][1], CallSite):
         name = chain[-1][1].name
         if sum(1 for c in a.calls if c.func is None and c.name == name) == 1:
             return len(chain) - 2
@@ -196,7 +198,10 @@ def find_driver(a: Analysis, site: Site, climb: bool = True) -> Driver:
         entry_driver = _after_entry_config(a, chain[-1][1])
         if entry_driver:
             return entry_driver
-    # No configuration anywhere: the outermost function of the chain (module level only for a script with no def).
+    # No configuration anywhere: the outermost function of the chain (module level only for a script with no def,
+    # or when the training code is a callback defined at module level).
+    if chain[-1][0] is None and not isinstance(chain[-1][1], CallSite):
+        return _module_driver(a, chain[-1][1], None, worker)
     functions = [(scope, s) for scope, s in chain if scope is not None]
     scope, s = functions[-1] if functions else chain[-1]
     block = _blocks_owned(s, scope, outside_loops=True)[-1] if scope is None else _blocks_owned(s, scope)[0]

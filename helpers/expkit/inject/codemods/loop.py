@@ -163,6 +163,16 @@ def _metric_value(a: Analysis, node: cst.CSTNode, name: str) -> str:
     return name
 
 
+def _reported_items(node) -> list[str]:
+    """`x.loss.item()` inside a print: attribute chains named like a loss that the script itself turns into a number."""
+    out = []
+    for call in m.findall(node, m.Call(func=m.Attribute(attr=m.Name("item")), args=())):
+        base = dotted(call.func.value)
+        if base and "." in base and "loss" in base.rsplit(".", 1)[-1].lower():
+            out.append(f"{base}.item()")
+    return out
+
+
 def _is_metric_object(a: Analysis, name: str) -> bool:
     for s in a.assigns:
         t = s.node.targets[0].target if isinstance(s.node, cst.Assign) else None
@@ -192,7 +202,7 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
             continue
         if stmt.body[0].value is not c.node:
             continue
-        candidates.append((c, c.node, [n.value for n in m.findall(c.node, m.Name())]))
+        candidates.append((c, c.node, [n.value for n in m.findall(c.node, m.Name())] + _reported_items(c.node)))
     for s in a.assigns:
         v = s.node.value
         if not (isinstance(s.node, cst.Assign) and isinstance(v, cst.Call)
@@ -210,6 +220,11 @@ def metric_sites(a: Analysis, exclude: set[str]) -> list[tuple[Site, dict]]:
         found = {}
         where = site.func.name.value if site.func else ""
         for v in names:
+            if v.endswith(".item()"):  # `trainer.loss.item()` in a print: a scalar tensor the script reports
+                base = v[: -len(".item()")]
+                if base.split(".")[0] not in exclude and base not in exclude:
+                    found[f"train/{base.rsplit('.', 1)[-1]}"] = v
+                continue
             if v in exclude or v.startswith("_") or not METRIC.match(v):
                 continue
             if _is_metric_object(a, v) and (node is None or _metric_value(a, node, v) == v):
@@ -256,8 +271,8 @@ def plan(plan: Plan, opts) -> None:
             raise no_loss(plan.analysis)
         first = metrics[0][0]
         line = _line_or_none(plan.analysis, _training_loop(plan.analysis))
-        plan.warnings.append("no training loss in sight (no `.backward()`, no loss variable in a loop): only the "
-                             "evaluation metrics are logged" + (f"; log the loss near line {line}" if line else ""))
+        plan.warnings.append("no `.backward()` and no loss variable in a loop: only the metrics the script reports "
+                             "are logged" + (f"; log the loss near line {line}" if line else ""))
     start_run(plan, find_driver(plan.analysis, first), opts)
     log_steps(plan, losses)
 
