@@ -33,14 +33,14 @@ def normalize(command: str) -> tuple[str, tuple[str, ...]] | None:
     Runners (uv run, poetry run), launchers and their options, env assignments, flags and their values,
     key=value overrides and placeholders are dropped; `-m a.b` is the file a/b.py; a leading `cd D &&` is
     the folder of the file."""
-    from expkit.entrypoints.readme import _split, _strip_prefix
+    from expkit.entrypoints.readme import split_commands, strip_launchers
 
     cwd = ""
-    for words in _split(command):
+    for words in split_commands(command):
         if words[0] == "cd" and len(words) > 1:
             cwd = posixpath.normpath(posixpath.join(cwd, words[1]))
             continue
-        prog, _ = _strip_prefix(words)
+        prog, _ = strip_launchers(words)
         if not prog:
             continue
         head, rest = prog[0], prog[1:]

@@ -66,7 +66,7 @@ def shell_lines(text: str) -> list[str]:
     return lines
 
 
-def _split(line: str) -> list[list[str]]:
+def split_commands(line: str) -> list[list[str]]:
     """`a && b; c | d` -> [[a...], [b...], [c...]] (a pipe's right side is output handling, not a command)."""
     try:
         lex = shlex.shlex(line, posix=True, punctuation_chars=";&|")
@@ -92,7 +92,7 @@ def _split(line: str) -> list[list[str]]:
     return out
 
 
-def _strip_prefix(words: list[str]) -> tuple[list[str], list[str]]:
+def strip_launchers(words: list[str]) -> tuple[list[str], list[str]]:
     """Drop env assignments, `uv run`-style runners and launchers: (program words, launchers seen)."""
     seen: list[str] = []
     i = 0
@@ -154,7 +154,7 @@ def parse_command(project: Path, cwd: str, words: list[str], names: dict[str, se
     """What one command runs: {kind, runs|target, launchers}, or None when it is not a program of this project.
 
     `names` holds the project's make/just/invoke targets and [project.scripts] names."""
-    prog, launchers = _strip_prefix(words)
+    prog, launchers = strip_launchers(words)
     if not prog:
         return None
     head = prog[0]
@@ -210,7 +210,7 @@ def readme_commands(project: Path, names: dict[str, set[str]]) -> tuple[str | No
         if not line:
             cwd = ""
             continue
-        for words in _split(line):
+        for words in split_commands(line):
             if words[:2] == ["git", "clone"]:
                 args = [w for w in words[2:] if not w.startswith("-")]
                 if args:
