@@ -153,11 +153,13 @@ def metrics(run_id, source, runs_dir, as_json):
                 click.echo(f"  tried {t}")
             return
         click.echo(f"{run.id}: metrics from {result['source']} ({result['detail']})")
-        click.echo(f"  {'METRIC':<28} {'LATEST':>12} {'BEST':>12} {'BEST AT':>9} {'N':>6}")
+        click.echo(f"  {'METRIC':<28} {'LATEST':>12} {'BEST':>12} {'BEST AT':>11} {'N':>6}")
         for name, m in sorted(result["metrics"].items()):
             best = "-" if m["best"] is None else f"{m['best']:.6g}"
             at = "-" if m["best_step"] is None else str(m["best_step"])
-            click.echo(f"  {name[:28]:<28} {m['latest']:>12.6g} {best:>12} {at:>9} {m['count']:>6}")
+            if m.get("best_epoch") is not None:
+                at = f"{at} e{m['best_epoch']:g}" if m["best_step"] is not None else f"epoch {m['best_epoch']:g}"
+            click.echo(f"  {name[:28]:<28} {m['latest']:>12.6g} {best:>12} {at:>11} {m['count']:>6}")
 
     emit(result, as_json, text)
     if not result["metrics"] and source != "auto":
