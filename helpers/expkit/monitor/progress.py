@@ -46,6 +46,9 @@ _MS_PER = re.compile(r"(?:ms/(?:batch|step|it)\s*[:=]?\s*(?P<a>[0-9.]+))|(?:(?P<
 _PER_SEC = re.compile(r"\b(?:SPS|sps|fps|steps_per_second|it_per_sec|samples_per_second)\b['\"]?\s*[:=|]\s*['\"]?"
                       r"(?P<v>[0-9.]+)")
 _TABLE_ROW = re.compile(r"^\|\s+(?P<key>[A-Za-z][\w/ .-]*?)\s+\|\s+(?P<val>" + _NUM + r")\s+\|\s*$")
+# a script echoing its configuration (`Overriding: batch_size = 8`, `eval_iters = 200 # comment`,
+# `Namespace(lr=0.1, ...)`): settings, not measurements
+_CONFIG_ECHO = re.compile(r"^\s*(?:Overriding\b|Namespace\(|[A-Za-z_][\w.]*\s+=\s+[^=,]+$)")
 _EVAL_PREFIX = re.compile(r"^(val|valid|validation|eval|test|dev)(_|/|\b)", re.I)
 # what an evaluation series measures (eval_loss, val_accuracy), not a setting (eval_interval) or a timing
 _EVAL_METRIC = re.compile(r"loss|acc|f1|auc|bleu|rouge|ppl|perplexity|precision|recall|iou|map|wer|cer|err|score|"
@@ -108,6 +111,8 @@ def _json_record(text: str) -> dict[str, Any] | None:
 def parse_segment(text: str) -> dict[str, Any] | None:
     """One progress record from one line (or one tqdm redraw), None when it says nothing about progress."""
     stripped = text.strip()
+    if _CONFIG_ECHO.match(stripped):
+        return None
     if stripped.startswith("{") and stripped.endswith("}") and '"' in stripped:
         rec = _json_record(stripped)
         if rec is not None:

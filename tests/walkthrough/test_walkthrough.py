@@ -1,0 +1,134 @@
+"""The /run-experiment walk-through (tests/walkthrough/CHECKLIST.md) as a test: walk_run_experiment.py follows the
+skill on a small real project (a git repository, a README, an argparse script that saves to a fixed model.pt),
+and one regression test per friction point the walk-throughs on public projects found."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import expkit_env, git, run_expkit_cmd
+
+ROOT = Path(__file__).resolve().parents[2]
+SKILL = ROOT / "skills" / "run-experiment" / "SKILL.md"
+_spec = importlib.util.spec_from_file_location("walk_run_experiment", Path(__file__).parent / "walk_run_experiment.py")
+walker = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(walker)
+
+TRAIN = '''
+import argparse, os, random
+p = argparse.ArgumentParser()
+p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--save", type=str, default="model.pt", help="path to save the final model")
+args = p.parse_args()
+random.seed(int(os.environ.get("EXPKIT_SEED", "0")))
+loss = 3.0
+for epoch in range(1, args.epochs + 1):
+    for batch in range(10, 31, 10):
+        loss *= 0.9
+        print(f"| epoch {epoch:3d} | {batch:5d}/{30:5d} batches | ms/batch {12.5:5.2f} | loss {loss:5.2f}", flush=True)
+    print(f"| end of epoch {epoch:3d} | valid loss {loss + 0.1:5.2f}", flush=True)
+with open(args.save, "w") as f:
+    f.write("weights")
+'''
+
+
+@pytest.fixture
+def project(tmp_path):
+    repo = tmp_path / "lm"
+    repo.mkdir()
+    (repo / "main.py").write_text(textwrap.dedent(TRAIN))
+    (repo / "README.md").write_text("# Tiny LM\n\n```bash\npython main.py --epochs 2\n```\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "tiny lm")
+    return repo
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_walkthrough_checklist_passes_on_a_small_project(project):
+    """A new venv (the recommended answer), no torch needed, no W&B: every checklist item holds."""
+    w = walker.walk(project, [sys.executable, "-m", "expkit"], env=expkit_env())
+    failed = [(item, detail) for ok, item, detail in w.items if not ok]
+    assert not failed, failed
+    items = {item for _, item, _ in w.items}
+    assert "Launch: a fixed output path inside the repository is flagged with its fix" in items
+    assert len(w.items) >= 12
+
+
+def test_doctor_gives_branch_and_commit_for_the_confirmation_table(project):
+    out = run_expkit_cmd("doctor", "--json", cwd=project).json()
+    assert out["git"]["branch"] == "main" and len(out["git"]["commit"]) == 40 and out["git"]["dirty"] is False
+    assert "doctor's `git`" in SKILL.read_text()
+
+
+def test_python_is_known_in_phase_1(project):
+    rec = run_expkit_cmd("env", "detect", project, "--json", env={"VIRTUAL_ENV": "", "CONDA_PREFIX": ""}).json()
+    assert rec["recommendation"]["python"] == str(project.resolve() / ".venv" / "bin" / "python")
+    assert "recommendation.python" in SKILL.read_text()
+
+
+def test_skill_offers_i_dont_know_as_an_option_and_a_recommended_wandb_answer():
+    text = SKILL.read_text()
+    assert 'make the last option of each question "I don\'t know → use the recommended one"' in text
+    assert "`<repo folder name>` (recommended)" in text
+    assert "Already integrated (recommended)" in text
+
+
+def test_skill_shows_the_edit_list_first_and_the_diff_on_request():
+    text = SKILL.read_text()
+    assert "the `edits` as a short list" in text and "show the `diff`" in text and "when they ask for it" in text
+
+
+def test_offer_to_commit_uses_tools_the_skill_allows():
+    text = SKILL.read_text()
+    front = text.split("---", 2)[1]
+    assert "Bash(git add *)" in front and "Bash(git commit *)" in front
+    assert "`git add <script>`" in text and "`git commit -m" in text
+
+
+def test_runs_wait_json_on_timeout_is_one_object_and_its_hint_does_not_flood(project):
+    (project / "sleep.py").write_text("import time\ntime.sleep(30)\n")
+    r = run_expkit_cmd("launch", "--json", "--", sys.executable, "sleep.py", cwd=project)
+    run_id = r.json()["run_id"]
+    try:
+        w = run_expkit_cmd("runs", "wait", run_id, "--timeout", "0.5", "--json", cwd=project)
+        assert w.returncode == 124
+        out = json.loads(w.stdout)
+        assert out == {"run_id": run_id, "state": "running", "timed_out": True, "timeout_s": 0.5,
+                       "wait_exit_code": 124}
+        assert "--follow" not in w.stderr and f"expkit runs watch {run_id} --once" in w.stderr
+    finally:
+        run_expkit_cmd("runs", "stop", run_id, cwd=project)
+
+
+def test_fixed_output_path_gets_a_note_and_run_dir_keeps_each_runs_file(project):
+    r = run_expkit_cmd("launch", "--json", "--", sys.executable, "main.py", "--epochs", "1", cwd=project)
+    warnings = r.json()["warnings"]
+    assert any(w.startswith("--save model.pt (its default in main.py) writes inside the repository") and
+               "--save '$EXPKIT_RUN_DIR/model.pt'" in w for w in warnings), warnings
+    given = run_expkit_cmd("launch", "--json", "--", sys.executable, "main.py", "--save", "out.pt", cwd=project)
+    assert any(w.startswith("--save out.pt (given)") for w in given.json()["warnings"])
+    fixed = run_expkit_cmd("launch", "--json", "--", sys.executable, "main.py", "--epochs", "1", "--save",
+                           "$EXPKIT_RUN_DIR/model.pt", cwd=project)
+    assert not [w for w in fixed.json()["warnings"] if "EXPKIT_RUN_DIR" in w]
+    run_id = fixed.json()["run_id"]
+    done = run_expkit_cmd("runs", "wait", run_id, "--timeout", "60", "--json", cwd=project)
+    assert done.returncode == 0, done
+    run_dir = Path(fixed.json()["run_dir"])
+    assert (run_dir / "model.pt").read_text() == "weights"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert "$EXPKIT_RUN_DIR/model.pt" in manifest["command"]["argv"]  # a reproduction gets its own folder
+    assert "'$EXPKIT_RUN_DIR/…'" in SKILL.read_text()
+
+
+def test_skill_says_what_to_do_when_a_torch_project_has_no_torch():
+    assert re.search(r"It does use torch: install it\s+\(`expkit env install --env <env> --with torch --json`",
+                     SKILL.read_text())
