@@ -132,3 +132,16 @@ def test_fixed_output_path_gets_a_note_and_run_dir_keeps_each_runs_file(project)
 def test_skill_says_what_to_do_when_a_torch_project_has_no_torch():
     assert re.search(r"It does use torch: install it\s+\(`expkit env install --env <env> --with torch --json`",
                      SKILL.read_text())
+
+
+def test_sweep_dry_run_warns_when_every_trial_writes_the_same_file(project):
+    """Found walking the planner on word_language_model: a sweep over `--save model.pt` overwrites one file."""
+    (project / "sweep.yaml").write_text("name: s\nmethod: grid\nparameters:\n  epochs: {values: [1, 2]}\n"
+                                        f"command: {sys.executable} main.py --epochs ${{epochs}} --save model.pt\n")
+    out = run_expkit_cmd("sweep", "run", "sweep.yaml", "--dry-run", "--json", cwd=project).json()
+    assert [w for w in out["warnings"] if w.startswith("every trial: --save model.pt (given)")]
+    (project / "sweep.yaml").write_text((project / "sweep.yaml").read_text().replace(
+        "--save model.pt", "--save $EXPKIT_RUN_DIR/model.pt"))
+    out = run_expkit_cmd("sweep", "run", "sweep.yaml", "--dry-run", "--json", cwd=project).json()
+    assert out["warnings"] == [] and "$EXPKIT_RUN_DIR/model.pt" in out["trials"][0]["command"]
+    assert "act on its `warnings`" in (ROOT / "agents" / "ml-experiment-planner.md").read_text()
