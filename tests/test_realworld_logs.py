@@ -118,3 +118,26 @@ def test_watch_prints_a_line_only_when_something_changed(git_repo):
         (run_dir / "go").write_text("")
     subprocess.run([sys.executable, "-m", "expkit", "runs", "wait", run_id, "--runs-dir", git_repo / "runs",
                     "--timeout", "60"], cwd=git_repo, env=env, capture_output=True, timeout=90)
+
+
+def test_config_a_script_echoes_is_not_a_metric():
+    """nanoGPT prints its config file and `Overriding: batch_size = 8` before training: settings, not metrics."""
+    rows = []
+    for r in progress.records_from_text((CORPUS / "nanogpt.log").read_bytes()):
+        rows += list((r.get("metrics") or {}))
+    assert "loss" in rows and "val_loss" in rows
+    assert not {"batch_size", "eval_interval", "eval_iters", "block_size", "max_iters", "n_layer"} & set(rows)
+    assert progress.parse_segment("Namespace(lr=0.1, epochs=10)") is None
+    assert progress.parse_segment("epoch 3: loss=0.25 lr=0.1")["metrics"] == {"loss": 0.25, "lr": 0.1}
+
+
+def test_sweep_reports_read_the_same_log_formats(tmp_path):
+    """Found walking the planner: `sweep report` ranked word_language_model trials by nothing (`valid loss 2.26`)."""
+    from expkit.analysis.metrics import run_metrics
+
+    shutil.copy(CORPUS / "word_language_model.log", tmp_path / "stdout.log")
+    m = run_metrics(tmp_path)
+    assert m["valid_loss"]["final"] == 1.97 and m["valid_loss"]["count"] == 3 and m["test_loss"]["final"] == 1.97
+    assert m["loss"]["count"] == 15
+    shutil.copy(CORPUS / "nanogpt.log", tmp_path / "stdout.log")
+    assert "eval_interval" not in run_metrics(tmp_path)  # its config echo

@@ -96,6 +96,11 @@ def parse_kv(text: str) -> dict[str, float]:
     return out
 
 
+def is_config_echo(text: str) -> bool:
+    """A script printing its settings (`Overriding: batch_size = 8`, `Namespace(lr=0.1)`), not measurements."""
+    return bool(_CONFIG_ECHO.match(text.strip()))
+
+
 def _json_record(text: str) -> dict[str, Any] | None:
     """A JSON object per line (metrics logs, SB3's json logger): its numbers are the metrics."""
     try:
