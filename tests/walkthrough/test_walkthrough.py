@@ -145,3 +145,31 @@ def test_sweep_dry_run_warns_when_every_trial_writes_the_same_file(project):
     out = run_expkit_cmd("sweep", "run", "sweep.yaml", "--dry-run", "--json", cwd=project).json()
     assert out["warnings"] == [] and "$EXPKIT_RUN_DIR/model.pt" in out["trials"][0]["command"]
     assert "act on its `warnings`" in (ROOT / "agents" / "ml-experiment-planner.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_reference_pattern_wraps_an_existing_script_in_a_plan(project):
+    """Found walking ml-experiment-runner on word_language_model: no pattern said how a handler runs the project's
+    own script. The reference's snippet, as written, runs it for real and its metric is judged."""
+    text = (ROOT / "references" / "handler-patterns.md").read_text()
+    section = text.split("## Wrapping an existing training script", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    # the project's script takes --seed like most do
+    (project / "main.py").write_text((project / "main.py").read_text().replace(
+        'p.add_argument("--epochs"', 'p.add_argument("--seed", type=int, default=0)\np.add_argument("--epochs"'))
+    r = run_expkit_cmd("plan", "new", "c1-wrap", "--sub", "e1_1", "--json", cwd=project)
+    assert r.returncode == 0, r
+    plan = project / "research" / "research_plan.yaml"
+    plan.write_text(plan.read_text().replace(
+        'loss: {target: 0.1, acceptable: 0.2, failure: 0.5, direction: lower, note: "TODO: your metric"}',
+        'valid_loss: {target: 2.5, acceptable: 2.8, failure: 3.5, direction: lower}'))
+    (project / "handlers" / "c1" / "__init__.py").write_text(snippet + "\n\ndef get_handlers():\n"
+                                                             "    return {'e1_1': e1_1}\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "plan")
+    run = run_expkit_cmd("plan", "run", "c1-wrap", "--json", cwd=project, timeout=240)
+    assert run.returncode == 0, run
+    results = (project / "research" / "experiments" / "c1-wrap" / "results.yaml").read_text()
+    assert "valid_loss" in results and "e1_1: 1.69" in results  # 3.0 * 0.9**6 + 0.1 after 2 epochs
+    assert not (project / "model.pt").exists()  # the output went to the artifacts folder
