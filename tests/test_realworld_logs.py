@@ -141,3 +141,14 @@ def test_sweep_reports_read_the_same_log_formats(tmp_path):
     assert m["loss"]["count"] == 15
     shutil.copy(CORPUS / "nanogpt.log", tmp_path / "stdout.log")
     assert "eval_interval" not in run_metrics(tmp_path)  # its config echo
+
+
+def test_a_warning_with_a_source_line_is_not_a_metric(tmp_path):
+    """torch prints `(Triggered internally at /__w/pytorch/pytorch/torch/csrc/utils/tensor_numpy.cpp:84.)`:
+    `runs compare` showed it as a metric column."""
+    from expkit.analysis.metrics import run_metrics
+
+    (tmp_path / "stdout.log").write_text(
+        "UserWarning: Failed to initialize NumPy (Triggered internally at /__w/pytorch/torch/csrc/utils/"
+        "tensor_numpy.cpp:84.)\nepoch 1: loss=0.5\n")
+    assert set(run_metrics(tmp_path)) == {"loss"}

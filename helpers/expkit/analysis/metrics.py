@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 _PAIR = re.compile(r"(?<![\w.])([A-Za-z_][\w./-]*)\s*[=:]\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|inf))(?![\w.])")
+_FILE_LIKE = re.compile(r"\.(py|pyx|cpp|cc|cu|c|h|hpp|so|js|json|ya?ml|txt|log|sh)$", re.I)  # `file.cpp:84`: a line number
 _SKIP = {"step", "epoch", "_step", "seed", "iter", "global_step", "batch", "_runtime", "_timestamp"}
 
 
@@ -64,7 +65,7 @@ class MetricReader:
                 for seg in segments(line):  # the last value of each tqdm redraw, each line once
                     if is_config_echo(seg):
                         continue
-                    values = {k: float(v) for k, v in _PAIR.findall(seg)}
+                    values = {k: float(v) for k, v in _PAIR.findall(seg) if not _FILE_LIKE.search(k)}
                     parsed = parse_segment(seg) or {}
                     values.update(parsed.get("metrics") or {})  # `valid loss 2.26`, quoted HF values, tables
                     for k, v in values.items():
