@@ -124,3 +124,11 @@ def test_non_training_readme_commands_rank_below_training_ones():
     cands = find_entrypoints(CORPUS / "open_clip")["candidates"]
     make = next(c for c in cands if c["command"] == "make install-training")
     assert "its name says it is not training" in make["why"] and make["rank"] > cands[0]["rank"]
+
+
+def test_cli_text_says_which_files_are_not_scripts(expkit):
+    r = expkit("entrypoints", CORPUS / "nanoGPT")
+    assert r.returncode == 0 and r.stdout.startswith("suggested: python train.py config/train_shakespeare_char.py")
+    assert "not a script to run: config/eval_gpt2.py (config override file" in r.stdout
+    r = expkit("entrypoints", CORPUS / "cleanrl")
+    assert "not a script to run: entrypoint.sh (docker entrypoint" in r.stdout
