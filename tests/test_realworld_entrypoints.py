@@ -132,3 +132,11 @@ def test_cli_text_says_which_files_are_not_scripts(expkit):
     assert "not a script to run: config/eval_gpt2.py (config override file" in r.stdout
     r = expkit("entrypoints", CORPUS / "cleanrl")
     assert "not a script to run: entrypoint.sh (docker entrypoint" in r.stdout
+
+
+def test_a_module_of_assignments_is_never_offered_as_a_script(tmp_path):
+    (tmp_path / "train_config.py").write_text("lr = 3e-4\nbatch_size = 32\n")
+    (tmp_path / "train.py").write_text("import torch\nexec(open('train_config.py').read())\nloss.backward()\n")
+    out = find_entrypoints(tmp_path)
+    assert [c["path"] for c in out["candidates"]] == ["train.py"]
+    assert {"path": "train_config.py", "why": "only assignments: nothing happens when it runs"} in out["excluded"]

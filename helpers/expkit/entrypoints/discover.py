@@ -66,8 +66,8 @@ def find_entrypoints(project: Path) -> dict[str, Any]:
     chosen += _scripts_by_content(project, [r for r in py_files if r not in set(chosen)], MAX_PY - len(chosen))
     chosen = sorted(set(chosen), key=lambda r: (r.count("/"), r))[:MAX_PY]
     analyses = {rel: analyze(project / rel) for rel in chosen}
-    overrides = sorted(rel for rel, info in analyses.items() if info.get("config_only"))
-    overrides += [rel for rel in _config_folders(project, py_files) if rel not in overrides]
+    overrides = _config_folders(project, py_files)
+    inert = sorted(rel for rel, info in analyses.items() if info.get("config_only") and rel not in overrides)
     for rel, info in analyses.items():
         if info.get("config_only"):
             continue  # a config-override file (values a configurator execs), never a script of its own
@@ -106,7 +106,8 @@ def find_entrypoints(project: Path) -> dict[str, Any]:
             "excluded": [{"path": p, "why": "docker entrypoint: runs inside a container, not a training command"}
                          for p in sorted(docker)] +
                         [{"path": p, "why": "config override file: pass it to the script that reads it"}
-                         for p in overrides],
+                         for p in overrides] +
+                        [{"path": p, "why": "only assignments: nothing happens when it runs"} for p in inert],
             "note": None if cands else "no training script found: expected train.py, main.py, run.py, a "
                                        "scripts/*.sh, a Makefile target or [project.scripts]"}
 
