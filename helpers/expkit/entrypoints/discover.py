@@ -58,9 +58,11 @@ def find_entrypoints(project: Path) -> dict[str, Any]:
              for kind in ("make", "just", "invoke", "project_script")}
     names["make"] |= _make_targets(project)
     readme, documented = readme_commands(project, names)
-    seen: set = set()
-    documented = [d for d in documented if d.get("runs") not in docker and not (
-        (d["kind"], d.get("runs") or d.get("target")) in seen or seen.add((d["kind"], d.get("runs") or d.get("target"))))]
+    by_program: dict[tuple, dict] = {}  # the first README command for each program it runs
+    for d in documented:
+        if d.get("runs") not in docker:
+            by_program.setdefault((d["kind"], d.get("runs") or d.get("target")), d)
+    documented = list(by_program.values())
     referenced = {c["runs"] for c in commands if c.get("runs")} | {d["runs"] for d in documented if d.get("runs")}
     chosen = [rel for rel in py_files if _name_score(rel) or rel in referenced]
     chosen += _scripts_by_content(project, [r for r in py_files if r not in set(chosen)], MAX_PY - len(chosen))
@@ -81,12 +83,9 @@ def find_entrypoints(project: Path) -> dict[str, Any]:
         cands.append({"kind": "python", "path": rel, "command": command, "score": score, "why": why, **info})
     for d in documented:
         cands.append(_documented(d, analyses, commands, readme))
-    covered = {(d["kind"], d.get("runs") or d.get("target")) for d in documented}
-    cands = [c for c in cands if c["kind"] == "readme" or
-             (c["kind"], c.get("target") or c["path"]) not in covered and
-             not (c["kind"] == "python" and ("python", c["path"]) in covered)]
-    commands = [c for c in commands if (c["kind"], c.get("target") or c["path"]) not in covered
-                and not (c["kind"] == "shell" and ("shell", c["path"]) in covered)]
+    # a program the README shows how to run is offered once, as the README runs it
+    cands = [c for c in cands if c["kind"] == "readme" or ("python", c["path"]) not in by_program]
+    commands = [c for c in commands if (c["kind"], c.get("target") or c["path"]) not in by_program]
     for c in commands:
         target = analyses.get(c.get("runs") or "")
         score = (max(_score_py(c["runs"], target, True)[0], 0) + 5) if target else c.pop("base_score", 20)
