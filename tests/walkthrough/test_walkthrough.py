@@ -173,3 +173,19 @@ def test_reference_pattern_wraps_an_existing_script_in_a_plan(project):
     results = (project / "research" / "experiments" / "c1-wrap" / "results.yaml").read_text()
     assert "valid_loss" in results and "e1_1: 1.69" in results  # 3.0 * 0.9**6 + 0.1 after 2 epochs
     assert not (project / "model.pt").exists()  # the output went to the artifacts folder
+
+
+def test_run_dir_variable_survives_the_slurm_script_and_modal():
+    """The fix launch suggests (`--save '$EXPKIT_RUN_DIR/model.pt'`) must mean the run's folder on every backend:
+    the Slurm script leaves the variable to the job's shell (which exports it); Modal's runner replaces it."""
+    import subprocess
+
+    from expkit.backends.slurm import shell_join
+
+    line = shell_join(["python", "main.py", "--save", "$EXPKIT_RUN_DIR/model.pt", "--note", "it's ${EXPKIT_RUN_DIR}"])
+    out = subprocess.run(["bash", "-c", f"printf '%s\\n' {line.split(' ', 2)[2]}"], capture_output=True, text=True,
+                         env={"EXPKIT_RUN_DIR": "/runs/r1", "PATH": "/usr/bin:/bin"}).stdout.splitlines()
+    assert out == ["--save", "/runs/r1/model.pt", "--note", "it's /runs/r1"]
+    assert shell_join(["echo", "$HOME"]) == "echo '$HOME'"  # any other variable stays literal, as before
+    source = (ROOT / "helpers" / "expkit" / "backends" / "modal_remote.py").read_text()
+    assert '.replace("$EXPKIT_RUN_DIR", str(run_dir))' in source
