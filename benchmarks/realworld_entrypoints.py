@@ -5,7 +5,11 @@ training command, written from the README). Baseline: the same discovery with th
 code alone. Also counted: any candidate that runs a config-override file or a docker entrypoint as a script of
 its own (target: none).
 
-Usage: python benchmarks/realworld_entrypoints.py [--verbose]
+The corpus files are re-typed to their structure (tests/realworld/README.md). `--checkouts DIR` scores full
+checkouts of the same repositories instead (DIR/<name>/, e.g. fetched with git at the SOURCES.tsv commits), which
+is how the re-typed corpus is checked against the real repositories.
+
+Usage: python benchmarks/realworld_entrypoints.py [--verbose] [--checkouts DIR]
 """
 
 from __future__ import annotations
@@ -74,18 +78,19 @@ def normalize(command: str) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def score(hide_readme: bool = False, verbose: bool = False) -> dict:
+def score(hide_readme: bool = False, verbose: bool = False, root: Path | None = None) -> dict:
     from expkit.entrypoints.discover import find_entrypoints
     from expkit.entrypoints.readme import README_NAMES
 
+    root = root or CORPUS
     answers = json.loads((CORPUS / "answers.json").read_text())
     rows, hits, forbidden = [], 0, []
     with tempfile.TemporaryDirectory() as tmp:
         for name, key in sorted(answers.items(), key=lambda kv: kv[0].lower()):
-            project = CORPUS / name
+            project = root / name
             if hide_readme:
                 project = Path(tmp) / name
-                shutil.copytree(CORPUS / name, project, ignore=shutil.ignore_patterns(*README_NAMES))
+                shutil.copytree(root / name, project, ignore=shutil.ignore_patterns(*README_NAMES))
             out = find_entrypoints(project)
             top = [normalize(c["command"]) for c in out["candidates"][:3]]
             wanted = {normalize(key["command"])} | {normalize(a) for a in key["accept"]}
@@ -108,9 +113,10 @@ def score(hide_readme: bool = False, verbose: bool = False) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--checkouts", type=Path, help="score full checkouts DIR/<name>/ instead of the corpus")
     args = ap.parse_args()
-    full = score(verbose=args.verbose)
-    code = score(hide_readme=True, verbose=False)
+    full = score(verbose=args.verbose, root=args.checkouts)
+    code = score(hide_readme=True, verbose=False, root=args.checkouts)
     print(f"README command in the top 3: {full['top3']}/{full['repos']} = {full['ratio']:.0%} (target >= 90%)")
     print(f"baseline, README hidden (code only): {code['top3']}/{code['repos']} = {code['ratio']:.0%}; "
           f"ratio {full['ratio'] / max(code['ratio'], 1e-9):.2f}x")

@@ -140,3 +140,19 @@ def test_a_module_of_assignments_is_never_offered_as_a_script(tmp_path):
     out = find_entrypoints(tmp_path)
     assert [c["path"] for c in out["candidates"]] == ["train.py"]
     assert {"path": "train_config.py", "why": "only assignments: nothing happens when it runs"} in out["excluded"]
+
+
+def test_a_readme_naming_a_renamed_script_points_at_the_one_that_exists():
+    """deep-learning-project-template's README says `python lit_classifier_main.py`; the file is now
+    lit_image_classifier.py. The closest script is offered, and the candidate says why."""
+    top = find_entrypoints(CORPUS / "deep-learning-project-template")["candidates"][0]
+    assert top["command"] == "cd project && python lit_image_classifier.py"
+    assert "README.md names lit_classifier_main.py, which is not here" in " ".join(top["why"])
+
+
+def test_a_missing_script_with_no_clear_successor_is_not_guessed(tmp_path):
+    (tmp_path / "a_model.py").write_text("print(1)\n")
+    (tmp_path / "b_model.py").write_text("print(2)\n")
+    (tmp_path / "README.md").write_text("```\npython model.py\npython c_model.py\n```\n")
+    _, found = readme_commands(tmp_path, {})
+    assert found == []  # `model` is in both names, `c` in neither: no guess

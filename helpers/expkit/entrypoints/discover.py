@@ -126,7 +126,9 @@ def _documented(d: dict[str, Any], analyses: dict[str, dict], commands: list[dic
     info = analyses.get(runs or "")
     score = max(base, _score_py(runs, info, True)[0] if info else 20) + 30
     name = " ".join(x for x in (d.get("runs"), d.get("target")) if x)
-    why = [f"{readme} gives this command"]
+    why = [f"{readme} gives this command"] + (
+        [f"{readme} names {d['renamed_from']}, which is not here: {d['runs']} is the closest script"]
+        if d.get("renamed_from") else [])
     if _not_training(d.get("runs") or d.get("target") or ""):
         score -= 60
         why.append("its name says it is not training")

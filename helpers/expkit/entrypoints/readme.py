@@ -150,6 +150,25 @@ def _file(project: Path, cwd: str, path: str) -> str | None:
     return rel if (project / rel).is_file() else None
 
 
+_GENERIC = {"py", "main", "run", "train", "lit", "script", "new", "old", "v2", "the", "my"}
+
+
+def _renamed(project: Path, cwd: str, path: str) -> str | None:
+    """The script a README names but the folder no longer has, when exactly one file there shares a distinctive
+    word with it (lit_classifier_main.py -> lit_image_classifier.py)."""
+    folder = posixpath.dirname(posixpath.normpath(posixpath.join(cwd, path.removeprefix("./"))))
+    words = set(re.split(r"[_.-]", posixpath.basename(path).lower())) - _GENERIC
+    if not words or not (project / folder).is_dir():
+        return None
+    scored = []
+    for f in sorted((project / folder).glob("*.py")):
+        shared = words & set(re.split(r"[_.-]", f.name.lower()))
+        if shared:
+            scored.append((len(shared), posixpath.join(folder, f.name) if folder not in ("", ".") else f.name))
+    best = [rel for n, rel in scored if n == max(n for n, _ in scored)] if scored else []
+    return best[0] if len(best) == 1 else None
+
+
 def parse_command(project: Path, cwd: str, words: list[str], names: dict[str, set[str]]) -> dict[str, Any] | None:
     """What one command runs: {kind, runs|target, launchers}, or None when it is not a program of this project.
 
@@ -170,6 +189,11 @@ def parse_command(project: Path, cwd: str, words: list[str], names: dict[str, se
         elif rest[0].endswith(".py"):
             runs = _file(project, cwd, rest[0])
             args = rest[1:]
+            if runs is None:  # a README older than the code: the script it names was renamed
+                renamed = _renamed(project, cwd, rest[0])
+                if renamed:
+                    return {"kind": "python", "runs": renamed, "args": args, "launchers": launchers,
+                            "renamed_from": rest[0]}
         else:
             return None
         return {"kind": "python", "runs": runs, "args": args, "launchers": launchers} if runs else None
@@ -233,6 +257,8 @@ def readme_commands(project: Path, names: dict[str, set[str]]) -> tuple[str | No
             if hit is None and cwd:  # a `cd` the README assumes but this checkout does not have
                 used, hit = "", parse_command(project, "", words, names)
             if hit:
+                if hit.get("renamed_from"):  # offer the file that exists, and say what the README named
+                    words = [posixpath.basename(hit["runs"]) if w == hit["renamed_from"] else w for w in words]
                 program = " ".join(shlex.quote(w) if (" " in w or not w) else w for w in words)
                 hit["command"] = f"cd {used} && {program}" if used else program
                 hit["order"] = len(found)
