@@ -224,10 +224,12 @@ def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: P
             "warnings": warnings}
 
 
-def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[Run, dict[str, str], list[str]]:
+def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
+            durable: bool = True) -> tuple[Run, dict[str, str], list[str]]:
     """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings).
 
-    `context` (from capture_context) skips the capture when many runs share one code state.
+    `context` (from capture_context) skips the capture when many runs share one code state. durable=False writes
+    the files atomically without fsync: for a caller that fsyncs the manifest itself while the run starts (a plan).
     """
     if not req.argv:
         raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
@@ -298,10 +300,10 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         atomic_write_bytes(run_dir / "git.patch", scrub(patch, secrets))
         manifest["git"]["patch"] = "git.patch"
     manifest.update(req.extra)
-    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets))
+    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets), durable)
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],
-                      "command": manifest["command"]["shell"]})
+                      "command": manifest["command"]["shell"]}, durable=durable)
     return run, env, warnings
 
 
