@@ -23,6 +23,7 @@ from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
 from expkit.redact import redact_argv, redact_env, scrub, secret_values
 from expkit.runs import gitstate, interpreter, manifest as mf
+from expkit.runs.outputs import fixed_output_warnings
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
 
@@ -264,6 +265,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
 
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
     git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"])
+    warnings += fixed_output_warnings(req.argv, cwd)
 
     manifest: dict[str, Any] = {
         "schema": 1,
