@@ -221,6 +221,10 @@ def test_redactor_policy_covers_names_flags_urls_and_shapes():
     assert looks_secret_content("export WANDB_API_KEY=0123abcd4567ef89aa01\n")
     assert looks_secret_content("mirror: https://u:pw@host/x\n") and looks_secret_content("t = 'ghp_" + "a1" * 18 + "'")
     assert not looks_secret_content("monitor_key: val_loss_epoch_2\nself.api_key = config.get('key')\n")
+    from expkit.plan.runtime import expkit_plan_runtime
+    from expkit.redact import SCRUB_ENV
+
+    assert expkit_plan_runtime.SCRUB_ENV == SCRUB_ENV  # the plan runtime imports nothing from expkit
 
 
 # ------------------------------------------------------------------------------------------------ bounded work

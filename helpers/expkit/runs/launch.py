@@ -24,6 +24,7 @@ from expkit.hardware.gpus import is_auto, resolve_auto
 from expkit.paths import plain_name
 from expkit.redact import SCRUB_ENV, Redactor, is_secret_name, secret_values
 from expkit.runs import gitstate, interpreter, manifest as mf, process
+from expkit.runs.outputs import fixed_output_warnings
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
 
@@ -257,10 +258,12 @@ def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: P
             "warnings": warnings}
 
 
-def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[Run, dict[str, str], list[str]]:
+def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
+            durable: bool = True) -> tuple[Run, dict[str, str], list[str]]:
     """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings).
 
-    `context` (from capture_context) skips the capture when many runs share one code state.
+    `context` (from capture_context) skips the capture when many runs share one code state. durable=False writes
+    the files atomically without fsync: for a caller that fsyncs the manifest itself while the run starts (a plan).
     """
     if not req.argv:
         raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
@@ -324,6 +327,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
 
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
     git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"])
+    warnings += fixed_output_warnings(req.argv, cwd)
 
     manifest: dict[str, Any] = {
         "schema": 1,
@@ -362,13 +366,14 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     manifest.update(red.strings(req.extra))
     manifest["redacted"] = red.names  # what was masked, so `runs reproduce` can say what to supply
     manifest = red.scrub_obj(manifest)
-    atomic_write_json(run_dir / MANIFEST, manifest)
+    atomic_write_json(run_dir / MANIFEST, manifest, durable)
     if req.backend == "local" and red.sorted_values():
         # handed to the supervisor (never written): it scrubs these exact values from stdout.log
         env[SCRUB_ENV] = json.dumps(red.sorted_values())
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],
-                      "command": manifest["command"]["shell"], "creator": process.identity(os.getpid())})
+                      "command": manifest["command"]["shell"], "creator": process.identity(os.getpid())},
+                     durable=durable)
     return run, env, warnings
 
 

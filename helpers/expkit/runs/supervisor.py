@@ -22,6 +22,7 @@ from expkit.fsutil import atomic_write_json, read_json
 from expkit.redact import SCRUB_ENV
 from expkit.runs import process
 from expkit.runs.layout import LOG, STATUS, STOP_REQUEST
+from expkit.runs.outputs import expand_run_dir
 from expkit.timeutil import now_iso
 
 
@@ -179,7 +180,8 @@ def run(run_dir: Path, notify_fd: int) -> int:
     log = open(run_dir / LOG, "ab", buffering=0)
     out, pump = _start_pump(log, secrets, notify_fd) if secrets else (log.fileno(), None)
     try:
-        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=out,
+        argv = expand_run_dir(spec["argv"], str(run_dir))
+        child = subprocess.Popen(argv, cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
