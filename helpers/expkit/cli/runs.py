@@ -160,13 +160,18 @@ def logs(run_id, n, follow, runs_dir):
     run = RunStore(runs_dir).get(run_id)
     if not run.log_path.exists() and not follow:
         raise ExpkitError(f"run {run.id} has no log yet ({run.log_path})", "it may still be queued: try again shortly")
+    from contextlib import nullcontext
+
+    from expkit.sigint import ctrl_c_stops
+
     offset = run.log_path.stat().st_size if run.log_path.exists() else 0
-    for line in tail_lines(run.log_path, n):
-        click.echo(line)
-    if follow:
-        for chunk in follow_log(run, offset):
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
+    with ctrl_c_stops() if follow else nullcontext():  # Ctrl-C stops following, also in the background of a script
+        for line in tail_lines(run.log_path, n):
+            click.echo(line)
+        if follow:
+            for chunk in follow_log(run, offset):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
 
 
 @runs.command("stop")
