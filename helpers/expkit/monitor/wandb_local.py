@@ -195,11 +195,11 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
-        data = yaml.safe_load(path.read_text())
-    except (OSError, ImportError, Exception):  # a missing or broken file: no config, not a crash
+    try:
+        data = load_yaml(path)
+    except (YamlError, ImportError):  # a missing or broken file: no config, not a crash
         return {}
     return data if isinstance(data, dict) else {}
 
