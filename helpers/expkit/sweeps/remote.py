@@ -50,6 +50,8 @@ def not_applied(spec, opts) -> list[str]:
                    "`expkit sweep resume NAME --retry-failed` resubmits the failed trials")
     if spec.early_terminate:
         out.append(f"early_terminate is not applied on {opts.backend}: every trial runs to its end")
+    if (spec.metric or {}).get("target") is not None:
+        out.append(f"metric.target is not applied on {opts.backend}: every submitted trial runs")
     return out
 
 

@@ -7,9 +7,9 @@ clamped to the range they were declared with (floating-point round trips can ste
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +105,13 @@ def _num(p: Param, key: str, where: str, default: Any = None, integer: bool = Fa
                           f"add {key}: <number> to {p.name}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
-        raise ExpkitError(f"{where}: '{key}' must be {kind}, got {value!r}", f"write {key}: <{kind.split()[-1]}>")
+        hint = f"write {key}: <{kind.split()[-1]}>"
+        if isinstance(value, str):
+            hint += " without quotes (1e-5, 5E-4 and +3 are numbers; '1e-5' in quotes is text)"
+        raise ExpkitError(f"{where}: '{key}' must be {kind}, got {value!r}", hint)
+    if not math.isfinite(value):
+        raise ExpkitError(f"{where}: '{key}' must be a finite number, got {value!r}",
+                          f"give {key} a real bound: .inf and .nan cannot be sampled from")
     return value
 
 
@@ -141,6 +147,9 @@ def _validate(p: Param, where: str) -> None:
         if d in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values") and lo <= 0:
             raise ExpkitError(f"{where}: {d} needs min > 0 (it samples in log space)",
                               "use a positive min, or log_uniform whose min/max are exponents")
+        if d in ("log_uniform", "q_log_uniform", "inv_log_uniform") and max(abs(lo), abs(hi)) > 700:
+            raise ExpkitError(f"{where}: {d} takes exponents (e^min .. e^max), and e^{max(abs(lo), abs(hi)):g} is "
+                              "beyond any float", f"did you mean distribution: {d}_values (min/max as the values)?")
     if d.startswith("q_"):
         if _num(p, "q", where, 1) <= 0:
             raise ExpkitError(f"{where}: q must be > 0", "q is the step values are rounded to")
@@ -213,27 +222,56 @@ def sample(p: Param, rng: random.Random) -> Any:
     return _clamp(float(x), b)
 
 
-def grid_values(p: Param) -> list[Any]:
-    """The values a grid sweep tries for p."""
+class _Multiples(Sequence):
+    """The multiples of q in [k_lo*q, k_hi*q], computed on demand: a grid of a billion is never a list."""
+
+    def __init__(self, k_lo: int, k_hi: int, q: float):
+        self.k_lo, self.n, self.q = k_lo, k_hi - k_lo + 1, q
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):  # only integer indices are needed
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return _quantize((self.k_lo + i) * self.q, self.q, None)
+
+
+def grid_values(p: Param) -> Sequence[Any]:
+    """The values a grid sweep tries for p, as a sequence computed on demand (ranges stay ranges)."""
     d = p.distribution
     if d == "constant":
         return [p.get("value")]
     if d.startswith("categorical"):
         return list(p.get("values"))
     if d == "int_uniform":
-        return list(range(p.get("min"), p.get("max") + 1))
+        return range(p.get("min"), p.get("max") + 1)
     if d == "q_uniform":
         q = p.get("q", 1)
         k_lo, k_hi = _multiples(p.get("min"), p.get("max"), q)
-        return [_quantize(k * q, q, None) for k in range(k_lo, k_hi + 1)]
+        return _Multiples(k_lo, k_hi, q)
     raise ExpkitError(f"parameter '{p.name}': a grid sweep cannot enumerate the {d} distribution",
                       "give it values: [...], or use method: random or bayes")
 
 
-def grid(params: list[Param]) -> list[dict[str, Any]]:
-    """Every combination, in the order the parameters were declared (the last one varies fastest)."""
+def grid_size(params: list[Param]) -> int:
+    """How many combinations a grid over params has (computed, not enumerated)."""
+    return math.prod(len(grid_values(p)) for p in params)
+
+
+def grid(params: list[Param], limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The combinations in order (declared order, the last parameter varying fastest), the first `limit` only.
+
+    Each combination is computed from its index, so asking for 5 of 10^9 costs 5."""
+    axes = [grid_values(p) for p in params]
+    total = math.prod(len(a) for a in axes)
     names = [p.name for p in params]
-    return [dict(zip(names, combo)) for combo in itertools.product(*(grid_values(p) for p in params))]
+    for index in range(total if limit is None else min(limit, total)):
+        combo, rest = [], index
+        for axis in reversed(axes):
+            rest, i = divmod(rest, len(axis))
+            combo.append(axis[i])
+        yield dict(zip(names, reversed(combo)))
 
 
 def random_trial(params: list[Param], seed: int, index: int) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class Policy:
     metric: str | None = None
     goal: str = "minimize"
     early_terminate: dict[str, Any] | None = None
+    target: float | None = None                # W&B's metric.target: no new trial once one reaches it
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Summary:
     started: int = 0
     adopted: int = 0
     requeued: int = 0
+    target_reached: bool = False
 
 
 def failure_signature(run: Run, status: dict[str, Any]) -> str:
@@ -421,6 +423,7 @@ class Scheduler:
             if entry:
                 job["metric_value"] = entry["final"]
                 job["metric_best"] = best_of(entry, self.policy.goal)
+                self._check_target(job)
         if state == "succeeded":
             job["state"] = "succeeded"
             self._record_outcome("ok")
@@ -469,6 +472,17 @@ class Scheduler:
         else:
             job["state"] = "failed"
             self.echo(f"{job['id']} failed: {sig} (log: {run.log_path})")
+
+    def _check_target(self, job: dict[str, Any]) -> None:
+        target, best = self.policy.target, job.get("metric_best")
+        if target is None or best is None or self.stopped:
+            return
+        if (best <= target) if self.policy.goal == "minimize" else (best >= target):
+            self.summary.target_reached = True
+            self.stopped = (f"{job['id']} reached the target {self.policy.metric} {target:g} ({best:g}): "
+                            "nothing more was started")
+            self.batch.update_meta(stopped_reason=self.stopped, stopped_at=now_iso())
+            self.echo(f"stopping: {self.stopped}")
 
     def _record_outcome(self, outcome: str) -> None:
         n = self.policy.same_failures
@@ -582,7 +596,8 @@ def _should_stop(et: dict[str, Any], job_id: str, mine: list[float], histories: 
             continue  # too few runs reached this bracket yet: judge it on a later check
         checked.add(b)
         keep = max(1, int(len(at_b) / eta))
-        threshold, best = at_b[keep - 1], min(mine[:b])
+        threshold = at_b[keep - 1]
+        best = mine[b - 1] if et.get("strict") else min(mine[:b])  # strict: the value at the bracket, as W&B
         if best > threshold:
             return f"hyperband: best {best:g} at step {b} is outside the top 1/{eta:g} (threshold {threshold:g})"
     return None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_text
+from expkit.redact import redact_env
 from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
 from expkit.runs.store import Run, resolve_runs_dir
 from expkit.sweeps import sample
@@ -36,14 +38,41 @@ class RunOptions:
     detach: bool = False             # on a backend: return once submitted instead of following the trials
 
 
-def plan_trials(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The parameter sets of a grid or random sweep, in order (bayes trials are asked one by one)."""
+MAX_PLANNED = 100_000  # trials one sweep may plan: each is a job file, a run dir and a process
+
+
+def trial_count(spec: SweepSpec) -> int:
+    """How many trials the sweep runs, computed without enumerating a grid."""
     if spec.method == "grid":
-        combos = sample.grid(spec.params)
-        return combos[: spec.run_cap] if spec.run_cap else combos
+        size = sample.grid_size(spec.params)
+        return min(size, spec.run_cap) if spec.run_cap else size
+    return spec.run_cap
+
+
+def plan_trials(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The parameter sets of a grid or random sweep, in order (bayes trials are asked one by one).
+
+    A grid is enumerated only as far as max_trials: 5 trials of a 10^9-point grid cost 5."""
+    n = trial_count(spec)
+    if spec.method != "bayes" and n > MAX_PLANNED:
+        what = f"the grid has {n:,} combinations" if spec.method == "grid" else f"max_trials is {n:,}"
+        raise ExpkitError(f"{what}: more trials than one sweep can plan (at most {MAX_PLANNED:,})",
+                          "set max_trials (a grid runs its first N combinations), or use method: random with "
+                          "max_trials: N")
+    if spec.method == "grid":
+        return list(sample.grid(spec.params, limit=spec.run_cap))
     if spec.method == "random":
-        return [sample.random_trial(spec.params, spec.seed, i) for i in range(spec.run_cap)]
+        return [sample.random_trial(spec.params, spec.seed, i) for i in range(n)]
     return []
+
+
+def first_trial(spec: SweepSpec) -> dict[str, Any]:
+    """The parameters of trial 1 (for a bayes sweep: a random draw), without planning the rest."""
+    if spec.method == "grid":
+        return next(sample.grid(spec.params, limit=1))
+    if spec.method == "random":
+        return sample.random_trial(spec.params, spec.seed, 0)
+    return {p.name: sample.sample(p, random.Random(0)) for p in spec.params}
 
 
 def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None = None) -> tuple[Batch, bool]:
@@ -102,7 +131,7 @@ def job_request(job: dict, slot: Slot, *, group: str, env: dict[str, str], runs_
 
 def sweep_request(spec: SweepSpec, batch: Batch, opts: RunOptions, runs_dir: Path, gpu_machine: bool):
     def make(job: dict, slot: Slot) -> LaunchRequest:
-        env = {**opts.env, "EXPKIT_SWEEP": batch.name, "EXPKIT_TRIAL_ID": job["id"],
+        env = {**spec.env, **opts.env, "EXPKIT_SWEEP": batch.name, "EXPKIT_TRIAL_ID": job["id"],
                "EXPKIT_TRIAL_PARAMS": json.dumps(job.get("params", {}))}
         return job_request(job, slot, group=batch.name, env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
                            wandb_project=opts.wandb_project or spec.project,
@@ -132,6 +161,7 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
                                                                                        or max(1, len(trials)))
         est = estimate_sweep(spec, runs_dir, gpus, opts.per_gpu, parallel, smoke_seconds=None)
         return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
+                "env": redact_env({**spec.env, **opts.env}), "notes": spec.notes,
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
                 "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
@@ -202,9 +232,8 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
                     backoff_s=spec.backoff_s if opts.backoff_s is None else opts.backoff_s,
                     oom=spec.oom, same_failures=spec.stop_after_same_failures if opts.same_failures is None
                     else opts.same_failures, metric=spec.metric_name, goal=spec.goal,
-                    early_terminate=spec.early_terminate)
-    first_argv = build_argv(spec, plan_trials(spec)[0] if spec.method != "bayes" else
-                            {p.name: sample.sample(p, __import__("random").Random(0)) for p in spec.params})
+                    early_terminate=spec.early_terminate, target=(spec.metric or {}).get("target"))
+    first_argv = build_argv(spec, first_trial(spec))
     context = capture_context(first_argv, dict(os.environ), cwd, runs_dir)
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
     sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context,
@@ -217,7 +246,7 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
     return {"sweep": batch.name, "group": batch.name, "state_dir": str(batch.root), "runs_dir": str(runs_dir),
             "slots": slot_desc, "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
             "requeued": summary.requeued, "stopped_reason": summary.stopped_reason,
-            "warnings": context.get("warnings", []),
+            "target_reached": summary.target_reached, "warnings": spec.notes + context.get("warnings", []),
             "next": {"report": f"expkit sweep report {batch.name}", "status": f"expkit sweep status {batch.name}"}}
 
 
