@@ -296,10 +296,17 @@ def interpreter() -> str:
     return shutil.which("python") or shutil.which("python3") or sys.executable
 
 
+def wandb_command(spec: SweepSpec) -> bool:
+    """A command in W&B's list form (it uses W&B's macros): the parameters go where its ${args...} macro says, and
+    nowhere when it has none, exactly as W&B's agent runs it (the trial reads them from wandb.config)."""
+    return isinstance(spec.raw.get("command"), list) and any(m in spec.command for m in WANDB_MACROS) \
+        or spec.raw.get("command") is None or any(m in spec.command for m in WANDB_MACROS if m.startswith("${args"))
+
+
 def build_argv(spec: SweepSpec, params: dict[str, Any]) -> list[str]:
     """The trial's command: W&B macros expanded, ${param} substituted, the rest appended per `args`."""
     used = {ph for item in spec.command for ph in _PLACEHOLDER.findall(item) if ph in params}
-    wandb_style = any(m in spec.command for m in WANDB_MACROS if m.startswith("${args"))
+    wandb_style = wandb_command(spec)
     rest = {k: v for k, v in params.items() if k not in used}
     argv: list[str] = []
     for item in spec.command:

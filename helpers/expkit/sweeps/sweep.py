@@ -129,10 +129,23 @@ def job_request(job: dict, slot: Slot, *, group: str, env: dict[str, str], runs_
                          extra={key: {**info, "attempt": len(job["attempts"]) + 1, "gpu_uuid": slot.gpu_uuid}})
 
 
+def wandb_params_file(batch: Batch, job: dict) -> Path:
+    """The trial's parameters in the file W&B's agent writes (WANDB_SWEEP_PARAM_PATH): wandb.init() reads it into
+    wandb.config, so a script written for `wandb agent` gets its parameters from expkit the same way."""
+    import yaml
+
+    path = batch.root / "params" / f"{job['id']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = yaml.safe_dump({k: {"value": v} for k, v in (job.get("params") or {}).items()}, sort_keys=False)
+    atomic_write_text(path, "wandb_version: 1\n\n" + body)
+    return path
+
+
 def sweep_request(spec: SweepSpec, batch: Batch, opts: RunOptions, runs_dir: Path, gpu_machine: bool):
     def make(job: dict, slot: Slot) -> LaunchRequest:
         env = {**spec.env, **opts.env, "EXPKIT_SWEEP": batch.name, "EXPKIT_TRIAL_ID": job["id"],
-               "EXPKIT_TRIAL_PARAMS": json.dumps(job.get("params", {}))}
+               "EXPKIT_TRIAL_PARAMS": json.dumps(job.get("params", {})),
+               "WANDB_SWEEP_PARAM_PATH": str(wandb_params_file(batch, job))}
         return job_request(job, slot, group=batch.name, env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
                            wandb_project=opts.wandb_project or spec.project,
                            record=("sweep", {"name": batch.name, "trial_id": job["id"], "params": job.get("params"),
