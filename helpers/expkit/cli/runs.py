@@ -123,7 +123,9 @@ def show(run_id, runs_dir, as_json):
             click.echo(f"git       {(git.get('commit') or 'no commit')[:12]} on {git.get('branch') or 'detached'}{dirty}")
         else:
             click.echo("git       not a git repository")
-        click.echo(f"seed      {m['seed']['value']} ({m['seed']['source']})")
+        sd = m["seed"]
+        click.echo(f"seed      {sd['value'] if sd['value'] is not None else 'unknown'} "
+                   f"({sd.get('how') or sd['source']})")
         py = m.get("python") or {}
         pk = py.get("packages") or {}
         extras = ", ".join(f"{k} {v}" for k, v in pk.items() if k in ("torch", "numpy", "wandb", "transformers"))
