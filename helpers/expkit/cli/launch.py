@@ -14,7 +14,9 @@ from expkit.cli.options import emit, json_option, runs_dir_option, warn
 @click.option("--gpus", help="GPU indices like 0,1; auto or auto:N for free GPUs (see `expkit gpus --free`); none for "
               "CPU only (default: inherit). With --backend slurm: a GPU count (2, or a100:2); with --backend modal: "
               "a GPU type (A100, H100:2).")
-@click.option("--seed", type=int, help="Seed, exported as PYTHONHASHSEED and EXPKIT_SEED (default: chosen and recorded).")
+@click.option("--seed", type=int, help="Seed, passed through the script's own --seed / seed= / Hydra or dataclass seed when it has one, and "
+              "exported as PYTHONHASHSEED and EXPKIT_SEED (default: the script's own default, else chosen; the "
+              "manifest records which seed the script really used).")
 @click.option("--config", type=click.Path(path_type=Path), help="Config file to record (copied into the run dir).")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Extra environment variable (repeatable).")
 @click.option("--wandb-project", help="Sets WANDB_PROJECT, WANDB_NAME, WANDB_RUN_GROUP and WANDB_DIR for the run.")
