@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 
 from expkit.sweeps.estimate import estimate_sweep  # noqa: E402
-from expkit.sweeps.schedule import commands_from, render  # noqa: E402
+from expkit.sweeps.schedule import plan_jobs, render  # noqa: E402
 from expkit.sweeps.spec import load_spec  # noqa: E402
 from expkit.sweeps.sweep import RunOptions, run_sweep  # noqa: E402
 
@@ -34,6 +34,12 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def schedule(path: Path, runs: Path, tmp: Path) -> str:
+    jobs = plan_jobs({"spec": path}, runs, tmp, tmp / "night.sh")
+    return render(jobs["commands"], [""], ids=jobs["ids"], state_dir=str(jobs["batch"].root), runs_dir=str(runs),
+                  root=".")
+
+
 def measure(text: str, tmp: Path) -> dict[str, float]:
     path = tmp / "sweep.yaml"
     path.write_text(text)
@@ -41,7 +47,7 @@ def measure(text: str, tmp: Path) -> dict[str, float]:
     return {
         "dry-run": timed(lambda: run_sweep(load_spec(path), RunOptions(gpus="none", dry_run=True), runs_dir=runs)),
         "estimate": timed(lambda: estimate_sweep(load_spec(path), runs, gpus="none", smoke_seconds=None)),
-        "schedule": timed(lambda: render(commands_from({"spec": path}), [""])),
+        "schedule": timed(lambda: schedule(path, runs, tmp)),
     }
 
 

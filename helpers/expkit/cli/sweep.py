@@ -123,8 +123,8 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
                 click.echo(f"  {t['id']}  {' '.join(t['command'])}")
             if result.get("note"):
                 click.echo(f"  note: {result['note']}")
-            for note in result.get("notes") or []:
-                click.echo(f"  note: {note}")
+            for note in result.get("warnings") or []:
+                warn(note)
             from expkit.sweeps.estimate import render_text
 
             click.echo(render_text(result["estimate"]))
@@ -293,3 +293,19 @@ def estimate(spec_path, gpus, per_gpu, max_parallel, smoke_seconds, no_smoke, en
     emit(result, as_json, lambda: click.echo(render_text(result)))
     if result["per_trial"].get("failed"):
         sys.exit(1)
+
+
+@sweep.command("job", hidden=True)
+@click.argument("state_dir", type=click.Path(path_type=Path))
+@click.argument("job_id")
+@env_option
+@runs_dir_option
+def job(state_dir, job_id, env_pairs, runs_dir):
+    """Run one job of a batch as an expkit run in the foreground (what a script of `expkit schedule` calls)."""
+    from expkit.runs.launch import parse_env_pairs
+    from expkit.runs.store import resolve_runs_dir
+    from expkit.sweeps.schedule import run_job
+
+    code = run_job(state_dir.resolve(), job_id, resolve_runs_dir(runs_dir).resolve(), parse_env_pairs(list(env_pairs)),
+                   echo=click.echo)
+    sys.exit(code)

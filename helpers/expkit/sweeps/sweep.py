@@ -17,6 +17,7 @@ from expkit.runs.store import Run, resolve_runs_dir
 from expkit.sweeps import sample
 from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
 from expkit.sweeps.gpus import Slot, plan_slots
+from expkit.sweeps.outputs import shared_outputs
 from expkit.sweeps.scheduler import Policy, Scheduler
 from expkit.sweeps.spec import SweepSpec, build_argv, parse_spec
 
@@ -173,8 +174,12 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
         gpus, parallel = (opts.gpus, opts.max_parallel) if not _on_backend(opts) else ("none", opts.max_parallel
                                                                                        or max(1, len(trials)))
         est = estimate_sweep(spec, runs_dir, gpus, opts.per_gpu, parallel, smoke_seconds=None)
+        commands = [build_argv(spec, p) for p in trials]
+        side_by_side = len(slots) > 1 or (_on_backend(opts) and (opts.max_parallel or 2) > 1)
         return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
-                "env": redact_env({**spec.env, **opts.env}), "notes": spec.notes,
+                "warnings": spec.notes + (shared_outputs(commands, [f"t{i + 1:04d}" for i in range(len(trials))])
+                                          if side_by_side else []),
+                "env": redact_env({**spec.env, **opts.env}),
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
                 "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
@@ -254,12 +259,17 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
                       rebuild_argv=lambda job: build_argv(spec, job["params"]), echo=echo)
     if spec.method == "bayes":
         sched.next_job = _bayes_source(spec, batch, cwd, lambda: list(sched.jobs.values()))
+    jobs = batch.jobs()
+    collisions = shared_outputs([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
+    for w in collisions:
+        echo(f"warning: {w}")
     echo(f"sweep {batch.name}: {'new' if created else 'resuming'}, {slot_desc}")
     summary = sched.run()
     return {"sweep": batch.name, "group": batch.name, "state_dir": str(batch.root), "runs_dir": str(runs_dir),
             "slots": slot_desc, "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
             "requeued": summary.requeued, "stopped_reason": summary.stopped_reason,
-            "target_reached": summary.target_reached, "warnings": spec.notes + context.get("warnings", []),
+            "target_reached": summary.target_reached,
+            "warnings": spec.notes + context.get("warnings", []) + collisions,
             "next": {"report": f"expkit sweep report {batch.name}", "status": f"expkit sweep status {batch.name}"}}
 
 
@@ -328,8 +338,11 @@ def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
     policy = Policy(retries=opts.retries or 0, backoff_s=30.0 if opts.backoff_s is None else opts.backoff_s,
                     same_failures=3 if opts.same_failures is None else opts.same_failures)
     sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context, make_request=make, policy=policy, echo=echo)
+    collisions = shared_outputs([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
+    for w in collisions:
+        (echo or (lambda _m: None))(f"warning: {w}")
     (echo or (lambda _m: None))(f"queue {queue}: {slot_desc}")
     summary = sched.run()
     return {"queue": queue, "group": f"queue-{queue}", "state_dir": str(batch.root), "slots": slot_desc,
             "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
-            "requeued": summary.requeued, "stopped_reason": summary.stopped_reason}
+            "requeued": summary.requeued, "stopped_reason": summary.stopped_reason, "warnings": collisions}
