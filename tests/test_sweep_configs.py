@@ -229,3 +229,25 @@ def test_wandb_parameter_file_gives_wandb_config_the_trial_parameters(tmp_path):
     from wandb.sdk.lib import config_util
 
     assert config_util.dict_from_config_file(str(path)) == {"lr": 1e-5, "layers": [1, 2]}
+
+
+WANDB_TRIAL = """\
+import sys, wandb
+run = wandb.init(project="corpus", config={"lr": 0.5, "epochs": 1})
+print("ARGS", sys.argv[1:], "CONFIG", dict(sorted(run.config.items())), flush=True)
+run.finish()
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_wandb_command_without_args_gets_its_parameters_through_wandb_config(tmp_path, expkit):
+    """W&B's own form: `command: [${env}, ${interpreter}, ${program}]` passes nothing on the command line; the
+    script reads wandb.config. A real offline W&B run shows the trial's values there."""
+    (tmp_path / "train.py").write_text(WANDB_TRIAL)
+    spec_file(tmp_path, "name: wb\nmethod: grid\nprogram: train.py\nparameters:\n  lr: {values: [1e-5]}\n"
+                        "  epochs: {value: 3}\ncommand:\n  - ${env}\n  - ${interpreter}\n  - ${program}\n"
+                        "env: {WANDB_MODE: offline}\n")
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r
+    log = next((tmp_path / "runs").glob("wb-t0001*/stdout.log")).read_text()
+    assert "ARGS [] CONFIG {'epochs': 3, 'lr': 1e-05}" in log, log
