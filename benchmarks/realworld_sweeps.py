@@ -107,7 +107,7 @@ def _trials(spec, runs_dir: Path) -> list[dict[str, Any]]:
 def judge(name: str, key: dict[str, Any]) -> str:
     """'accepted', 'refused', or 'wrong: why'."""
     from expkit.sweeps.spec import load_spec, parse_spec
-    from expkit.sweeps.sweep import trial_count
+    from expkit.sweeps.trials import trial_count
     from expkit.yamlfile import load_yaml
 
     path = CORPUS / name

@@ -13,7 +13,7 @@ from expkit.errors import ExpkitError
 from expkit.sweeps import sample
 from expkit.sweeps.scheduler import _should_stop
 from expkit.sweeps.spec import load_spec, parse_spec
-from expkit.sweeps.sweep import first_trial, plan_trials, trial_count
+from expkit.sweeps.trials import first_trial, plan_trials, trial_count
 
 BASE = "method: grid\ncommand: python train.py\n"
 
@@ -222,7 +222,7 @@ def test_estimate_fails_with_the_diagnosis_when_its_smoke_trial_fails(tmp_path, 
 def test_wandb_parameter_file_gives_wandb_config_the_trial_parameters(tmp_path):
     """The file W&B's agent writes: wandb.init() in the trial reads it into wandb.config."""
     from expkit.sweeps.batch import Batch
-    from expkit.sweeps.sweep import wandb_params_file
+    from expkit.sweeps.trials import wandb_params_file
 
     batch = Batch(tmp_path / "b")
     path = wandb_params_file(batch, {"id": "t0001", "params": {"lr": 1e-5, "layers": [1, 2]}})

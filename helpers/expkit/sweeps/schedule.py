@@ -204,12 +204,12 @@ def run_job(state_dir: Path, job_id: str, runs_dir: Path, env: dict[str, str], e
         return 0
     if meta.get("kind") == "sweep":
         from expkit.sweeps.spec import parse_spec
-        from expkit.sweeps.sweep import RunOptions, sweep_request
+        from expkit.sweeps.trials import RunOptions, sweep_request
 
         spec = parse_spec(meta["spec"], default_name=batch.name)
         req = sweep_request(spec, batch, RunOptions(env=env), runs_dir, gpu_machine=False)(job, Slot("schedule"))
     else:
-        from expkit.sweeps.sweep import job_request
+        from expkit.sweeps.trials import job_request
 
         req = job_request(job, Slot("schedule"), group=batch.name, runs_dir=runs_dir, gpu_machine=False,
                           env={**env, **(job.get("env") or {}), "EXPKIT_SCHEDULE": batch.name, "EXPKIT_JOB_ID": job_id},
