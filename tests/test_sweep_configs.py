@@ -3,7 +3,6 @@ every W&B key honoured or refused by name, and the environment trials run with."
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from expkit.errors import ExpkitError
 from expkit.sweeps import sample
 from expkit.sweeps.scheduler import _should_stop
-from expkit.sweeps.spec import load_spec, parse_spec
+from expkit.sweeps.spec import load_spec
 from expkit.sweeps.trials import first_trial, plan_trials, trial_count
 
 BASE = "method: grid\ncommand: python train.py\n"

@@ -11,14 +11,12 @@ from expkit.fsutil import atomic_write_text
 from expkit.redact import redact_env
 from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
 from expkit.runs.store import Run, resolve_runs_dir
-from expkit.sweeps import sample
 from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
 from expkit.sweeps.gpus import Slot, plan_slots
 from expkit.sweeps.outputs import shared_outputs
 from expkit.sweeps.scheduler import Policy, Scheduler
 from expkit.sweeps.spec import SweepSpec, build_argv, parse_spec
-from expkit.sweeps.trials import (RunOptions, first_trial, job_request, plan_trials, sweep_request,
-                                  trial_count, wandb_params_file)
+from expkit.sweeps.trials import RunOptions, first_trial, job_request, plan_trials, sweep_request
 
 
 def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None = None) -> tuple[Batch, bool]:
