@@ -250,3 +250,14 @@ def test_a_wandb_command_without_args_gets_its_parameters_through_wandb_config(t
     assert r.returncode == 0, r
     log = next((tmp_path / "runs").glob("wb-t0001*/stdout.log")).read_text()
     assert "ARGS [] CONFIG {'epochs': 3, 'lr': 1e-05}" in log, log
+
+
+def test_log_uniform_with_bounds_that_look_like_values_gets_a_warning(tmp_path, expkit):
+    """From the corpus: `distribution: log_uniform, min: 0.0001, max: 0.1` "for learning rates" samples
+    e^0.0001..e^0.1 in W&B; expkit samples the same and says what that means."""
+    corpus = Path(__file__).parent / "realworld" / "sweeps" / "pixel_art_diffusion__configs_sweep.yaml"
+    (tmp_path / "sweep.yaml").write_text(corpus.read_text())
+    r = expkit("sweep", "run", "sweep.yaml", "--dry-run", "--json", "--gpus", "none", cwd=tmp_path)
+    assert r.returncode == 0, r
+    assert any("'learning_rate': log_uniform takes exponents" in w and "1..1.105" in w and "log_uniform_values" in w
+               for w in r.json()["warnings"]), r.json()["warnings"]

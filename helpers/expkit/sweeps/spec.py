@@ -161,6 +161,12 @@ def parse_spec(raw: Any, default_name: str = "sweep") -> SweepSpec:
     if not isinstance(params_raw, dict) or (not params_raw and not raw.get("fixed")):
         raise ExpkitError("the sweep spec has no parameters", "add parameters: {lr: {values: [0.1, 0.01]}}")
     params = [parse_param(str(k), v) for k, v in params_raw.items()]
+    for p in params:
+        if p.distribution in ("log_uniform", "q_log_uniform") and 0 <= p.get("min") < p.get("max") <= 1:
+            lo, hi = p.bounds()
+            notes.append(f"parameter '{p.name}': {p.distribution} takes exponents, so values are drawn from "
+                         f"e^{p.get('min'):g}..e^{p.get('max'):g} = {lo:.4g}..{hi:.4g}; for {p.get('min'):g}.."
+                         f"{p.get('max'):g} write distribution: {p.distribution}_values")
     for k, v in (raw.get("fixed") or {}).items():
         if any(p.name == k for p in params):
             raise ExpkitError(f"'{k}' is both swept and fixed", "keep it in one of parameters: or fixed:")
