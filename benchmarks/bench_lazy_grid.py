@@ -21,10 +21,10 @@ from expkit.sweeps.schedule import plan_jobs, render  # noqa: E402
 from expkit.sweeps.spec import load_spec  # noqa: E402
 from expkit.sweeps.sweep import RunOptions, run_sweep  # noqa: E402
 
-HUGE = ("name: huge\nmethod: grid\nmax_trials: 5\ncommand: python train.py --a ${a} --b ${b} --c ${c}\n"
+HUGE = ("name: huge\nmethod: grid\nmax_trials: 5\ncommand: python -c pass --a ${a} --b ${b} --c ${c}\n"
         "parameters:\n  a: {distribution: int_uniform, min: 0, max: 999}\n"
         "  b: {distribution: int_uniform, min: 0, max: 999}\n  c: {distribution: int_uniform, min: 0, max: 999}\n")
-SMALL = ("name: small\nmethod: grid\ncommand: python train.py --a ${a}\n"
+SMALL = ("name: small\nmethod: grid\ncommand: python -c pass --a ${a}\n"
          "parameters:\n  a: {values: [0, 1, 2, 3, 4]}\n")
 
 
@@ -56,7 +56,7 @@ def cli_seconds(text: str, tmp: Path, *args: str) -> float:
     import os
     import subprocess
 
-    (tmp / "sweep.yaml").write_text(text)
+    (tmp / "sweep.yaml").write_text(text.replace("command: python", f"command: {sys.executable}"))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "helpers")}
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "expkit", *args], cwd=tmp, env=env, check=True, capture_output=True,
@@ -66,11 +66,13 @@ def cli_seconds(text: str, tmp: Path, *args: str) -> float:
 
 def main() -> None:
     for args in (["sweep", "run", "sweep.yaml", "--dry-run", "--gpus", "none"],
+                 ["sweep", "run", "sweep.yaml", "--gpus", "none", "--max-parallel", "5"],
                  ["sweep", "estimate", "sweep.yaml", "--no-smoke", "--gpus", "none"],
                  ["schedule", "--spec", "sweep.yaml", "-o", "night.sh"]):
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
             huge, small = cli_seconds(HUGE, Path(a), *args), cli_seconds(SMALL, Path(b), *args)
-        print(f"expkit {' '.join(args[:2]):<15} whole process: 10^9-point grid {huge:.2f}s, 5-point grid {small:.2f}s")
+        label = " ".join(a for a in args if a not in ("sweep.yaml", "--gpus", "none", "-o", "night.sh"))
+        print(f"expkit {label:<36} whole process: 10^9-point grid {huge:.2f}s, 5-point grid {small:.2f}s")
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
             tempfile.TemporaryDirectory() as warm:
         measure(SMALL, Path(warm))  # warm the imports; each measured spec gets a fresh project

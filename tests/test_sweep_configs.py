@@ -96,6 +96,12 @@ def test_dry_run_estimate_and_schedule_of_a_billion_point_grid_finish(tmp_path, 
     sch = expkit("schedule", "--spec", "sweep.yaml", "-o", "night.sh", "--json", cwd=tmp_path)
     assert sch.returncode == 0, sch
     assert sch.json()["jobs"] == 5
+    (tmp_path / "train.py").write_text("import sys\nprint(sys.argv[1:])\n")
+    (tmp_path / "sweep.yaml").write_text(BILLION.replace("name: huge", "name: huge-run").replace(
+        "command: python", f"command: {sys.executable}"))
+    run = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--max-parallel", "2", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run
+    assert run.json()["counts"] == {"succeeded": 5} or run.json()["counts"].get("succeeded") == 5
 
 
 def test_a_grid_too_large_to_plan_without_max_trials_is_refused_with_its_size(tmp_path):
