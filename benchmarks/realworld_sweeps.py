@@ -8,7 +8,12 @@ answer key (written by reading the config, before expkit ran on it):
     refused   expkit refused it, with the refusal the key names (e.g. a bayes sweep without run_cap, no program)
     wrong     anything else: a refusal the key does not expect, a value out of bounds, a parameter missing
 
-    python benchmarks/realworld_sweeps.py [-v]
+    python benchmarks/realworld_sweeps.py [-v] [--oracle PYTHON]
+
+--oracle PYTHON: an interpreter with W&B's own local sweep engine (PyPI `sweeps`; it needs numpy<2, so it lives in
+its own venv: `python -m venv /tmp/oracle && /tmp/oracle/bin/pip install sweeps`). Each W&B config (read with the
+same YAML 1.2 loader) goes through W&B's schema check and W&B's own sampler, and W&B's samples are judged against
+the same answer key: a check of the answer keys, independent of expkit.
 """
 
 from __future__ import annotations
@@ -154,9 +159,68 @@ def scoreboard(verbose: bool = False) -> dict[str, dict[str, int]]:
     return board
 
 
+_ORACLE = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import sweeps
+out = {}
+for name, cfg in json.load(sys.stdin).items():
+    try:
+        bad = sweeps.schema_violations_from_proposed_config(cfg)
+        if bad:
+            out[name] = {"violations": [str(b)[:200] for b in bad]}
+            continue
+        method = cfg.get("method")
+        runs = sweeps.next_runs(cfg, [], n=1 if method == "bayes" else 20)
+        if method == "grid":  # a grid's trials come one at a time, each knowing the ones before
+            runs, seen = [], []
+            for _ in range(20):
+                nxt = sweeps.next_run(cfg, seen)
+                if nxt is None:
+                    break
+                nxt.state = sweeps.RunState.finished
+                seen.append(nxt)
+            runs = seen
+        out[name] = {"samples": [{k: v["value"] for k, v in r.config.items()} for r in runs if r is not None]}
+    except Exception as exc:
+        out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+print(json.dumps(out))
+"""
+
+
+def oracle(python: str, verbose: bool = False) -> dict[str, int]:
+    """W&B's own engine on every W&B config: schema-valid, and its samples inside the answer key's bounds."""
+    import json
+    import subprocess
+
+    from expkit.yamlfile import load_yaml
+
+    keys = {n: k for n, k in answers().items() if k.get("wandb", True)}
+    configs = {n: load_yaml(CORPUS / n) for n in keys}
+    proc = subprocess.run([python, "-c", _ORACLE], input=json.dumps(configs, default=str), capture_output=True,
+                          text=True, timeout=600)
+    if proc.returncode != 0:
+        raise SystemExit(f"the oracle failed: {proc.stderr[-2000:]}")
+    tally = {"valid": 0, "schema violations": 0, "errors": 0, "inside the key": 0, "outside the key": 0}
+    for name, res in sorted(json.loads(proc.stdout).items()):
+        if "violations" in res or "error" in res:
+            tally["schema violations" if "violations" in res else "errors"] += 1
+            if verbose:
+                print(f"  W&B refuses    {name}: {(res.get('violations') or [res.get('error')])[0]}")
+            continue
+        tally["valid"] += 1
+        problems = [p for sample in res["samples"] for pname, want in (keys[name].get("params") or {}).items()
+                    if pname in sample and (p := _check_value(pname, want, sample[pname]))]
+        tally["outside the key" if problems else "inside the key"] += 1
+        if verbose or problems:
+            print(f"  W&B samples    {name}: {'inside the key' if not problems else problems[0]}")
+    return tally
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="One line per config.")
+    ap.add_argument("--oracle", metavar="PYTHON", help="An interpreter with W&B's `sweeps` package installed.")
     args = ap.parse_args()
     board = scoreboard(args.verbose)
     for kind, label in (("wandb", "W&B sweep configs"), ("other", "other tools' sweep files")):
@@ -164,6 +228,11 @@ def main() -> int:
         total = sum(c.values())
         print(f"{label}: {total} | accepted {c.get('accepted', 0)} | refused {c.get('refused', 0)} "
               f"(with the refusal the answer key names) | wrong {c.get('wrong', 0)}")
+    if args.oracle:
+        t = oracle(args.oracle, args.verbose)
+        print(f"W&B's own engine (PyPI sweeps) on the same configs: schema-valid {t['valid']}, refused "
+              f"{t['schema violations']}, errors {t['errors']}; its samples inside the answer key's bounds: "
+              f"{t['inside the key']}/{t['valid']}")
     return 1 if any(b.get("wrong") for b in board.values()) else 0
 
 
