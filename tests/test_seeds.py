@@ -133,3 +133,21 @@ def test_sweep_trials_and_runs_compare_show_the_trials_own_seed_parameter(expkit
     assert cmp.returncode == 0, cmp
     assert "seed" in cmp.json()["differing_keys"]
     assert sorted(row["config"]["seed"] for row in cmp.json()["runs"]) == [1, 2, 3]
+
+
+def test_the_entry_point_is_found_behind_launchers_and_seed_forms_on_the_command_are_read(tmp_path):
+    from expkit.runs.seeds import entry_script, seed_on_command
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "train.py").write_text(ARGPARSE)
+    (tmp_path / "train.py").write_text(ARGPARSE)
+    for argv in (["python", "train.py"], ["torchrun", "--nproc_per_node", "2", "train.py"],
+                 ["accelerate", "launch", "--num_processes", "2", "train.py"]):
+        assert entry_script(argv, tmp_path) == tmp_path / "train.py", argv
+    assert entry_script(["uv", "run", "python", "-m", "pkg.train"], tmp_path) == tmp_path / "pkg" / "train.py"
+    assert entry_script(["python", "-c", "print(1)"], tmp_path) is None
+    assert seed_on_command(["python", "t.py", "--seed", "4"]) == ("--seed", 4)
+    assert seed_on_command(["python", "t.py", "--seed=4"]) == ("--seed", 4)
+    assert seed_on_command(["python", "t.py", "seed=4", "lr=0.1"]) == ("seed", 4)
+    assert seed_on_command(["python", "t.py", "--seed_everything", "7"]) == ("--seed_everything", 7)
+    assert seed_on_command(["python", "t.py", "--lr", "0.1"]) is None

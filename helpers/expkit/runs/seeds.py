@@ -24,7 +24,6 @@ from typing import Any
 
 SEED_NAMES = ("seed", "random_seed", "random-seed", "seed_everything", "rng_seed", "manual_seed")
 _ON_COMMAND = re.compile(r"^(?:--?|\+{1,2})?(" + "|".join(re.escape(n) for n in SEED_NAMES) + r")(?:=(.*))?$")
-_LAUNCHERS = {"torchrun", "accelerate", "deepspeed", "python", "python3"}
 
 
 @dataclass
@@ -64,21 +63,16 @@ def seed_on_command(argv: list[str]) -> tuple[str, Any] | None:
 
 
 def entry_script(argv: list[str], cwd: Path) -> Path | None:
-    """The Python file the command runs: `python train.py`, `python -m pkg.train`, `torchrun ... train.py`, or
-    a script run directly."""
+    """The Python file the command runs: the first `*.py` or `-m module` in it, so `python train.py`,
+    `torchrun --nproc_per_node 2 train.py`, `accelerate launch train.py` and `uv run python -m pkg.train` all
+    name their script."""
     for i, item in enumerate(argv):
         if item == "-m" and i + 1 < len(argv):
             mod = cwd / argv[i + 1].replace(".", "/")
-            for cand in (mod.with_suffix(".py"), mod / "__main__.py"):
-                if cand.is_file():
-                    return cand
-            return None
-        if item.endswith(".py"):
+            return next((c for c in (mod.with_suffix(".py"), mod / "__main__.py") if c.is_file()), None)
+        if item.endswith(".py") and not item.startswith("-"):
             path = Path(item) if Path(item).is_absolute() else cwd / item
             return path if path.is_file() else None
-        name = Path(item).name
-        if i > 0 and not item.startswith("-") and re.sub(r"[\d.]+$", "", name) not in _LAUNCHERS:
-            return None  # an argument before any script: not a Python command we can read
     return None
 
 
