@@ -267,3 +267,19 @@ def test_log_uniform_with_bounds_that_look_like_values_gets_a_warning(tmp_path, 
     assert r.returncode == 0, r
     assert any("'learning_rate': log_uniform takes exponents" in w and "1..1.105" in w and "log_uniform_values" in w
                for w in r.json()["warnings"]), r.json()["warnings"]
+
+
+@pytest.mark.timeout(180)
+def test_env_added_to_the_spec_after_failures_is_used_when_the_failed_trials_are_retried(tmp_path, expkit):
+    (tmp_path / "trial.py").write_text(ENV_TRIAL)
+    body = f"name: fix\nmethod: grid\nparameters:\n  x: {{values: [1, 2]}}\ncommand: {sys.executable} trial.py\nargs: none\n"
+    spec_file(tmp_path, body + "stop_after_same_failures: 0\n")
+    first = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=tmp_path, env={"WANDB_MODE": "online"})
+    assert first.returncode == 1 and first.json()["counts"]["failed"] == 2
+    spec_file(tmp_path, body + "stop_after_same_failures: 0\nenv: {WANDB_MODE: offline}\n")
+    again = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=tmp_path, env={"WANDB_MODE": "online"})
+    assert again.json()["counts"]["failed"] == 2  # same trials: the sweep continues, failures stay failures
+    retry = expkit("sweep", "resume", "fix", "--gpus", "none", "--retry-failed", "--json", cwd=tmp_path,
+                   env={"WANDB_MODE": "online"})
+    assert retry.returncode == 0, retry
+    assert retry.json()["counts"]["succeeded"] == 2

@@ -28,6 +28,8 @@ def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None
             raise ExpkitError(f"a sweep named {spec.name} already exists with a different spec",
                               f"continue it with `expkit sweep resume {spec.name}`, or give this spec another name: "
                               "(name: ... in the YAML)")
+        if meta.get("spec") != spec.raw:  # same trials, other env: or retries: `sweep resume` uses the latest
+            batch.update_meta(spec=spec.raw)
         return batch, False
     trials = plan_trials(spec)
     batch.write_meta({"kind": "sweep", "name": spec.name, "fingerprint": spec.fingerprint(), "spec": spec.raw,
