@@ -11,7 +11,7 @@ import pytest
 from expkit.errors import ExpkitError
 from expkit.sweeps import sample
 from expkit.sweeps.scheduler import _should_stop
-from expkit.sweeps.spec import load_spec
+from expkit.sweeps.spec import load_spec, parse_spec
 from expkit.sweeps.trials import first_trial, plan_trials, trial_count
 
 BASE = "method: grid\ncommand: python train.py\n"
@@ -283,3 +283,12 @@ def test_env_added_to_the_spec_after_failures_is_used_when_the_failed_trials_are
                    env={"WANDB_MODE": "online"})
     assert retry.returncode == 0, retry
     assert retry.json()["counts"]["succeeded"] == 2
+
+
+def test_a_grid_larger_than_any_list_plans_its_first_trials():
+    """10^40 points: more than len() can even count."""
+    spec = parse_spec({"method": "grid", "max_trials": 3, "command": "python t.py",
+                       "parameters": {"a": {"distribution": "int_uniform", "min": 0, "max": 10 ** 20},
+                                      "b": {"distribution": "int_uniform", "min": 1, "max": 10 ** 20}}})
+    assert sample.grid_size(spec.params) == (10 ** 20 + 1) * 10 ** 20
+    assert plan_trials(spec) == [{"a": 0, "b": 1}, {"a": 0, "b": 2}, {"a": 0, "b": 3}]

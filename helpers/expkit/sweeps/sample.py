@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,41 +222,39 @@ def sample(p: Param, rng: random.Random) -> Any:
     return _clamp(float(x), b)
 
 
-class _Multiples(Sequence):
-    """The multiples of q in [k_lo*q, k_hi*q], computed on demand: a grid of a billion is never a list."""
+class GridAxis:
+    """The values one parameter takes in a grid, computed on demand: `size` is a plain int (it may exceed what
+    len() can return) and `at(i)` the i-th value, so a grid of 10^30 points is never a list."""
 
-    def __init__(self, k_lo: int, k_hi: int, q: float):
-        self.k_lo, self.n, self.q = k_lo, k_hi - k_lo + 1, q
+    def __init__(self, size: int, at):
+        self.size, self.at = size, at
 
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i):  # only integer indices are needed
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        return _quantize((self.k_lo + i) * self.q, self.q, None)
+    def __iter__(self):
+        return (self.at(i) for i in range(self.size))
 
 
-def grid_values(p: Param) -> Sequence[Any]:
-    """The values a grid sweep tries for p, as a sequence computed on demand (ranges stay ranges)."""
+def grid_values(p: Param) -> GridAxis:
+    """The values a grid sweep tries for p, in order."""
     d = p.distribution
     if d == "constant":
-        return [p.get("value")]
+        return GridAxis(1, lambda _i: p.get("value"))
     if d.startswith("categorical"):
-        return list(p.get("values"))
+        values = list(p.get("values"))
+        return GridAxis(len(values), values.__getitem__)
     if d == "int_uniform":
-        return range(p.get("min"), p.get("max") + 1)
+        lo = p.get("min")
+        return GridAxis(p.get("max") - lo + 1, lambda i: lo + i)
     if d == "q_uniform":
         q = p.get("q", 1)
         k_lo, k_hi = _multiples(p.get("min"), p.get("max"), q)
-        return _Multiples(k_lo, k_hi, q)
+        return GridAxis(k_hi - k_lo + 1, lambda i: _quantize((k_lo + i) * q, q, None))
     raise ExpkitError(f"parameter '{p.name}': a grid sweep cannot enumerate the {d} distribution",
                       "give it values: [...], or use method: random or bayes")
 
 
 def grid_size(params: list[Param]) -> int:
     """How many combinations a grid over params has (computed, not enumerated)."""
-    return math.prod(len(grid_values(p)) for p in params)
+    return math.prod(grid_values(p).size for p in params)
 
 
 def grid(params: list[Param], limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -264,14 +262,16 @@ def grid(params: list[Param], limit: int | None = None) -> Iterator[dict[str, An
 
     Each combination is computed from its index, so asking for 5 of 10^9 costs 5."""
     axes = [grid_values(p) for p in params]
-    total = math.prod(len(a) for a in axes)
+    total = math.prod(a.size for a in axes)
     names = [p.name for p in params]
-    for index in range(total if limit is None else min(limit, total)):
+    index = 0
+    while index < (total if limit is None else min(limit, total)):
         combo, rest = [], index
         for axis in reversed(axes):
-            rest, i = divmod(rest, len(axis))
-            combo.append(axis[i])
+            rest, i = divmod(rest, axis.size)
+            combo.append(axis.at(i))
         yield dict(zip(names, reversed(combo)))
+        index += 1
 
 
 def random_trial(params: list[Param], seed: int, index: int) -> dict[str, Any]:
