@@ -292,3 +292,17 @@ def test_a_grid_larger_than_any_list_plans_its_first_trials():
                                       "b": {"distribution": "int_uniform", "min": 1, "max": 10 ** 20}}})
     assert sample.grid_size(spec.params) == (10 ** 20 + 1) * 10 ** 20
     assert plan_trials(spec) == [{"a": 0, "b": 1}, {"a": 0, "b": 2}, {"a": 0, "b": 3}]
+
+
+def test_wandb_envvar_macro_is_substituted_and_args_json_file_refused_by_name(tmp_path, monkeypatch):
+    from expkit.sweeps.spec import build_argv
+
+    monkeypatch.setenv("DATA_ROOT", "/data/x")
+    spec = parse_spec({"method": "grid", "program": "t.py", "parameters": {"lr": {"values": [0.1]}},
+                       "command": ["${env}", "${interpreter}", "${program}", "--data", "${envvar:DATA_ROOT}",
+                                   "--mode", "${envvar:RUN_MODE}", "${args}"], "env": {"RUN_MODE": "fast"}})
+    argv = build_argv(spec, {"lr": 0.1})
+    assert argv[-5:] == ["--data", "/data/x", "--mode", "fast", "--lr=0.1"]
+    with pytest.raises(ExpkitError, match=r"\$\{args_json_file\} macro is not supported"):
+        parse_spec({"method": "grid", "program": "t.py", "parameters": {"lr": {"values": [0.1]}},
+                    "command": ["${env}", "${interpreter}", "${program}", "${args_json_file}"]})

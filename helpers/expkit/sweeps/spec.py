@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import shlex
 import shutil
@@ -67,6 +68,7 @@ HYPERBAND_KEYS = {"type", "min_iter", "max_iter", "s", "eta", "strict"}
 MEDIAN_KEYS = {"type", "min_trials", "warmup"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_+][A-Za-z0-9_.+-]*)\}")
+_ENVVAR = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -224,6 +226,9 @@ def parse_spec(raw: Any, default_name: str = "sweep") -> SweepSpec:
                           "flags appends --key=value, hydra appends key=value, none appends nothing")
     names = {p.name for p in params}
     for item in command:
+        if "${args_json_file}" in item:
+            raise ExpkitError("W&B's ${args_json_file} macro is not supported",
+                              "use ${args_json} (the parameters as one JSON argument) or ${args}")
         for ph in _PLACEHOLDER.findall(item):
             if f"${{{ph}}}" not in WANDB_MACROS and ph not in names and not ph.startswith("envvar"):
                 raise ExpkitError(f"the command uses ${{{ph}}} but no parameter is called '{ph}'",
@@ -331,6 +336,7 @@ def build_argv(spec: SweepSpec, params: dict[str, Any]) -> list[str]:
         elif item == "${args_json}":
             argv.append(json.dumps(rest))
         else:
+            item = _ENVVAR.sub(lambda m: {**os.environ, **spec.env}.get(m.group(1), ""), item)  # W&B's ${envvar:X}
             argv.append(_PLACEHOLDER.sub(lambda m: _fmt(params[m.group(1)]) if m.group(1) in params else m.group(0),
                                          item))
     if not wandb_style and spec.args_style != "none":
