@@ -383,7 +383,7 @@ def to_wandb(spec: SweepSpec) -> tuple[dict[str, Any], list[str]]:
             out["program"] = kept[py[0] + 1]
             kept = ["${env}", "${interpreter}", "${program}"] + kept[py[0] + 2:]
         out["command"] = kept + ["${args_no_hyphens}" if hydra else "${args}"]
-    dropped = [k for k in ("retries", "oom", "fixed", "seed", "stop_after_same_failures") if k in spec.raw]
+    dropped = [k for k in ("retries", "oom", "fixed", "seed", "stop_after_same_failures", "env") if k in spec.raw]
     if dropped:
         notes.append(f"expkit-only keys kept as-is where W&B has an equivalent, dropped otherwise: {', '.join(dropped)}"
                      " (fixed parameters became {value: ...})")
