@@ -86,3 +86,32 @@ def test_the_slurm_fixture_cancels_the_jobs_a_failed_test_left_running(pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-p", "no:xdist", timeout=220)
     result.assert_outcomes(passed=1, failed=1)
     assert "failed half-way" in result.stdout.str()
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_runs_wait_started_with_sigint_ignored(long_run):
+    repo, run_id = long_run
+    proc = subprocess.Popen([sys.executable, "-m", "expkit", "runs", "wait", run_id], cwd=repo, env=expkit_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
+    import time
+
+    deadline = time.monotonic() + 60
+    while not _waiting(proc.pid):  # in its wait loop: the handler is installed before it starts polling
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("Ctrl-C did not stop `runs wait`")
+    assert proc.returncode == 130 and "Traceback" not in err
+
+
+def _waiting(pid: int) -> bool:
+    """True once the process's SIGINT is caught (no longer ignored): read from /proc, no timing guess."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False

@@ -217,10 +217,12 @@ def wait(run_id, timeout, runs_dir, as_json):
         expkit runs wait latest --timeout 3600
     """
     from expkit.runs.control import exit_code_of, wait as do_wait
+    from expkit.sigint import ctrl_c_stops
 
     run = RunStore(runs_dir).get(run_id)
     try:
-        st = do_wait(run, timeout)
+        with ctrl_c_stops():  # Ctrl-C stops waiting (not the run), also when started in the background
+            st = do_wait(run, timeout)
     except TimeoutError:
         raise ExpkitError(f"run {run.id} is still {run.state()} after {timeout:g}s",
                           f"wait longer, or follow it with `expkit runs logs {run.id} --follow`", exit_code=124)
