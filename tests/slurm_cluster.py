@@ -170,8 +170,8 @@ class SlurmCluster:
             return
         env = {**os.environ, **self.env}
         deadline = time.monotonic() + timeout
-        while self.jobs() and time.monotonic() < deadline:
-            subprocess.run(["scancel", "--full", "--user", "root"], env=env, capture_output=True, timeout=10)
+        while (ids := self.jobs()) and time.monotonic() < deadline:  # every job of this private cluster
+            subprocess.run(["scancel", "--full", *ids], env=env, capture_output=True, timeout=10)
             time.sleep(0.3)
 
     def stop(self) -> None:
