@@ -159,9 +159,9 @@ class SlurmCluster:
 
     def jobs(self) -> list[str]:
         """Ids of the jobs this cluster still holds (pending, running or completing)."""
-        out = subprocess.run(["squeue", "-h", "-o", "%i"], env={**os.environ, **self.env}, capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.split()
+        out = subprocess.run(["squeue", "-h", "-o", "%A"], env={**os.environ, **self.env}, capture_output=True,
+                             text=True, timeout=10)  # %A: an array's own id (cancels all its tasks), else the job's
+        return sorted(set(out.stdout.split()))
 
     def cancel_all(self, timeout: float = 30) -> None:
         """Cancel every job submitted to this cluster and wait until it has left the queue, so a test that failed

@@ -77,7 +77,9 @@ def test_the_slurm_fixture_cancels_the_jobs_a_failed_test_left_running(pytester)
         def test_fails_with_a_job_running(slurm_cluster, tmp_path):
             out = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 600"],
                                  env=_env(slurm_cluster), capture_output=True, text=True, check=True)
-            assert out.stdout.strip() in slurm_cluster.jobs()
+            arr = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--array=0-7%2", "--wrap", "sleep 600"],
+                                 env=_env(slurm_cluster), capture_output=True, text=True, check=True)
+            assert {out.stdout.strip(), arr.stdout.strip()} <= set(slurm_cluster.jobs())
             assert False, "failed half-way"
 
         def test_the_next_test_finds_the_queue_empty(slurm_cluster):
