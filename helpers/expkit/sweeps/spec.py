@@ -310,8 +310,9 @@ def interpreter() -> str:
 def wandb_command(spec: SweepSpec) -> bool:
     """A command in W&B's list form (it uses W&B's macros): the parameters go where its ${args...} macro says, and
     nowhere when it has none, exactly as W&B's agent runs it (the trial reads them from wandb.config)."""
-    return isinstance(spec.raw.get("command"), list) and any(m in spec.command for m in WANDB_MACROS) \
-        or spec.raw.get("command") is None or any(m in spec.command for m in WANDB_MACROS if m.startswith("${args"))
+    if any(m in spec.command for m in WANDB_MACROS if m.startswith("${args")):
+        return True  # also W&B's default command (no command: key), which ends in ${args}
+    return isinstance(spec.raw.get("command"), list) and any(m in spec.command for m in WANDB_MACROS)
 
 
 def build_argv(spec: SweepSpec, params: dict[str, Any]) -> list[str]:
