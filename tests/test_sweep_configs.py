@@ -294,15 +294,38 @@ def test_a_grid_larger_than_any_list_plans_its_first_trials():
     assert plan_trials(spec) == [{"a": 0, "b": 1}, {"a": 0, "b": 2}, {"a": 0, "b": 3}]
 
 
-def test_wandb_envvar_macro_is_substituted_and_args_json_file_refused_by_name(tmp_path, monkeypatch):
+def test_wandb_command_macros_expand_as_wandbs_agent_expands_them(tmp_path, monkeypatch):
+    """Each macro as W&B's agent builds it (wandb/sdk/launch/sweeps/utils.py): values formatted with str()."""
     from expkit.sweeps.spec import build_argv
 
     monkeypatch.setenv("DATA_ROOT", "/data/x")
-    spec = parse_spec({"method": "grid", "program": "t.py", "parameters": {"lr": {"values": [0.1]}},
-                       "command": ["${env}", "${interpreter}", "${program}", "--data", "${envvar:DATA_ROOT}",
-                                   "--mode", "${envvar:RUN_MODE}", "${args}"], "env": {"RUN_MODE": "fast"}})
-    argv = build_argv(spec, {"lr": 0.1})
-    assert argv[-5:] == ["--data", "/data/x", "--mode", "fast", "--lr=0.1"]
-    with pytest.raises(ExpkitError, match=r"\$\{args_json_file\} macro is not supported"):
-        parse_spec({"method": "grid", "program": "t.py", "parameters": {"lr": {"values": [0.1]}},
-                    "command": ["${env}", "${interpreter}", "${program}", "${args_json_file}"]})
+    base = ["${env}", "${interpreter}", "${program}"]
+    params = {"lr": 0.1, "layers": ["a", "b"], "amp": True}
+
+    def argv(*items, env=None):
+        spec = parse_spec({"method": "grid", "program": "t.py", "env": env or {},
+                           "parameters": {"lr": {"value": 0.1}, "layers": {"value": ["a", "b"]},
+                                          "amp": {"value": True}}, "command": base + list(items)})
+        return build_argv(spec, params)[3:]
+
+    assert argv("${args}") == ["--lr=0.1", "--layers=['a', 'b']", "--amp=True"]
+    assert argv("${args_no_hyphens}") == ["lr=0.1", "layers=['a', 'b']", "amp=True"]
+    assert argv("${args_no_boolean_flags}") == ["--lr=0.1", "--layers=['a', 'b']", "--amp"]
+    assert argv("${args_no_equals}") == ["--lr", "0.1", "--layers", "['a', 'b']", "--amp", "True"]
+    assert argv("${args_append_hydra}") == ["+lr=0.1", "+layers=['a', 'b']", "+amp=True"]
+    assert argv("${args_override_hydra}") == ["++lr=0.1", "++layers=['a', 'b']", "++amp=True"]
+    assert argv("${args_json}") == ['{"lr": 0.1, "layers": ["a", "b"], "amp": true}']
+    assert argv("--data", "${envvar:DATA_ROOT}", "--mode", "${envvar:RUN_MODE}", env={"RUN_MODE": "fast"}) == [
+        "--data", "/data/x", "--mode", "fast"]
+    assert argv("${args_json_file}") == ["${args_json_file}"]  # each launch puts the trial's own file there
+
+
+@pytest.mark.timeout(120)
+def test_args_json_file_gives_each_trial_a_file_with_its_parameters(tmp_path, expkit):
+    (tmp_path / "t.py").write_text("import json, sys\nprint('PARAMS', json.load(open(sys.argv[1])), flush=True)\n")
+    spec_file(tmp_path, "name: jf\nmethod: grid\nprogram: t.py\nparameters:\n  lr: {values: [0.1, 0.2]}\n"
+                        "command:\n  - ${env}\n  - ${interpreter}\n  - ${program}\n  - ${args_json_file}\n")
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r
+    logs = sorted(p.read_text() for p in (tmp_path / "runs").glob("jf-t*/stdout.log"))
+    assert "PARAMS {'lr': 0.1}" in logs[0] and "PARAMS {'lr': 0.2}" in logs[1]

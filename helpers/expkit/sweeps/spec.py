@@ -22,8 +22,9 @@ judges hyperband on the value at the bracket; W&B Launch (`job`, `image_uri`), c
 `method: custom`), multi-objective `metrics` and bayes imputation (`metric.impute*`) are refused with the reason.
 
 A W&B `command` list uses the macros ${env} ${interpreter} ${program} ${args} ${args_no_hyphens}
-${args_json} ${args_no_boolean_flags}; without `command`, W&B's default [${env}, ${interpreter}, ${program},
-${args}] applies.
+${args_json} ${args_json_file} ${args_no_boolean_flags} ${args_no_equals} ${args_append_hydra}
+${args_override_hydra} ${envvar:NAME}, expanded as W&B's agent expands them (no ${args...} macro: no parameter
+on the command line); without `command`, W&B's default [${env}, ${interpreter}, ${program}, ${args}] applies.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from expkit.sweeps.sample import Param, parse_param
 
 METHODS = ("grid", "random", "bayes")
 WANDB_MACROS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}",
-                "${args_no_boolean_flags}")
+                "${args_no_boolean_flags}", "${args_no_equals}", "${args_append_hydra}", "${args_override_hydra}",
+                "${args_json_file}")
+ARGS_JSON_FILE = "${args_json_file}"  # stays in the stored command; each launch puts the trial's file there
 WANDB_DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 TOP_KEYS = {"name", "description", "method", "metric", "parameters", "run_cap", "max_trials", "early_terminate",
             "program", "command", "entity", "project", "seed", "fixed", "args", "retries", "backoff_s", "oom",
@@ -226,9 +229,6 @@ def parse_spec(raw: Any, default_name: str = "sweep") -> SweepSpec:
                           "flags appends --key=value, hydra appends key=value, none appends nothing")
     names = {p.name for p in params}
     for item in command:
-        if "${args_json_file}" in item:
-            raise ExpkitError("W&B's ${args_json_file} macro is not supported",
-                              "use ${args_json} (the parameters as one JSON argument) or ${args}")
         for ph in _PLACEHOLDER.findall(item):
             if f"${{{ph}}}" not in WANDB_MACROS and ph not in names and not ph.startswith("envvar"):
                 raise ExpkitError(f"the command uses ${{{ph}}} but no parameter is called '{ph}'",
@@ -328,14 +328,23 @@ def build_argv(spec: SweepSpec, params: dict[str, Any]) -> list[str]:
             argv.append(interpreter())
         elif item == "${program}":
             argv.append(str(spec.program))
+        # W&B's own macros format each value as W&B's agent does: Python's str(), e.g. ['a', 'b'] and True
         elif item == "${args}":
-            argv += [f"--{k}={_fmt(v)}" for k, v in rest.items()]
+            argv += [f"--{k}={v}" for k, v in rest.items()]
         elif item == "${args_no_boolean_flags}":
-            argv += [f"--{k}" if v is True else f"--{k}={_fmt(v)}" for k, v in rest.items() if v is not False]
+            argv += [f"--{k}" if v is True else f"--{k}={v}" for k, v in rest.items() if v is not False]
         elif item == "${args_no_hyphens}":
-            argv += [f"{k}={_fmt(v)}" for k, v in rest.items()]
+            argv += [f"{k}={v}" for k, v in rest.items()]
+        elif item == "${args_no_equals}":
+            argv += [x for k, v in rest.items() for x in (f"--{k}", str(v))]
+        elif item == "${args_append_hydra}":
+            argv += [f"+{k}={v}" for k, v in rest.items()]
+        elif item == "${args_override_hydra}":
+            argv += [f"++{k}={v}" for k, v in rest.items()]
         elif item == "${args_json}":
             argv.append(json.dumps(rest))
+        elif item == ARGS_JSON_FILE:
+            argv.append(item)
         else:
             item = _ENVVAR.sub(lambda m: {**os.environ, **spec.env}.get(m.group(1), ""), item)  # W&B's ${envvar:X}
             argv.append(_PLACEHOLDER.sub(lambda m: _fmt(params[m.group(1)]) if m.group(1) in params else m.group(0),

@@ -18,7 +18,7 @@ from expkit.runs.launch import LaunchRequest
 from expkit.sweeps import sample
 from expkit.sweeps.batch import Batch
 from expkit.sweeps.gpus import Slot
-from expkit.sweeps.spec import SweepSpec
+from expkit.sweeps.spec import ARGS_JSON_FILE, SweepSpec
 
 
 @dataclass
@@ -104,6 +104,10 @@ def sweep_request(spec: SweepSpec, batch: Batch, opts: RunOptions, runs_dir: Pat
         env = {**spec.env, **opts.env, "EXPKIT_SWEEP": batch.name, "EXPKIT_TRIAL_ID": job["id"],
                "EXPKIT_TRIAL_PARAMS": json.dumps(job.get("params", {})),
                "WANDB_SWEEP_PARAM_PATH": str(wandb_params_file(batch, job))}
+        if ARGS_JSON_FILE in job["argv"]:  # W&B's ${args_json_file}: the trial's parameters as a JSON file
+            path = wandb_params_file(batch, job).with_suffix(".json")
+            atomic_write_text(path, json.dumps(job.get("params") or {}))
+            job = {**job, "argv": [str(path) if a == ARGS_JSON_FILE else a for a in job["argv"]]}
         return job_request(job, slot, group=batch.name, env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
                            wandb_project=opts.wandb_project or spec.project,
                            record=("sweep", {"name": batch.name, "trial_id": job["id"], "params": job.get("params"),
