@@ -329,3 +329,61 @@ def test_args_json_file_gives_each_trial_a_file_with_its_parameters(tmp_path, ex
     assert r.returncode == 0, r
     logs = sorted(p.read_text() for p in (tmp_path / "runs").glob("jf-t*/stdout.log"))
     assert "PARAMS {'lr': 0.1}" in logs[0] and "PARAMS {'lr': 0.2}" in logs[1]
+
+
+NESTED = """\
+name: nest
+method: grid
+metric: {name: loss, goal: minimize}
+program: train.py
+parameters:
+  optimizer:
+    parameters:
+      lr: {values: [0.1, 0.01]}
+      momentum: {value: 0.9}
+  layers: {values: [2, 3]}
+command:
+  - ${env}
+  - ${interpreter}
+  - ${program}
+  - ${args}
+env: {WANDB_MODE: offline}
+"""
+NESTED_TRIAL = """\
+import sys, wandb
+run = wandb.init(project="nest")
+opt = run.config["optimizer"]
+print("ARGV", sys.argv[1:], flush=True)
+print(f"loss={opt['lr'] * run.config['layers']:.4f}", flush=True)
+run.finish()
+"""
+
+
+def test_nested_parameters_are_planned_sampled_and_passed_as_wandb_does():
+    spec = parse_spec(__import__("yaml").safe_load(NESTED))
+    opt = next(p for p in spec.params if p.name == "optimizer")
+    assert opt.distribution == "nested" and opt.to_wandb() == {
+        "parameters": {"lr": {"values": [0.1, 0.01]}, "momentum": {"value": 0.9}}}
+    assert plan_trials(spec) == [{"optimizer": {"lr": 0.1, "momentum": 0.9}, "layers": 2},
+                                 {"optimizer": {"lr": 0.1, "momentum": 0.9}, "layers": 3},
+                                 {"optimizer": {"lr": 0.01, "momentum": 0.9}, "layers": 2},
+                                 {"optimizer": {"lr": 0.01, "momentum": 0.9}, "layers": 3}]
+    rnd = parse_spec({**__import__("yaml").safe_load(NESTED), "method": "random", "max_trials": 20})
+    for trial in plan_trials(rnd):
+        assert sample.check_value(opt, trial["optimizer"])
+    assert not sample.check_value(opt, {"lr": 0.5, "momentum": 0.9})
+    with pytest.raises(ExpkitError, match="nested parameters take only a non-empty `parameters:` mapping"):
+        parse_spec({"method": "grid", "command": "python t.py", "parameters": {"o": {"parameters": {}, "values": [1]}}})
+
+
+@pytest.mark.timeout(240)
+def test_a_nested_sweep_runs_with_wandb_config_holding_the_nested_values_and_is_reported(tmp_path, expkit):
+    (tmp_path / "train.py").write_text(NESTED_TRIAL)
+    spec_file(tmp_path, NESTED)
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--max-parallel", "2", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r
+    logs = "".join(p.read_text() for p in (tmp_path / "runs").glob("nest-t*/stdout.log"))
+    assert "--optimizer={'lr': 0.01, 'momentum': 0.9}" in logs and "loss=0.0200" in logs
+    report = expkit("sweep", "report", "nest", "--json", cwd=tmp_path)
+    assert report.returncode == 0, report
+    assert report.json()["best"]["params"] == {"optimizer": {"lr": 0.01, "momentum": 0.9}, "layers": 2}

@@ -29,9 +29,12 @@ class Param:
     name: str
     distribution: str
     spec: dict[str, Any] = field(default_factory=dict)
+    children: list[tuple[str, "Param"]] = field(default_factory=list)  # W&B's nested `parameters:` (key, param)
 
     @property
     def is_constant(self) -> bool:
+        if self.distribution == "nested":
+            return all(child.is_constant for _, child in self.children)
         return self.distribution == "constant"
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -52,6 +55,8 @@ class Param:
         return None
 
     def to_wandb(self) -> dict[str, Any]:
+        if self.distribution == "nested":
+            return {"parameters": {key: child.to_wandb() for key, child in self.children}}
         if self.distribution == "constant":
             return {"value": self.get("value")}
         if self.distribution == "categorical":
@@ -64,9 +69,13 @@ def parse_param(name: str, raw: Any) -> Param:
     where = f"parameter '{name}'"
     if not isinstance(raw, dict):
         raw = {"value": raw}  # `lr: 0.1` is a constant, like W&B's {value: 0.1}
-    if "parameters" in raw:
-        raise ExpkitError(f"{where}: nested parameters are not supported",
-                          f"flatten them: write '{name}.child' as its own parameter")
+    if "parameters" in raw:  # W&B's nested parameters: the value is a dict of the children's values
+        children = raw["parameters"]
+        if set(raw) != {"parameters"} or not isinstance(children, dict) or not children:
+            raise ExpkitError(f"{where}: nested parameters take only a non-empty `parameters:` mapping",
+                              f"write {name}: {{parameters: {{child: {{values: [...]}}}}}}")
+        return Param(name, "nested", {"parameters": children},
+                     [(str(k), parse_param(f"{name}.{k}", v)) for k, v in children.items()])
     unknown = set(raw) - _KEYS
     if unknown:
         raise ExpkitError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
@@ -188,6 +197,8 @@ def _clamp(x: float, bounds: tuple[float, float] | None) -> float:
 def sample(p: Param, rng: random.Random) -> Any:
     """One value drawn from p's distribution."""
     d, g = p.distribution, p.get
+    if d == "nested":
+        return {key: sample(child, rng) for key, child in p.children}
     if d == "constant":
         return g("value")
     if d == "categorical":
@@ -236,6 +247,17 @@ class GridAxis:
 def grid_values(p: Param) -> GridAxis:
     """The values a grid sweep tries for p, in order."""
     d = p.distribution
+    if d == "nested":
+        axes = [(key, grid_values(child)) for key, child in p.children]
+
+        def at(i: int) -> dict[str, Any]:
+            out = {}
+            for key, axis in reversed(axes):  # the last child varies fastest, as at the top level
+                i, j = divmod(i, axis.size)
+                out[key] = axis.at(j)
+            return {key: out[key] for key, _ in axes}
+
+        return GridAxis(math.prod(axis.size for _, axis in axes), at)
     if d == "constant":
         return GridAxis(1, lambda _i: p.get("value"))
     if d.startswith("categorical"):
@@ -283,6 +305,9 @@ def random_trial(params: list[Param], seed: int, index: int) -> dict[str, Any]:
 def check_value(p: Param, value: Any) -> bool:
     """True when `value` is one p could produce (type and bounds): used by tests and on resume."""
     d = p.distribution
+    if d == "nested":
+        return isinstance(value, dict) and set(value) == {k for k, _ in p.children} and all(
+            check_value(child, value[key]) for key, child in p.children)
     if d == "constant":
         return value == p.get("value")
     if d.startswith("categorical"):
