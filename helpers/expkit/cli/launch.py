@@ -70,9 +70,12 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
             click.echo(f"submitted {result.run.id} to {result.backend} (job {result.job_id}, {result.state})")
         else:
             click.echo(f"launched {result.run.id} (pid {result.pid})")
+        sd = seed_info
+        click.echo(f"  seed:    {sd.get('value') if sd.get('value') is not None else 'unknown'} ({sd.get('how')})")
         click.echo(f"  log:     {result.run.log_path}")
         click.echo(f"  follow:  expkit runs logs {result.run.id} --follow")
         click.echo(f"  status:  expkit runs show {result.run.id}")
         click.echo(f"  stop:    expkit runs stop {result.run.id}")
 
-    emit(result.to_json(), as_json, text)
+    seed_info = result.run.manifest().get("seed") or {}
+    emit({**result.to_json(), "seed": seed_info}, as_json, text)
