@@ -30,6 +30,7 @@ from expkit.fsutil import atomic_write_json
 from expkit.runs import process
 from expkit.runs.control import tail_lines
 from expkit.runs.launch import LaunchRequest
+from expkit.runs.layout import STATUS
 from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
 from expkit.sweeps.batch import Batch
 from expkit.sweeps.gpus import Slot, gpu_inventory
@@ -334,6 +335,24 @@ class Scheduler:
             self._worker.join()
             self._worker = None
 
+    def _drop_unrecorded(self) -> None:
+        """A scheduler killed between creating a run and recording it in its job file leaves a run no job knows,
+        `queued` forever although it never started: such runs of this batch (found by their manifest) go."""
+        key, id_key = {"sweep": ("sweep", "trial_id"), "queue": ("queue", "job_id")}.get(
+            self.batch.meta().get("kind"), (None, None))
+        if key is None or not self.runs_dir.is_dir():
+            return
+        known = {a.get("run_id") for job in self.jobs.values() for a in job["attempts"]}
+        for path in self.runs_dir.iterdir():
+            if path.name in known or not (path / STATUS).is_file():
+                continue
+            run = Run(path)
+            if run.raw_status().get("state") != "queued":
+                continue
+            rec = run.manifest().get(key) or {}
+            if rec.get("name") == self.batch.name and rec.get(id_key) in self.jobs:
+                self.backend.discard(Prepared(run, [], Path("."), {}))
+
     def _discard_prepared(self) -> None:
         self._stop_worker()
         for job_id, p in self.prepared.items():
@@ -545,6 +564,7 @@ class Scheduler:
             else:
                 self.summary.adopted += 1
                 self.echo(f"adopted {job['id']}: its run {run.id} is still running")
+        self._drop_unrecorded()
         self._flush()
 
     # early termination ------------------------------------------------------------------------------------------
