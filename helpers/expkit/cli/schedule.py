@@ -43,7 +43,7 @@ def schedule(spec, from_file, commands, gpus, per_gpu, parallel, deadline, outpu
     from expkit.fsutil import atomic_write_text
     from expkit.runs.launch import check_runs_dir, parse_env_pairs
     from expkit.runs.store import resolve_runs_dir
-    from expkit.sweeps.outputs import shared_outputs
+    from expkit.runs.outputs import shared_output_warnings
     from expkit.sweeps.schedule import plan_jobs, relative_or_absolute, render
 
     env = parse_env_pairs(list(env_pairs))
@@ -71,7 +71,7 @@ def schedule(spec, from_file, commands, gpus, per_gpu, parallel, deadline, outpu
                     runs_dir=relative_or_absolute(root, cwd), env=env)
     atomic_write_text(output, script)
     os.chmod(output, 0o755)
-    warnings = shared_outputs([j["argv"] if j["argv"][:2] != ["bash", "-c"] else shlex.split(j["argv"][2])
+    warnings = shared_output_warnings([j["argv"] if j["argv"][:2] != ["bash", "-c"] else shlex.split(j["argv"][2])
                                for j in (batch.load_job(i) for i in planned["ids"])], planned["ids"]) \
         if len(slots) > 1 else []
     group = batch.name

@@ -10,10 +10,10 @@ from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_text
 from expkit.redact import redact_env
 from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
+from expkit.runs.outputs import shared_output_warnings
 from expkit.runs.store import Run, resolve_runs_dir
 from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
 from expkit.sweeps.gpus import Slot, plan_slots
-from expkit.sweeps.outputs import shared_outputs
 from expkit.sweeps.scheduler import Policy, Scheduler
 from expkit.sweeps.spec import SweepSpec, build_argv, parse_spec
 from expkit.sweeps.trials import RunOptions, first_trial, job_request, plan_trials, sweep_request
@@ -83,11 +83,8 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
         gpus, parallel = (opts.gpus, opts.max_parallel) if not _on_backend(opts) else ("none", opts.max_parallel
                                                                                        or max(1, len(trials)))
         est = estimate_sweep(spec, runs_dir, gpus, opts.per_gpu, parallel, smoke_seconds=None)
-        commands = [build_argv(spec, p) for p in trials]
-        side_by_side = len(slots) > 1 or (_on_backend(opts) and (opts.max_parallel or 2) > 1)
         return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
-                "warnings": spec.notes + (shared_outputs(commands, [f"t{i + 1:04d}" for i in range(len(trials))])
-                                          if side_by_side else []),
+                "warnings": list(spec.notes),  # the CLI adds the output paths every trial writes
                 "env": redact_env({**spec.env, **opts.env}),
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
@@ -169,7 +166,7 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
     if spec.method == "bayes":
         sched.next_job = _bayes_source(spec, batch, cwd, lambda: list(sched.jobs.values()))
     jobs = batch.jobs()
-    collisions = shared_outputs([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
+    collisions = shared_output_warnings([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
     for w in collisions:
         echo(f"warning: {w}")
     echo(f"sweep {batch.name}: {'new' if created else 'resuming'}, {slot_desc}")
@@ -247,7 +244,7 @@ def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
     policy = Policy(retries=opts.retries or 0, backoff_s=30.0 if opts.backoff_s is None else opts.backoff_s,
                     same_failures=3 if opts.same_failures is None else opts.same_failures)
     sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context, make_request=make, policy=policy, echo=echo)
-    collisions = shared_outputs([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
+    collisions = shared_output_warnings([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
     for w in collisions:
         (echo or (lambda _m: None))(f"warning: {w}")
     (echo or (lambda _m: None))(f"queue {queue}: {slot_desc}")
