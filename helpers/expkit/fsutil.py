@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temp file in the same folder, fsync it, then rename it over `path`."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to a temp file in the same folder, fsync it, then rename it over `path`.
+
+    `mode` sets the file's permission bits (e.g. keep a script executable); default 0o644.
+    """
     path = Path(path)
     # A unique name beside the target (same filesystem, so the rename is atomic); no tempfile import,
     # which keeps every command's start-up fast.
@@ -20,6 +23,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

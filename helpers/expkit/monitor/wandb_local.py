@@ -28,7 +28,8 @@ from urllib.parse import urlparse
 
 from expkit.errors import ExpkitError
 
-# `wandb_status()` at the end answers "is W&B usable here?" from env, settings and netrc without importing wandb.
+# `wandb_status()` at the end answers "is W&B usable here?" from env, settings and netrc without importing wandb;
+# `not_logged_in_warning()` turns its answer into what a user must do before running an injected script.
 
 LOWER_IS_BETTER = ("loss", "error", "err", "perplexity", "ppl", "mse", "mae", "rmse", "wer", "cer")
 
@@ -206,11 +207,11 @@ def _read_yaml(path: Path) -> dict:
 # --- setup status ---------------------------------------------------------------------------------------
 
 
-def _settings() -> tuple[dict, str | None]:
+def _settings(env, cwd: Path) -> tuple[dict, str | None]:
     """Merged W&B settings files (global, then ./wandb/settings wins), and which file set the mode."""
     merged, mode_from = {}, None
-    config_dir = Path(os.environ.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb"))
-    for path in (config_dir / "settings", Path.cwd() / "wandb" / "settings"):
+    config_dir = Path(env.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb"))
+    for path in (config_dir / "settings", cwd / "wandb" / "settings"):
         parser = configparser.ConfigParser()
         try:
             parser.read(path)
@@ -224,9 +225,11 @@ def _settings() -> tuple[dict, str | None]:
     return merged, mode_from
 
 
-def wandb_status() -> dict:
+def wandb_status(env=None, cwd: str | os.PathLike | None = None) -> dict:
+    """Installed, logged in, mode: from `env` (default os.environ), the settings files and netrc."""
     from importlib import metadata, util
 
+    env = os.environ if env is None else env
     installed = util.find_spec("wandb") is not None
     version = None
     if installed:
@@ -234,21 +237,21 @@ def wandb_status() -> dict:
             version = metadata.version("wandb")
         except metadata.PackageNotFoundError:
             pass
-    settings, mode_file = _settings()
-    base_url = os.environ.get("WANDB_BASE_URL") or settings.get("base_url") or "https://api.wandb.ai"
+    settings, mode_file = _settings(env, Path(cwd) if cwd else Path.cwd())
+    base_url = env.get("WANDB_BASE_URL") or settings.get("base_url") or "https://api.wandb.ai"
     host = urlparse(base_url).hostname or "api.wandb.ai"
     credentials = None
-    if os.environ.get("WANDB_API_KEY"):
+    if env.get("WANDB_API_KEY"):
         credentials = "WANDB_API_KEY"
     else:
-        netrc_path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+        netrc_path = Path(env.get("NETRC", Path.home() / ".netrc"))
         try:
             if netrc_path.exists() and netrc.netrc(str(netrc_path)).authenticators(host):
                 credentials = str(netrc_path)
         except (netrc.NetrcParseError, OSError):
             pass
-    env_mode = os.environ.get("WANDB_MODE")
-    if os.environ.get("WANDB_DISABLED", "").lower() in ("true", "1", "yes"):
+    env_mode = env.get("WANDB_MODE")
+    if env.get("WANDB_DISABLED", "").lower() in ("true", "1", "yes"):
         mode, source = "disabled", "WANDB_DISABLED"
     elif env_mode:
         mode, source = env_mode, "WANDB_MODE"
@@ -264,5 +267,16 @@ def wandb_status() -> dict:
         hints.append("not logged in: `wandb login`, or run offline with WANDB_MODE=offline and `wandb sync` later")
     return {"installed": installed, "version": version, "logged_in": credentials is not None,
             "credentials": credentials, "host": host, "mode": mode, "mode_source": source,
-            "entity": os.environ.get("WANDB_ENTITY") or settings.get("entity"),
-            "project": os.environ.get("WANDB_PROJECT") or settings.get("project"), "hints": hints}
+            "entity": env.get("WANDB_ENTITY") or settings.get("entity"),
+            "project": env.get("WANDB_PROJECT") or settings.get("project"), "hints": hints}
+
+
+def not_logged_in_warning(cwd: str | os.PathLike | None = None, env=None) -> str | None:
+    """Why a script with `wandb.init` would stop when run directly here, and the fixes; None when it would not."""
+    st = wandb_status(env, cwd)
+    if st["mode"] != "online" or st["logged_in"]:
+        return None
+    return ("W&B has no credentials here (no WANDB_API_KEY, no `wandb login`) and is not in offline mode: "
+            "run directly, the script stops at wandb.init (it asks for an API key, or fails without a terminal). "
+            "Fix it with one of: WANDB_MODE=offline (log locally, `wandb sync` later), `wandb login`, or "
+            "`expkit launch --wandb-project NAME -- python SCRIPT` (logs offline into the run dir when not logged in)")
