@@ -24,6 +24,7 @@ from expkit.fsutil import atomic_write_bytes
 
 SUFFIX = ".expkit-bak"
 STORE = ("expkit", "backups")  # under the git dir
+MARK = b"# expkit: wandb"  # on every line inject adds (inject.edits.MARK)
 
 
 class RevertConflict(Failure):
@@ -150,9 +151,11 @@ def _apply(base: list, start: int, end: int, changes: list) -> list:
     return out + base[pos:end]
 
 
-def merge3(base: list, ours: list, theirs: list) -> list | None:
+def merge3(base: list, ours: list, theirs: list, resolve=None) -> list | None:
     """Lines of `base` with both `ours`' and `theirs`' changes, or None when they change the same lines
-    differently (diff3's rule, where a change next to another one is not a conflict)."""
+    differently (diff3's rule, where a change next to another one is not a conflict).
+
+    `resolve(base lines, mine, other)` may settle such a clash with the lines to use (None: a conflict)."""
     events = sorted([(*c, 0) for c in _changes(base, ours)] + [(*c, 1) for c in _changes(base, theirs)],
                     key=lambda e: (e[0], e[1]))
     out, pos, i = [], 0, 0
@@ -167,9 +170,12 @@ def merge3(base: list, ours: list, theirs: list) -> list | None:
         sides = {e[3] for e in group}
         mine = _apply(base, start, end, [e[:3] for e in group if e[3] == 0])
         other = _apply(base, start, end, [e[:3] for e in group if e[3] == 1])
+        chosen = mine if 0 in sides else other
         if len(sides) == 2 and mine != other:
-            return None
-        out += base[pos:start] + (mine if 0 in sides else other)
+            chosen = resolve(base[start:end], mine, other) if resolve else None
+            if chosen is None:
+                return None
+        out += base[pos:start] + chosen
         pos = end
     return out + base[pos:]
 
@@ -239,14 +245,18 @@ def _merge_or_refuse(given: Path, original: bytes, written: bytes | None, curren
             raise ExpkitError(f"{name} has no W&B code left: it was already reverted or edited since",
                               f"to restore {newest.name} anyway (the current file is kept beside the backup): "
                               f"expkit wandb revert {given} --force")
-        kept = [ln for ln in current.splitlines(keepends=True) if b"# expkit: wandb" not in ln]
+        kept = [ln for ln in current.splitlines(keepends=True) if MARK not in ln]
         if b"".join(kept) == original:
             return original
         diff = unified_diff(original.decode("utf-8", "replace"), current.decode("utf-8", "replace"), name)
         raise RevertConflict(f"{name} differs from its backup beyond expkit's marked lines: nothing changed",
                              force_hint, diff)
+    def only_marked_lines_edited(base, mine, other):  # the user edited only lines expkit added: they go anyway
+        unmarked = [ln for ln in mine if MARK not in ln]
+        return other if unmarked == [ln for ln in base if MARK not in ln] else None
+
     merged = merge3(written.splitlines(keepends=True), current.splitlines(keepends=True),
-                    original.splitlines(keepends=True))
+                    original.splitlines(keepends=True), only_marked_lines_edited)
     if merged is not None and _parses(b"".join(merged)):
         return b"".join(merged)
     diff = unified_diff(written.decode("utf-8", "replace"), current.decode("utf-8", "replace"), name)
