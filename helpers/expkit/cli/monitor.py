@@ -135,6 +135,7 @@ def metrics(run_id, source, runs_dir, as_json):
 
         expkit runs metrics latest --json
     """
+    from expkit.cli.runs import render_wandb
     from expkit.monitor.metrics import read_metrics
     from expkit.runs.store import RunStore
 
@@ -148,6 +149,8 @@ def metrics(run_id, source, runs_dir, as_json):
                 click.echo(f"  tried {t}")
             return
         click.echo(f"{run.id}: metrics from {result['source']} ({result['detail']})")
+        for line in render_wandb(result["wandb"]):
+            click.echo(line)
         click.echo(f"  {'METRIC':<28} {'LATEST':>12} {'BEST':>12} {'BEST AT':>9} {'N':>6}")
         for name, m in sorted(result["metrics"].items()):
             best = "-" if m["best"] is None else f"{m['best']:.6g}"

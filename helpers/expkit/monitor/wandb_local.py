@@ -20,6 +20,7 @@ import math
 import netrc
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -59,10 +60,13 @@ def _is_run_dir(p: Path) -> bool:
     return p.name.startswith(("offline-run-", "run-")) and (any(p.glob("*.wandb")) or (p / "files").is_dir())
 
 
-def _wandb_command() -> list[str] | None:
-    exe = Path(sys.executable).with_name("wandb")
-    if exe.exists():
-        return [str(exe)]
+def _wandb_command(python: str | None = None) -> list[str] | None:
+    """The `wandb` CLI: beside this interpreter, beside the project's (`python`, e.g. the run's manifest),
+    on PATH, or as a module."""
+    for interpreter in (sys.executable, python):
+        exe = Path(interpreter).with_name("wandb") if interpreter else None
+        if exe is not None and exe.exists():
+            return [str(exe)]
     found = shutil.which("wandb")
     if found:
         return [found]
@@ -71,10 +75,10 @@ def _wandb_command() -> list[str] | None:
     return [sys.executable, "-m", "wandb"] if importlib.util.find_spec("wandb") else None
 
 
-def _records(run_dir: Path) -> list[dict] | None:
+def _records(run_dir: Path, python: str | None = None) -> list[dict] | None:
     """Every record of the run's .wandb log as dicts, or None when the reader is not available."""
     log = next(iter(sorted(run_dir.glob("*.wandb"))), None)
-    cmd = _wandb_command()
+    cmd = _wandb_command(python)
     if log is None or cmd is None:
         return None
     try:
@@ -131,12 +135,14 @@ def _metric_table(history: list[dict]) -> dict:
     return out
 
 
-def read_wandb_run(path: str | os.PathLike) -> dict:
+def read_wandb_run(path: str | os.PathLike, python: str | None = None) -> dict:
     """Config and metrics of one W&B run (a run dir, or anything holding runs: then the newest).
+
+    `python`: the project's interpreter, whose `wandb` reads the log when expkit's own environment has none.
 
     Returns {"run_dir", "run_id", "project", "entity", "state", "exit_code", "config",
     "metrics": {name: {"latest", "step", "best", "best_step", "goal", "count", "history": [[step, value]]}},
-    "source"}. `state` is "finished", "failed", "running" (no exit record yet: live or killed), or "unknown"
+    "source", "identity"} (identity: see run_identity). `state` is "finished", "failed", "running" (no exit record yet: live or killed), or "unknown"
     (read from files/ without a transaction log).
     """
     runs = find_wandb_runs(path)
@@ -146,7 +152,7 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
     run_dir = runs[-1]
     info = {"run_dir": str(run_dir), "run_id": run_dir.name.rsplit("-", 1)[-1], "project": None, "entity": None,
             "state": None, "exit_code": None, "config": {}, "metrics": {}, "source": None}
-    records = _records(run_dir)
+    records = _records(run_dir, python)
     if records is not None:
         info["source"] = "transaction log"
         history, summary, config = [], {}, {}
@@ -192,7 +198,45 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
         info["state"] = "running"
     else:
         info["state"] = "finished" if info["exit_code"] == 0 else "failed"
+    info["identity"] = run_identity(run_dir, info)
     return info
+
+
+def app_url(base_url: str | None = None) -> str:
+    """The web app's address for an API host: api.wandb.ai -> https://wandb.ai; a W&B Server serves both."""
+    base = (base_url or os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
+    parsed = urlparse(base)
+    if parsed.hostname == "api.wandb.ai":
+        return "https://wandb.ai"
+    return f"{parsed.scheme or 'https'}://{parsed.netloc}"
+
+
+def run_identity(run_dir: str | os.PathLike, info: dict | None = None, log_text: str = "",
+                 base_url: str | None = None) -> dict:
+    """Who a W&B run is, and how to reach, upload or continue it.
+
+    {"id", "mode": "offline"|"online", "dir", "project", "entity", "url" (online runs whose entity and project
+    are known, or whose URL the run printed in `log_text`), "sync_command" (offline runs), "resume"
+    (the wandb.init call that continues this run; an offline run must be synced first)}.
+    """
+    run_dir = Path(run_dir)
+    info = info or {}
+    rid = info.get("run_id") or run_dir.name.rsplit("-", 1)[-1]
+    offline = run_dir.name.startswith("offline-run-")
+    project, entity = info.get("project"), info.get("entity")
+    url = None
+    if not offline:
+        printed = re.findall(r"https?://\S+?/runs/" + re.escape(rid) + r"\b", log_text or "")
+        if printed:
+            url = printed[-1]
+        elif entity and project:
+            url = f"{app_url(base_url)}/{entity}/{project}/runs/{rid}"
+    args = ([f"project={json.dumps(project)}"] if project else []) \
+        + ([f"entity={json.dumps(entity)}"] if entity else []) + [f"id={json.dumps(rid)}", 'resume="must"']
+    return {"id": rid, "mode": "offline" if offline else "online", "dir": str(run_dir), "project": project,
+            "entity": entity, "url": url,
+            "sync_command": f"wandb sync {shlex.quote(str(run_dir))}" if offline else None,
+            "resume": f"wandb.init({', '.join(args)})"}
 
 
 def _read_yaml(path: Path) -> dict:
