@@ -4,6 +4,6 @@ Only what the vendored example scripts use: datasets.MNIST / FashionMNIST / Fake
 (EXPKIT_SHIM_SAMPLES of them, never downloaded), a few transforms on tensors, and utils.save_image/make_grid.
 """
 
-from torchvision import datasets, transforms, utils  # noqa: F401
+from torchvision import datasets, models, transforms, utils  # noqa: F401
 
 __version__ = "0.0.0+expkit.shim"
