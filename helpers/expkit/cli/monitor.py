@@ -147,6 +147,8 @@ def metrics(run_id, source, runs_dir, as_json):
             click.echo(f"{run.id}: no metrics found")
             for t in result["tried"]:
                 click.echo(f"  tried {t}")
+            for line in render_wandb(result["wandb"]):
+                click.echo(line)
             return
         click.echo(f"{run.id}: metrics from {result['source']} ({result['detail']})")
         for line in render_wandb(result["wandb"]):
