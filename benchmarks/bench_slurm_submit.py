@@ -2,7 +2,7 @@
 
 Starts a real one-node Slurm cluster on localhost (tests/slurm_cluster.py; needs slurm-wlm + munge and root).
 Two expkit paths are timed:
-- the submit path (backends.submit_requests): capture the code state once, write 100 run dirs (manifest,
+- the submit path (runs.launch.submit_requests): capture the code state once, write 100 run dirs (manifest,
   status, batch script), one array script, one sbatch;
 - the whole `expkit sweep run SPEC --backend slurm --detach`: spec, sbatch --test-only, the sweep's 100 job
   files, the submit path, the job files updated with the job ids.
@@ -32,13 +32,12 @@ LIMIT = 8
 
 
 def expkit_array(repo: Path, runs_dir: Path) -> float:
-    from expkit import backends
-    from expkit.runs.launch import LaunchRequest
+    from expkit.runs.launch import LaunchRequest, submit_requests
 
     t0 = time.perf_counter()
     requests = [LaunchRequest(argv=["python3", "train.py", f"--lr={0.001 * (i + 1):.3f}"], name="trial", cwd=repo,
                               runs_dir=runs_dir, seed=i, group="bench") for i in range(N)]
-    subs = backends.submit_requests("slurm", requests, limit=LIMIT)
+    subs = submit_requests("slurm", requests, limit=LIMIT)
     elapsed = time.perf_counter() - t0
     assert len(subs) == N and all(s.job_id for s in subs)
     return elapsed

@@ -17,7 +17,8 @@ from pathlib import Path
 from slurm_cluster import slurm_cluster, slurm_cluster_2nodes  # noqa: F401  (fixtures)
 
 from expkit import backends
-from expkit.runs.launch import LaunchRequest, capture_context, prepare
+from expkit.runs.control import RemoteJob
+from expkit.runs.launch import LaunchRequest, capture_context, prepare, submit_requests
 from expkit.runs.store import RunStore
 
 
@@ -206,7 +207,7 @@ def _prepare_many(repo: Path, n: int, argv_of):
 def test_sweep_as_a_job_array_on_two_nodes_with_batched_status(slurm_cluster_2nodes, git_repo, expkit, tmp_path):
     requests = [LaunchRequest(argv=["python3", "-c", f"import os; print('trial {i}', os.environ['EXPKIT_SEED'])"],
                               name="trial", cwd=git_repo, seed=i, group="sweep1") for i in range(4)]
-    subs = backends.submit_requests("slurm", requests, limit=2)
+    subs = submit_requests("slurm", requests, limit=2)
     array_id = subs[0].job_id.split("_")[0]
     assert [s.job_id for s in subs] == [f"{array_id}_{i}" for i in range(4)]
     store = RunStore(git_repo / "runs")
@@ -294,8 +295,8 @@ def test_remote_job_handle_waits_and_cancels_on_timeout(slurm_cluster, git_repo)
     """The handle a plan runner uses for a sub-experiment on Slurm."""
     (ok, ok_argv, ok_env), (slow, slow_argv, slow_env) = _prepare_many(
         git_repo, 2, lambda i: ["python3", "train.py", "1"] if i == 0 else ["sleep", "300"])
-    assert backends.RemoteJob("slurm", ok, ok_argv, git_repo, ok_env).wait() == {
+    assert RemoteJob("slurm", ok, ok_argv, git_repo, ok_env).wait() == {
         "state": "succeeded", "reason": "exited with code 0", "exit_code": 0, "signal": None}
-    out = backends.RemoteJob("slurm", slow, slow_argv, git_repo, slow_env, timeout=1).wait()
+    out = RemoteJob("slurm", slow, slow_argv, git_repo, slow_env, timeout=1).wait()
     assert out["state"] == "failed" and "timed out after 1s" in out["reason"]
     assert slow.status()["state"] == "stopped"

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
+from expkit.demo_repo import init_demo_repo
 from expkit.errors import ExpkitError, Failure
 
 Echo = Callable[[str], None]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def init_demo_repo(folder: Path, message: str, paths: tuple[str, ...] = (".",)) -> None:
-    """Make `folder` a fresh git repository with one commit by "expkit demo", so its runs record clean code."""
-    for args in (["init", "-q"], ["add", *paths], ["commit", "-q", "-m", message]):
-        subprocess.run(["git", "-c", "user.name=expkit demo", "-c", "user.email=demo@expkit.invalid", *args],
-                       cwd=folder, check=True, capture_output=True)
 
 
 def make_project(workdir: Path) -> Path:

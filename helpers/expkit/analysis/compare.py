@@ -85,7 +85,8 @@ def resolve_runs(store: RunStore, ids: list[str], group: str | None) -> list[Run
     return [store.get(i) for i in ids]
 
 
-def _cell(v: Any) -> str:
+def cell_text(v: Any) -> str:
+    """A value as a table cell: floats to 4 significant digits, None as "-"."""
     if isinstance(v, float):
         return f"{v:.4g}"
     return "-" if v is None else str(v)
@@ -96,13 +97,13 @@ def render_text(result: dict[str, Any]) -> str:
     head = ["", "run"] + differ + [f"{m} (final/best)" for m in shown] + ["state"]
     table = [head]
     for r in result["runs"]:
-        mets = [(_cell(v["final"]) + "/" + _cell(v["best"])) if v else "-" for v in r["metrics"].values()]
-        table.append(["*" if r["best"] else "", r["run_id"]] + [_cell(r["config"][k]) for k in differ] + mets
+        mets = [(cell_text(v["final"]) + "/" + cell_text(v["best"])) if v else "-" for v in r["metrics"].values()]
+        table.append(["*" if r["best"] else "", r["run_id"]] + [cell_text(r["config"][k]) for k in differ] + mets
                      + [r["state"]])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
     if result["same"]:
-        same = ", ".join(f"{k}={_cell(v)}" for k, v in list(result["same"].items())[:8])
+        same = ", ".join(f"{k}={cell_text(v)}" for k, v in list(result["same"].items())[:8])
         lines.append(f"same in all: {same}")
     if result["best_run"]:
         lines.append(f"* best by {result['metric']} ({result['goal']}): {result['best_run']}")

@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from expkit.analysis.compare import _cell, guess_goal
+from expkit.analysis.compare import cell_text, guess_goal
 from expkit.analysis.metrics import run_metrics
 from expkit.sweeps.spec import parse_spec
 
@@ -156,8 +156,8 @@ def render_text(result: dict[str, Any]) -> str:
     table = [head]
     best_id = result["best"]["trial"] if result["best"] else None
     for r in result["trials"]:
-        table.append(["*" if r["trial"] == best_id else "", r["trial"]] + [_cell(r["params"].get(k)) for k in swept]
-                     + [_cell(r["best"]), _cell(r["final"]), r["state"], r["run_id"] or "-"])
+        table.append(["*" if r["trial"] == best_id else "", r["trial"]] + [cell_text(r["params"].get(k)) for k in swept]
+                     + [cell_text(r["best"]), cell_text(r["final"]), r["state"], r["run_id"] or "-"])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = [f"sweep {result['sweep']}: " + ", ".join(f"{v} {k}" for k, v in result["counts"].items())
              + (f"; ranked by {metric} ({result['goal']})" if metric else "")]

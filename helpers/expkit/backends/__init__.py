@@ -26,14 +26,11 @@ The API for `launch`, `plan run` and `sweep run`:
 `submit` and `submit_array` raise `SubmitRejected` (an ExpkitError, exit 2) with the scheduler's own message and
 a hint when the job is refused; the run is then recorded as failed, never as running.
 
-One-call helpers:
-    backends.submit_requests(name, requests, context=None, limit=8, **options)
-        the sweep path: marks each LaunchRequest for the backend, prepares every run (one shared capture),
-        submits them together (one Slurm job array) -> [Submission]
+One-call helper:
     backends.launch_runs(name, items, cwd, limit=None, **options)
         get + check + submit (one item) or submit_array, for runs already prepared
-    backends.RemoteJob(name, run, argv, cwd, env, timeout=None, **options)
-        the plan path: submits one prepared run; .wait() -> {state, reason, exit_code, signal}, .kill() cancels
+Above this layer, `expkit.runs.launch.submit_requests` prepares and submits many LaunchRequests at once (the sweep
+path) and `expkit.runs.control.RemoteJob` submits one prepared run and waits on it (the plan path).
 
 Prepare runs for a backend with `LaunchRequest(..., backend=name, backend_options=be.options())`: the manifest and
 status.json then name the backend, which is how `runs list/show/stop/wait` know to ask Slurm or Modal.
@@ -134,7 +131,7 @@ def check_all() -> list[Availability]:
 
 def refresh(runs: Iterable) -> dict[str, dict[str, Any]]:
     """Live status of non-local, not yet ended runs: one batched query per backend. {run_id: raw status}."""
-    from expkit.runs.store import TERMINAL
+    from expkit.runs.layout import TERMINAL
 
     groups: dict[str, list] = {}
     for run in runs:
@@ -161,54 +158,3 @@ def launch_runs(name: str, items: list[tuple[Any, list[str], dict[str, str]]], c
         run, argv, env = items[0]
         return [be.submit(run, argv, cwd, env)]
     return be.submit_array(items, cwd, limit=limit)
-
-
-def submit_requests(name: str, requests: list, context: dict[str, Any] | None = None, limit: int | None = None,
-                    **options: Any) -> list[Submission]:
-    """Prepare LaunchRequests for a backend (the code state captured once) and submit them together."""
-    import os
-
-    from expkit.runs.launch import capture_context, prepare
-    from expkit.runs.store import default_runs_dir
-
-    be = get(name, **options)
-    be.check()
-    items = []
-    for req in requests:
-        req.backend, req.backend_options = be.name, be.options()
-        if context is None:
-            cwd = Path(req.cwd or os.getcwd()).resolve()
-            runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
-            context = capture_context(req.argv, dict(os.environ), cwd, runs_dir)
-        run, env, _ = prepare(req, context)
-        items.append((run, list(req.argv), env))
-    if not items:
-        return []
-    cwd = Path(items[0][0].manifest()["command"]["cwd"])
-    return be.submit_array(items, cwd, limit=limit)
-
-
-class RemoteJob:
-    """One prepared run submitted to a backend, as a handle to wait on (`expkit plan run --backend slurm`)."""
-
-    def __init__(self, name: str, run, argv: list[str], cwd: Path, env: dict[str, str],
-                 timeout: float | None = None, **options: Any):
-        self.backend = get(name, **options)
-        self.backend.check()
-        self.run, self.timeout = run, timeout
-        self.submission = self.backend.submit(run, argv, cwd, env)
-
-    def wait(self) -> dict[str, Any]:
-        """Block until the run ends; past `timeout` (counted from submission) cancel it and report the timeout."""
-        from expkit.runs.control import wait
-
-        try:
-            st = wait(self.run, self.timeout)
-        except TimeoutError:
-            self.kill()
-            return {"state": "failed", "reason": f"timed out after {self.timeout:g}s: cancelled",
-                    "exit_code": None, "signal": None}
-        return {k: st.get(k) for k in ("state", "reason", "exit_code", "signal")}
-
-    def kill(self) -> None:
-        self.backend.cancel(self.run)

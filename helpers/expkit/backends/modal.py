@@ -256,7 +256,7 @@ class ModalBackend:
         return run.log_path
 
     def cancel(self, run, grace: float = 10.0) -> dict[str, Any]:
-        from expkit.runs.store import TERMINAL
+        from expkit.runs.layout import TERMINAL
 
         st = run.status()
         if st["state"] in TERMINAL:

@@ -32,7 +32,7 @@ from expkit.backends import Availability, Submission, SubmitRejected
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
 from expkit.redact import is_secret_name
-from expkit.runs.store import STOP_REQUEST
+from expkit.runs.layout import STOP_REQUEST, TERMINAL
 from expkit.timeutil import now_iso, stamp
 
 SCRIPT = "slurm.sbatch"
@@ -404,7 +404,6 @@ class SlurmBackend:
 
     def cancel(self, run, grace: float = 10.0) -> dict[str, Any]:
         """scancel the job (Slurm sends SIGTERM, then SIGKILL after its KillWait), then wait for it to end."""
-        from expkit.runs.store import TERMINAL
 
         st = run.status()
         if st["state"] in TERMINAL:

@@ -89,7 +89,7 @@ def status(queue_name, runs_dir, as_json):
 
         expkit queue status --json
     """
-    from expkit.cli.sweep import _render_status
+    from expkit.cli.sweep import render_status
     from expkit.errors import ExpkitError
     from expkit.runs.store import resolve_runs_dir
     from expkit.sweeps.batch import Batch, queue_root
@@ -100,4 +100,4 @@ def status(queue_name, runs_dir, as_json):
     if not batch.exists():
         raise ExpkitError(f"no queue named {queue_name} in {root}", "add a job with `expkit queue add -- CMD`")
     result = batch_status(batch, root)
-    emit(result, as_json, lambda: _render_status(result))
+    emit(result, as_json, lambda: render_status(result))

@@ -171,10 +171,10 @@ def status(name, runs_dir, as_json):
 
     root = resolve_runs_dir(runs_dir).resolve()
     result = sweep_status(find_sweep(name, root), root)
-    emit(result, as_json, lambda: _render_status(result))
+    emit(result, as_json, lambda: render_status(result))
 
 
-def _render_status(result: dict) -> None:
+def render_status(result: dict) -> None:
     alive = "scheduler running" if result["scheduler_running"] else "no scheduler running"
     if result.get("backend", "local") != "local":
         alive = f"on {result['backend']}"

@@ -322,11 +322,11 @@ def _hydra_flags(path: Path, kw: dict[str, Any]) -> list[dict[str, Any]]:
     cfg = next((p for p in (folder / f"{cname}.yaml", folder / cname) if p.is_file()), None)
     if cfg is None:
         return []
-    try:
-        import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
-        data = yaml.safe_load(cfg.read_text(encoding="utf-8", errors="replace"))
-    except Exception:
+    try:
+        data = load_yaml(cfg)
+    except YamlError:
         return []
     if not isinstance(data, dict):
         return []

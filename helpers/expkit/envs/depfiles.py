@@ -109,15 +109,13 @@ def _toml(path: Path, text: str) -> dict[str, Any]:
 
 
 def _yaml(path: Path, text: str) -> dict[str, Any]:
-    import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ExpkitError(f"{where}: malformed YAML: {problem}",
+        data = load_yaml(text, source=str(path))
+    except YamlError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise ExpkitError(f"{where}: malformed YAML: {exc.problem}",
                           f"fix {path.name} at that line; nothing was installed") from None
     if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
         raise ExpkitError(f"{path}:1: not a conda environment file (expected a mapping with a dependencies list)",
@@ -127,9 +125,9 @@ def _yaml(path: Path, text: str) -> dict[str, Any]:
 
 def conda_pip_deps(path: Path) -> list[str]:
     """The `- pip: [...]` entries of an environment.yml (for managers without conda)."""
-    import yaml
+    from expkit.yamlfile import load_yaml
 
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path) or {}
     out: list[str] = []
     for item in data.get("dependencies", []):
         if isinstance(item, dict) and isinstance(item.get("pip"), list):

@@ -240,11 +240,11 @@ def run_identity(run_dir: str | os.PathLike, info: dict | None = None, log_text:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
-        data = yaml.safe_load(path.read_text())
-    except (OSError, ImportError, Exception):  # a missing or broken file: no config, not a crash
+    try:
+        data = load_yaml(path)
+    except (YamlError, ImportError):  # a missing or broken file: no config, not a crash
         return {}
     return data if isinstance(data, dict) else {}
 

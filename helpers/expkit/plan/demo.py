@@ -23,7 +23,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print, example: Path |
         shutil.rmtree(project)
     shutil.copytree(src, project, ignore=shutil.ignore_patterns("__pycache__", "runs", "stub", "*.pyc"))
     if shutil.which("git"):
-        from expkit.demo import init_demo_repo
+        from expkit.demo_repo import init_demo_repo
 
         init_demo_repo(project, "research plan for the demo")
     plan = load_plan(project / "research" / "research_plan.yaml")

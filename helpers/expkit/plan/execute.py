@@ -176,7 +176,7 @@ class ClusterJob:
     name = "slurm"
 
     def __init__(self, job: SubJob):
-        from expkit.backends import RemoteJob
+        from expkit.runs.control import RemoteJob
 
         self.remote = RemoteJob(self.name, job.run, job.argv, job.cwd, job.env, job.timeout, **job.backend_options)
 

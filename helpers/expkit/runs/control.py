@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 from typing import Iterator
 
-from expkit.fsutil import atomic_write_json
-from expkit.runs import process
-from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
-from expkit.timeutil import now_iso
+from expkit.runs.store import TERMINAL, Run
 
 POLL_S = 0.1
 BACKEND_POLL_S = (0.5, 10.0)  # a scheduler (squeue) is asked from every 0.5 s, slowing down to every 10 s
@@ -81,46 +77,14 @@ def follow(run: Run, start_offset: int | None = None) -> Iterator[str]:
 
 
 def stop(run: Run, grace: float = 10.0) -> dict:
-    """SIGTERM the run's whole process tree, SIGKILL what is left after `grace` seconds."""
+    """Stop a run where it executes: locally SIGTERM to its whole process tree, then SIGKILL after `grace`
+    seconds; on Slurm or Modal the scheduler's cancel."""
     status = run.status()
     if status["state"] in TERMINAL:
         return {"run_id": run.id, "state": status["state"], "already_ended": True, "signals": []}
-    if status.get("backend", "local") != "local":
-        from expkit.backends import for_run
+    from expkit.backends import for_run
 
-        return for_run(run).cancel(run, grace)
-    if status["state"] == "queued" or not status.get("pid"):
-        raw = run.raw_status()
-        raw.update(state="stopped", ended_at=now_iso(), reason="stopped before it started")
-        run.write_status(raw)
-        return {"run_id": run.id, "state": "stopped", "already_ended": False, "signals": []}
-    atomic_write_json(run.path / STOP_REQUEST, {"requested_at": now_iso(), "grace_s": grace})
-    pid, pgid = status["pid"], status.get("pgid")
-    sent = []
-    if process.is_same_process_alive(pid, status.get("pid_start_ticks"), status.get("boot_id")):
-        process.signal_tree(pid, pgid, signal.SIGTERM)
-        sent.append("SIGTERM")
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and process.live_tree(pid, pgid):
-        time.sleep(POLL_S)
-    if process.live_tree(pid, pgid):
-        process.signal_tree(pid, pgid, signal.SIGKILL)
-        sent.append("SIGKILL")
-    # give the supervisor a moment to record the end
-    end = time.monotonic() + 5
-    while time.monotonic() < end and run.state() not in TERMINAL:
-        time.sleep(POLL_S)
-    final = run.status()
-    if final["state"] not in ("stopped", "succeeded", "failed"):
-        # the supervisor was gone (killed or machine trouble): record the stop ourselves
-        raw = run.raw_status()
-        raw.update(state="stopped", ended_at=now_iso(), exit_code=None,
-                   reason=f"stopped by request ({' then '.join(sent) or 'no signal needed'}); "
-                          "its supervisor was gone, so the exit code is unknown")
-        run.write_status(raw)
-        final = run.status()
-    return {"run_id": run.id, "state": final["state"], "already_ended": False, "signals": sent,
-            "reason": final.get("reason")}
+    return for_run(run).cancel(run, grace)
 
 
 def wait(run: Run, timeout: float | None = None) -> dict:
@@ -135,6 +99,32 @@ def wait(run: Run, timeout: float | None = None) -> dict:
             raise TimeoutError
         pause = next(intervals)
         time.sleep(pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic())))
+
+
+class RemoteJob:
+    """One prepared run submitted to a backend, as a handle to wait on (`expkit plan run --backend slurm`)."""
+
+    def __init__(self, backend: str, run: Run, argv: list[str], cwd, env: dict[str, str],
+                 timeout: float | None = None, **options):
+        from expkit import backends
+
+        self.backend = backends.get(backend, **options)
+        self.backend.check()
+        self.run, self.timeout = run, timeout
+        self.submission = self.backend.submit(run, argv, cwd, env)
+
+    def wait(self) -> dict:
+        """Block until the run ends; past `timeout` (counted from submission) cancel it and report the timeout."""
+        try:
+            st = wait(self.run, self.timeout)
+        except TimeoutError:
+            self.kill()
+            return {"state": "failed", "reason": f"timed out after {self.timeout:g}s: cancelled",
+                    "exit_code": None, "signal": None}
+        return {k: st.get(k) for k in ("state", "reason", "exit_code", "signal")}
+
+    def kill(self) -> None:
+        self.backend.cancel(self.run)
 
 
 def exit_code_of(status: dict) -> int:

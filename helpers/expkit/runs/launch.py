@@ -10,17 +10,14 @@ import json
 import os
 import random
 import re
-import select
 import shlex
 import shutil
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import expkit
+from expkit.backends.local import start_supervisor
 from expkit.errors import ExpkitError, Failure
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
@@ -319,45 +316,13 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
     return run, env, warnings
 
 
-def start(run: Run, argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 30) -> tuple[int | None, str | None]:
-    """Start the supervisor detached and wait for it to report the pid (or why the command could not start)."""
-    pkg_parent = str(Path(expkit.__file__).resolve().parent.parent)
-    code = f"import sys; sys.path.insert(0, {pkg_parent!r}); from expkit.runs.supervisor import main; main()"
-    read_fd, write_fd = os.pipe()
-    with open(run.path / "supervisor.log", "ab") as sup_log:
-        proc = subprocess.Popen([sys.executable, "-c", code, str(run.path), str(write_fd)], cwd=cwd, env=env,
-                                stdin=subprocess.PIPE, stdout=sup_log, stderr=sup_log, pass_fds=(write_fd,),
-                                start_new_session=True, close_fds=True)
-    os.close(write_fd)
-    try:
-        proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd)}).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    data = b""
-    deadline = time.monotonic() + timeout
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            chunk = pipe.read(4096)
-            if not chunk:
-                break
-            data += chunk
-    if not data:
-        return None, f"the supervisor did not report within {timeout:.0f}s (see {run.path / 'supervisor.log'})"
-    msg = json.loads(data.decode().splitlines()[0])
-    return (msg["pid"], None) if msg.get("ok") else (None, msg.get("reason"))
-
-
 def launch(req: LaunchRequest) -> LaunchResult:
     req.backend = (req.backend or "local").lower()
     if req.backend != "local":
         return _launch_on_backend(req)
     run, env, warnings = prepare(req)
     cwd = Path(run.manifest()["command"]["cwd"])
-    pid, reason = start(run, req.argv, cwd, env)
+    pid, reason = start_supervisor(run, req.argv, cwd, env)
     status = run.status()
     result = LaunchResult(run=run, pid=pid, state=status["state"], reason=reason or status.get("reason"),
                           warnings=warnings)
@@ -384,6 +349,29 @@ def _launch_on_backend(req: LaunchRequest) -> LaunchResult:
     sub = be.submit(run, req.argv, Path(run.manifest()["command"]["cwd"]), env)
     return LaunchResult(run=run, pid=None, state=sub.state, reason=sub.reason, warnings=warnings,
                         backend=req.backend, job_id=sub.job_id)
+
+
+def submit_requests(backend: str, requests: list[LaunchRequest], context: dict[str, Any] | None = None,
+                    limit: int | None = None, **options: Any) -> list:
+    """Prepare LaunchRequests for a backend (the code state captured once) and submit them together (one Slurm
+    job array): the sweep path. Returns one backends.Submission per request."""
+    from expkit import backends
+
+    be = backends.get(backend, **options)
+    be.check()
+    items = []
+    for req in requests:
+        req.backend, req.backend_options = be.name, be.options()
+        if context is None:
+            cwd = Path(req.cwd or os.getcwd()).resolve()
+            runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
+            context = capture_context(req.argv, dict(os.environ), cwd, runs_dir)
+        run, env, _ = prepare(req, context)
+        items.append((run, list(req.argv), env))
+    if not items:
+        return []
+    cwd = Path(items[0][0].manifest()["command"]["cwd"])
+    return be.submit_array(items, cwd, limit=limit)
 
 
 class LaunchFailed(Failure):

@@ -18,14 +18,8 @@ from typing import Any
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.runs import process
+from expkit.runs.layout import LOG, MANIFEST, STATES, STATUS, STOP_REQUEST, TERMINAL  # noqa: F401 (the store's words)
 from expkit.timeutil import seconds_between
-
-STATES = ("queued", "running", "succeeded", "failed", "stopped", "lost")
-TERMINAL = ("succeeded", "failed", "stopped", "lost")
-MANIFEST = "manifest.json"
-STATUS = "status.json"
-LOG = "stdout.log"
-STOP_REQUEST = "stop.json"
 
 
 def project_root(start: Path | None = None) -> Path:

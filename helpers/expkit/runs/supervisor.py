@@ -17,7 +17,7 @@ from pathlib import Path
 
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.runs import process
-from expkit.runs.store import LOG, STATUS, STOP_REQUEST
+from expkit.runs.layout import LOG, STATUS, STOP_REQUEST
 from expkit.timeutil import now_iso
 
 

@@ -55,7 +55,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print, parallel: int =
     (workdir / "train.py").write_text(TRAIN)
     (workdir / "sweep.yaml").write_text(SPEC)
     if not (workdir / ".git").exists():
-        from expkit.demo import init_demo_repo
+        from expkit.demo_repo import init_demo_repo
 
         try:
             init_demo_repo(workdir, "demo project", ("train.py", "sweep.yaml"))

@@ -17,7 +17,7 @@ from typing import Any
 from expkit.runs.store import RunStore
 from expkit.sweeps.gpus import plan_slots
 from expkit.sweeps.spec import SweepSpec, build_argv
-from expkit.sweeps.sweep import plan_trials
+from expkit.sweeps.trials import plan_trials
 
 _PROGRESS = re.compile(r"(\d+)\s*/\s*(\d+)")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

@@ -63,8 +63,8 @@ def backend_options(opts) -> dict[str, Any]:
 
 def submit(batch: Batch, spec, opts, runs_dir: Path, echo: Callable[[str], None]) -> list[dict[str, Any]]:
     """Submit every pending trial as one job array; record run id and job id in each job file."""
-    from expkit import backends
-    from expkit.sweeps.sweep import sweep_request
+    from expkit.runs.launch import submit_requests
+    from expkit.sweeps.trials import sweep_request
 
     pending = [j for j in batch.jobs() if j["state"] == "pending"]
     if not pending:
@@ -73,7 +73,7 @@ def submit(batch: Batch, spec, opts, runs_dir: Path, echo: Callable[[str], None]
     make = sweep_request(spec, batch, opts, runs_dir, gpu_machine=False)
     requests = [make(job, Slot("cluster")) for job in pending]
     # SubmitRejected (a bad partition ...) leaves every job pending: nothing is recorded as running
-    subs = backends.submit_requests(opts.backend, requests, limit=opts.max_parallel, **options)
+    subs = submit_requests(opts.backend, requests, limit=opts.max_parallel, **options)
     stamp = now_iso()
     for job, sub in zip(pending, subs):
         job["attempts"].append({"run_id": sub.run_id, "state": "running", "backend": opts.backend,

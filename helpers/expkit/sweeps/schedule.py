@@ -120,7 +120,7 @@ def commands_from(sources: dict[str, Any]) -> list[str]:
     out: list[str] = list(sources.get("commands") or [])
     if sources.get("spec"):
         from expkit.sweeps.spec import build_argv, load_spec
-        from expkit.sweeps.sweep import plan_trials
+        from expkit.sweeps.trials import plan_trials
 
         spec = load_spec(sources["spec"])
         out += [shlex.join(build_argv(spec, p)) for p in plan_trials(spec)]

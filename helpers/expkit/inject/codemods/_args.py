@@ -80,3 +80,12 @@ def string_values(value: cst.BaseExpression) -> list[str] | None:
             out.append(e.value.evaluated_value)
         return out
     return None
+
+
+def assigned_name(site) -> str | None:
+    """`x` when the call at `site` is the whole right-hand side of `x = call(...)`."""
+    stmt = site.stmt
+    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
+            and stmt.body[0].value is site.node and isinstance(stmt.body[0].targets[0].target, cst.Name):
+        return stmt.body[0].targets[0].target.value
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from expkit.inject.analyze import Analysis, dotted
-from expkit.inject.codemods._args import append_to, expr, get_kwarg, set_kwarg, string_values
+from expkit.inject.codemods._args import append_to, assigned_name, expr, get_kwarg, set_kwarg, string_values
 from expkit.inject.edits import MARK, Plan
 
 DESCRIPTION = 'HF Trainer: report_to includes "wandb"'
@@ -34,7 +34,7 @@ def plan(plan: Plan, opts) -> None:
         arg = get_kwarg(c.node, "report_to")
         if arg is None and any(x.star == "**" for x in c.node.args):
             # TrainingArguments(**kwargs) may already carry report_to: extend it after construction instead.
-            target = _assigned_name(c)
+            target = assigned_name(c)
             if target:
                 plan.insert(c, "after", _append_wandb(target), 'report_to += ["wandb"]')
             else:
@@ -65,15 +65,6 @@ def plan(plan: Plan, opts) -> None:
 def _append_wandb(target: str) -> str:
     return (f'if "wandb" not in {target}.report_to:  {MARK}\n'
             f'    {target}.report_to = [*{target}.report_to, "wandb"]')
-
-
-def _assigned_name(site) -> str | None:
-    """`x` when the call at `site` is the whole right-hand side of `x = call(...)`."""
-    stmt = site.stmt
-    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
-            and stmt.body[0].value is site.node and isinstance(stmt.body[0].targets[0].target, cst.Name):
-        return stmt.body[0].targets[0].target.value
-    return None
 
 
 def _parsed_training_args(a: Analysis):

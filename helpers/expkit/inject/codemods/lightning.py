@@ -10,8 +10,7 @@ import json
 import libcst as cst
 
 from expkit.inject.analyze import Analysis
-from expkit.inject.codemods._args import append_to, expr, get_kwarg, set_kwarg
-from expkit.inject.codemods.hf import _assigned_name
+from expkit.inject.codemods._args import append_to, assigned_name, expr, get_kwarg, set_kwarg
 from expkit.inject.edits import MARK, Plan
 
 DESCRIPTION = "Lightning: WandbLogger added to Trainer(logger=...)"
@@ -47,7 +46,7 @@ def plan(plan: Plan, opts) -> None:
         arg = get_kwarg(c.node, "logger")
         if arg is None and any(x.star == "**" for x in c.node.args):
             # Trainer(**kwargs) may already carry a logger: add ours to trainer.loggers after construction.
-            target = _assigned_name(c)
+            target = assigned_name(c)
             if target:
                 plan.insert(c, "after", f"{target}.loggers = [*{target}.loggers, {logger}]  {MARK}",
                             "trainer.loggers += [WandbLogger]")
