@@ -35,7 +35,8 @@ def project(tmp_path, script="mnist_argparse.py", repo=False):
 def test_untouched_script_comes_back_byte_for_byte(tmp_path):
     folder, script = project(tmp_path)
     original = script.read_bytes()
-    inject_file(script)
+    result = inject_file(script)
+    assert Path(result.backup) == folder / "train.py.expkit-bak", "not a git project: the backup sits beside it"
     out = revert(script)
     assert script.read_bytes() == original and not out["kept_edits"]
     assert not [p for p in folder.iterdir() if p.name != "train.py"], "backup and its record are gone"

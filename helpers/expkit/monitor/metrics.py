@@ -171,8 +171,6 @@ def read_metrics(run, source: str = "auto") -> dict[str, Any]:
     `wandb` names the W&B run the run wrote (id, URL when online, offline dir and its `wandb sync` command,
     the wandb.init call that resumes it), whichever source the metrics came from.
     """
-    from expkit.monitor.wandb_local import run_identity
-
     manifest, status = run.manifest(), run.status()
     folder = wandb_run_dir(run.path, manifest, status)
     wandb_info = None
