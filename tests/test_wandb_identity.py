@@ -108,3 +108,32 @@ def test_plan_plots_read_a_wandb_only_run(tmp_path):
     curves = read_curves(run_dir)
     assert [v for _, v in curves["loss"]] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
     assert [s for s, _ in curves["loss"]] == [0, 1, 2, 3]
+
+
+def test_expkit_without_wandb_reads_the_run_with_the_projects_wandb(expkit, tmp_path):
+    """The real split: expkit's own interpreter has no wandb; the run's project interpreter (from its manifest)
+    has it, and its `wandb leet` reads the offline history."""
+    import os
+    import subprocess
+
+    from conftest import HELPERS
+
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    probe = "import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) for m in ('click', 'libcst', 'yaml')) " \
+            "and not u.find_spec('wandb') else 1)"
+    if not base.exists() or subprocess.run([str(base), "-c", probe]).returncode != 0:
+        pytest.skip("needs a base interpreter with expkit's dependencies and without wandb")
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "t.py").write_text(TRIAL)
+    res = expkit("launch", "--wandb-project", "split", "--json", "--", sys.executable, "t.py", "0.1", cwd=proj)
+    run_id = res.json()["run_id"]
+    assert expkit("runs", "wait", run_id, "--timeout", "120", cwd=proj, timeout=180).returncode == 0
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(HELPERS), "WANDB_MODE": "offline"}
+    out = subprocess.run([str(base), "-m", "expkit", "runs", "metrics", run_id, "--json"], cwd=proj, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["source"] == "wandb" and data["metrics"]["loss"]["count"] == 4, data["tried"]
+    assert data["wandb"]["project"] == "split" and data["wandb"]["state"] == "finished"
