@@ -1,6 +1,6 @@
 """Real public training scripts, injected with `expkit wandb inject`, then run for real on CPU with WANDB_MODE=offline.
 
-Each script is vendored byte for byte in tests/realworld/inject/run_*.py (sources in SOURCES.run.tsv, answer keys
+Each script is vendored byte for byte in tests/realworld/inject/run_*.py (sources in SOURCES.tsv, answer keys
 written from reading the script). Nothing is downloaded: data comes from tiny synthetic files the test writes, from
 command-line flags, and from the shim in tests/realworld/inject/run_shim (a sitecustomize active only with
 EXPKIT_SHIM=1 that fakes keras' MNIST download and can make the N-th backward() raise; a stand-in torchvision,
