@@ -29,7 +29,6 @@ SHIM = CORPUS / "run_shim"
 FAKE_TORCHVISION = SHIM / "torchvision_fake"
 SUPPORT = CORPUS / "run_support"
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _words(path: Path, n: int, seed: int = 0) -> None:
@@ -141,6 +140,26 @@ def _loss_histories(run: dict, key: dict) -> dict:
             if name.rsplit("/", 1)[-1].lower() in wanted or "loss" in name.lower()}
 
 
+def test_at_least_twelve_real_scripts_with_sources_and_answer_keys():
+    import csv
+
+    rows = {r["file"]: r for r in csv.DictReader((CORPUS / "SOURCES.tsv").open(), delimiter="\t")}
+    assert len(RUNS) >= 12
+    for name in RUNS:
+        key = answer(name)
+        row = rows[f"{name}.py"]
+        assert (CORPUS / f"{name}.py").is_file()
+        assert row["repo"] == key["source"]["repo"] and row["path"] == key["source"]["path"]
+        assert row["commit"] == key["source"]["commit"] and len(row["commit"]) == 40
+        assert row["licence"] in {"MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0"}
+        assert key["injectable"] and key.get("logs") is not None and "config_keys" in key, name
+    raising = {key_of["framework"] for name, spec in RUNS.items() if spec.get("raise_at")
+               for key_of in [answer(name)]}
+    assert {"pytorch", "lightning", "keras"} <= raising, "the crash variant covers loops, Lightning and Keras fit"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_real_script_runs_injected_and_is_read_back(expkit, tmp_path, name):
     spec = RUNS[name]
