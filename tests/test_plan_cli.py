@@ -19,7 +19,8 @@ def test_status_shows_phases_gates_and_what_blocks_what(tmp_path, expkit):
                             "plan_status": None, "open": False, "waiting_on": ["lab-seeds"]}]
     expkit("plan", "run", "lab-isolation", "--sub", "ok", cwd=proj)
     text = expkit("plan", "status", cwd=proj).stdout
-    assert "lab-isolation  plan:in_progress  last run: completed -> proceed, criteria 1/1" in text
+    # one sub-experiment of seven ran: partial, nothing recommended yet, the dependency gate stays shut
+    assert "lab-isolation  plan:in_progress  last run: partial -> investigate, criteria 1/1" in text
     assert "[blocked by lab-seeds]" in text and "gate_a (Gate A) -> phase 3: waiting on lab-seeds" in text
     one = expkit("plan", "status", "lab-isolation", cwd=proj).stdout
     assert "      ok: completed\n" in one and "      boom: not run\n" in one
@@ -87,3 +88,22 @@ def test_findings_needs_results_first(tmp_path, expkit):
     r = expkit("plan", "findings", "lab-seeds", cwd=proj)
     assert r.returncode == 2 and "expkit plan run lab-seeds" in r.stderr
     assert expkit("plan", "findings", cwd=proj).returncode == 2
+
+
+def test_validate_warns_about_the_todos_plan_new_left(tmp_path, expkit):
+    assert expkit("plan", "new", "c1-first-claim", cwd=tmp_path).returncode == 0
+    r = expkit("plan", "validate", cwd=tmp_path)
+    assert r.returncode == 0, r  # it validates: these are warnings, not errors
+    plan_file = tmp_path / "research" / "research_plan.yaml"
+    assert f"warning: {plan_file}:11:19: placeholder left to fill in: description: \"TODO: what this experiment" \
+        in r.stderr
+    assert "research/experiments/c1-first-claim.md:3:" in r.stderr and "handlers/c1/__init__.py:9:" in r.stderr
+    assert "hint: replace the TODO" in r.stderr and "7 warning(s)" in r.stdout
+    data = expkit("plan", "validate", "--json", cwd=tmp_path).json()
+    assert data["ok"] and {(w["file"].split("/")[-1], w["line"]) for w in data["warnings"]} >= {
+        ("research_plan.yaml", 3), ("research_plan.yaml", 11), ("research_plan.yaml", 14)}
+    for path in (plan_file, tmp_path / "research" / "experiments" / "c1-first-claim.md",
+                 tmp_path / "handlers" / "c1" / "__init__.py"):
+        path.write_text(path.read_text().replace("TODO", "Done"))
+    clean = expkit("plan", "validate", cwd=tmp_path)
+    assert clean.returncode == 0 and "warning" not in clean.stderr + clean.stdout

@@ -71,6 +71,10 @@ def test_yaml_syntax_error_points_at_the_line(tmp_path, expkit):
     ("experiments:\n  c1-a:\n    sub_experiments: [e1_1]\n    success_criteria:\n      acc: {target: 0.9, "
      "failure: 0.5, from: e1_9}\n", "`from: e1_9` is not a sub-experiment", 5),
     ("experiments:\n  c1-a:\n    seeds: many\n", "`seeds` must be a count", 3),
+    ("experiments:\n  c1-a:\n    sub_experiments: [e1_1, e1_2]\n    success_criteria:\n      acc: {target: 0.02, "
+     "failure: -0.01, relative_to: e1_9}\n", "`relative_to: e1_9` is not a sub-experiment", 5),
+    ("experiments:\n  c1-a:\n    sub_experiments: [e1_1, e1_2]\n    success_criteria:\n      acc: {target: 0.02, "
+     "failure: -0.01, from: e1_1, relative_to: e1_1}\n", "`relative_to` and `from` are both e1_1", 5),
 ])
 def test_invalid_plans_name_the_problem_and_its_line(tmp_path, text, message, line):
     _, problems = check_plan(write(tmp_path, text))

@@ -102,3 +102,53 @@ def test_borderline_interval_is_neither_proceed_nor_pivot_but_a_firm_miss_is_a_p
     firm = {"a": {"status": "completed", "seed_metrics": [{"iou": 0.52}, {"iou": 0.53}, {"iou": 0.54}]}}
     v = assess(e, firm, False)
     assert v["recommendation"] == "pivot" and "95% CI" in v["recommendation_notes"]
+
+
+# ---------------------------------------------------------------- criteria relative to another sub-experiment
+
+GAIN = Criterion("lstm_vs_gru", target=0.02, acceptable=0.0, failure=-0.02, direction="higher", source="lstm",
+                 relative_to="gru", measure="acc")
+
+
+def seeded(**values_by_sub):
+    return {sub: {"status": "completed", "seed_metrics": [{"acc": v} for v in vals], "seeds": list(range(len(vals)))}
+            for sub, vals in values_by_sub.items()}
+
+
+def test_a_relative_criterion_judges_the_paired_delta_and_its_interval():
+    e = exp([GAIN], subs=("gru", "lstm"), seeds=(0, 1, 2))
+    v = assess(e, seeded(gru=[0.80, 0.82, 0.78], lstm=[0.83, 0.855, 0.81]), stub=False)
+    c = v["criteria"]["lstm_vs_gru"]
+    # per-seed deltas 0.03, 0.035, 0.03: mean 0.0317, the whole 95% CI above the 0.02 target
+    assert c["value"] == pytest.approx(0.031667, abs=1e-5) and c["n"] == 3
+    assert c["ci95"][0] > 0.02 and c["level"] == "target_met" and v["recommendation"] == "proceed"
+    assert (c["source"], c["relative_to"], c["metric_name"]) == ("lstm", "gru", "acc")
+    assert c["source_value"] == pytest.approx(0.831667, abs=1e-5) and c["baseline_value"] == pytest.approx(0.8)
+
+
+def test_a_delta_inside_seed_noise_is_borderline_not_a_win():
+    e = exp([GAIN], subs=("gru", "lstm"), seeds=(0, 1, 2))
+    v = assess(e, seeded(gru=[0.80, 0.86, 0.74], lstm=[0.84, 0.80, 0.80]), stub=False)
+    c = v["criteria"]["lstm_vs_gru"]
+    assert c["value"] == pytest.approx(0.0133, abs=1e-3) and c["ci95"][0] < 0.0 < c["ci95"][1]
+    assert c["borderline"] and v["recommendation"] != "proceed"
+
+
+def test_unpaired_seeds_use_welch_and_one_seed_has_no_interval():
+    from expkit.plan.verdict import diff_stats
+
+    d = diff_stats([0.9, 0.92, 0.91, 0.93], [0.85, 0.86, 0.84], [0, 1, 2, 3], [0, 1, 2])
+    assert d["paired"] is False and d["mean"] == pytest.approx(0.065) and d["ci95"][0] > 0.03
+    one = assess(exp([GAIN], subs=("gru", "lstm")), seeded(gru=[0.8], lstm=[0.79]), stub=False)
+    assert one["criteria"]["lstm_vs_gru"]["ci95"] is None
+    assert one["criteria"]["lstm_vs_gru"]["level"] == "below_acceptable"
+
+
+def test_zero_judged_criteria_means_confidence_none_with_the_reason():
+    v = assess(exp([LOWER, HIGHER]), done(a={"other": 1.0}, b={}), stub=False)
+    assert v["recommendation"] == "investigate" and v["assessment"]["confidence"] == "none"
+    assert v["assessment"]["confidence_notes"] == "no judged criterion: none of loss, iou was measured"
+    assert "no sub-experiment reported loss, iou" in v["recommendation_notes"]
+    none = assess(exp([]), done(a={"loss": 1.0}, b={}), stub=False)
+    assert none["assessment"]["confidence"] == "none" and "defines no success_criteria" in \
+        none["assessment"]["confidence_notes"]

@@ -238,6 +238,53 @@ def test_run_experiment_is_user_invoked_and_ml_runner_is_model_invoked():
         assert needed in body
 
 
+def test_ml_runner_may_write_handlers_and_the_interpretation():
+    _, runner, body = split_frontmatter(ROOT / "skills" / "ml-experiment-runner" / "SKILL.md")
+    assert {"Write", "Edit", "Read", "Bash(expkit *)"} <= set(runner["allowed-tools"])
+    assert "## Interpretation" in body  # what it writes with them
+
+
+PLAN_PROMPTS = [ROOT / "skills" / "ml-experiment-runner" / "SKILL.md", ROOT / "agents" / "ml-experiment-planner.md",
+                ROOT / "references" / "handler-patterns.md", ROOT / "references" / "writing-findings.md"]
+
+
+def test_plan_keys_named_in_the_prompts_are_keys_expkit_reads():
+    """`notes:` on an experiment, `note:` on a criterion, `relative_to:` ...: a key the prompts tell the agent to
+    write must be one research_plan.yaml (or results.yaml) really has, and YAML examples must validate."""
+    from expkit.plan import schema
+
+    known = (schema.TOP_KEYS | schema.EXPERIMENT_KEYS | schema.SUB_KEYS | schema.CRITERION_KEYS | schema.GATE_KEYS
+             | {"expkit", "results", "assessment", "recommendation"})
+    for path in PLAN_PROMPTS:
+        text = path.read_text()
+        for span in INLINE.findall(text):
+            m = re.fullmatch(r"([a-z_]+):(\s.*)?", span)
+            if m:
+                assert m.group(1) in known, f"{path.name}: `{span}` is not a key of research_plan.yaml"
+        for block in FENCE.finditer(text):
+            if block.group(1).strip() != "yaml":
+                continue
+            entry = yaml.safe_load(block.group(2))
+            assert set(entry) <= schema.EXPERIMENT_KEYS, (path.name, set(entry) - schema.EXPERIMENT_KEYS)
+            for spec in (entry.get("success_criteria") or {}).values():
+                assert set(spec) <= schema.CRITERION_KEYS, (path.name, set(spec) - schema.CRITERION_KEYS)
+    planner = (ROOT / "agents" / "ml-experiment-planner.md").read_text()
+    assert "`notes:` on the experiment" in planner and "`note:` on the experiment" not in planner
+    assert "relative_to" in planner
+
+
+def test_the_comparison_example_in_the_reference_is_a_plan_expkit_accepts(tmp_path):
+    from expkit.plan.schema import load_plan
+
+    text = (ROOT / "references" / "handler-patterns.md").read_text()
+    block = next(b.group(2) for b in FENCE.finditer(text) if "relative_to" in b.group(2))
+    plan = tmp_path / "research" / "research_plan.yaml"
+    plan.parent.mkdir()
+    plan.write_text("experiments:\n  c1-lstm-vs-gru:\n" + "".join("  " + line + "\n" for line in block.splitlines()))
+    crit = load_plan(plan).get("c1-lstm-vs-gru").criteria[0]
+    assert (crit.reads, crit.source, crit.relative_to, crit.direction) == ("acc", "lstm", "gru", "higher")
+
+
 @pytest.mark.parametrize("path", AGENTS, ids=lambda p: p.stem)
 def test_agent_frontmatter(path):
     raw, meta, body = split_frontmatter(path)

@@ -32,8 +32,8 @@ def test_researcher_text_outside_the_markers_is_kept(tmp_path, expkit):
     assert "- Commit: `" in text and "Seeds: 0" in text
     assert "RuntimeError" not in text  # the failure is fixed, so it is gone from the report
     rollup = (proj / "research" / "FINDINGS.md").read_text()
-    assert "| C1: A linear model is sufficient (`c1-linear-sufficiency`) | 1 | not_started | completed | pivot | 2/3" \
-        in rollup
+    assert "| C1: A linear model is sufficient (`c1-linear-sufficiency`) | 1 | pivoted | completed | pivot | 2/3" \
+        in rollup  # the plan's status line followed the verdict
     assert "waiting on c1-linear-sufficiency" in rollup
 
     # the findings command re-renders the same thing from results.yaml alone
@@ -48,3 +48,20 @@ def test_merge_replaces_only_marked_sections_and_appends_new_ones():
     out = merge(old, new)
     assert out.startswith("intro\n<!-- expkit:begin a -->\nnew a\n<!-- expkit:end a -->\nmiddle\n")
     assert out.endswith("<!-- expkit:begin b -->\nb\n<!-- expkit:end b -->\n")
+
+
+def test_hand_written_claims_are_read_outside_code_and_markers_only():
+    from expkit.report.claims import contradictions, hand_claims
+
+    text = ("# Notes\n\n**Status:** ✅ Completed\n> Recommendation: proceed to phase 2\n\n```yaml\nstatus: failed\n```\n"
+            "    recommendation: pivot\n- Verdict: PIVOT (edges)\nStatus of the cluster: fine\n"
+            "<!-- expkit:begin header -->\n**Status: COMPLETED** · **Recommendation: PIVOT**\n"
+            "Recommendation: proceed\n<!-- expkit:end header -->\nRecommendation: we should think\n")
+    assert [(c["line"], c["kind"], c["word"]) for c in hand_claims(text)] == [
+        (3, "status", "completed"), (4, "recommendation", "proceed"), (10, "recommendation", "pivot")]
+    found = contradictions(text, "completed", "pivot")
+    assert [(c["line"], c["generated_line"]) for c in found] == [(4, 13)]
+    assert found[0]["warning"] == ('FINDINGS.md line 4 (written by hand) says "Recommendation: proceed to phase 2" '
+                                   "but the judged result at line 13 is COMPLETED / PIVOT")
+    assert contradictions(text, "stub", "investigate") == []
+    assert [c["line"] for c in contradictions(text, "failed", "investigate")] == [3, 4, 10]

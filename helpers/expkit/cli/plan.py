@@ -40,15 +40,21 @@ def validate(plan_file, as_json):
 
         expkit plan validate research/research_plan.yaml
     """
+    from expkit.plan.lint import plan_warnings
     from expkit.plan.schema import check_plan
 
     plan_obj, problems = check_plan(plan_file)
+    warnings = plan_warnings(plan_obj) if plan_obj else []
     if as_json:
         emit({"ok": not problems, "plan": str(plan_obj.path) if plan_obj else str(plan_file or ""),
               "experiments": list(plan_obj.experiments) if plan_obj else [],
-              "problems": [p.to_json() for p in problems]}, True)
+              "problems": [p.to_json() for p in problems], "warnings": [w.to_json() for w in warnings]}, True)
     elif not problems:
-        click.echo(f"{plan_obj.path}: ok ({len(plan_obj.experiments)} experiments, {len(plan_obj.gates)} gates)")
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+            click.echo(f"hint: {w.hint}", err=True)
+        click.echo(f"{plan_obj.path}: ok ({len(plan_obj.experiments)} experiments, {len(plan_obj.gates)} gates)"
+                   + (f", {len(warnings)} warning(s)" if warnings else ""))
     else:
         for p in problems:
             click.echo(f"error: {p}", err=True)
@@ -72,6 +78,8 @@ def status(exp_id, plan_path, as_json):
     from expkit.plan.status import plan_status
 
     st = plan_status(_load(plan_path), exp_id)
+    for w in st["warnings"]:
+        click.echo(f"warning: {w}", err=True)
 
     def text():
         proj = st["project"]
@@ -79,13 +87,22 @@ def status(exp_id, plan_path, as_json):
             click.echo(f"{proj['name']}" + (f": {proj['hypothesis']}" if proj.get("hypothesis") else ""))
         for e in st["experiments"]:
             last = e["result_status"] or "not run"
+            if e.get("results_by") == "another runner":
+                claimed = e.get("claimed") or {}
+                said = claimed.get("recommendation") or claimed.get("status")
+                last += f" (results by another runner{'' if not said else ', which said ' + str(said)}; judged here)"
             rec = f" -> {e['recommendation']}" if e["recommendation"] else ""
             crit = f", criteria {e['criteria_ok']}/{e['criteria_total']}" if e["criteria_ok"] is not None else ""
+            if e.get("criteria_total") and not e.get("criteria_judged") and e["result_status"]:
+                crit = f", no criterion judged (confidence none)"
             if e.get("on_modal"):
                 last, rec, crit = f"{e['on_modal']} run(s) on Modal, not judged yet (expkit plan sync {e['id']})", "", ""
             blocked = f"  [blocked by {', '.join(e['blocked_by'])}]" if e["blocked_by"] else ""
+            plan_word = e["plan_status_shown"] if e["plan_status"] is not None else "-"
             click.echo(f"  phase {e['phase'] if e['phase'] is not None else '-'}  {e['id']}  "
-                       f"plan:{e['plan_status'] or '-'}  last run: {last}{rec}{crit}{blocked}")
+                       f"plan:{plan_word}  last run: {last}{rec}{crit}{blocked}")
+            if e.get("stale"):
+                click.echo(f"      stale plan status: {e['stale']}")
             if exp_id:
                 for sub, state in e["subs"].items():
                     click.echo(f"      {sub}: {state}")
@@ -139,7 +156,9 @@ def check(exp_id, plan_path, runs_dir, as_json):
     """
     from expkit.plan.check import preflight
 
-    lines = preflight(_load(plan_path), exp_id, runs_dir)
+    plan_obj = _load(plan_path)
+    exp_id = plan_obj.resolve(exp_id)
+    lines = preflight(plan_obj, exp_id, runs_dir)
     ok = all(line["ok"] for line in lines)
 
     def text():
@@ -190,6 +209,7 @@ def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, ti
     backend, options = collect(backend, partition, account, time_limit, cpus, mem, gpus=gpus, secrets=secrets,
                                where="slurm or modal")
     plan_obj = _load(plan_path)
+    exp_id = plan_obj.resolve(exp_id)
     sub_list = [s.strip() for s in subs.split(",") if s.strip()] if subs else None
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     report = run_experiment(plan_obj, exp_id, subs=sub_list, stub=stub, rerun_failed=rerun_failed, force=force,
@@ -227,6 +247,11 @@ def print_summary(data: dict, echo,
         for sub, err in data["failed"].items():
             echo(f"  {sub}: {err}")
         echo(f"Re-run them: {data['rerun_command']}")
+    for w in data.get("warnings") or []:
+        if "FINDINGS.md line" in w:  # the ones found while writing FINDINGS.md (the others were printed up front)
+            echo(f"warning: {w}")
+    for note in data.get("notes") or []:
+        echo(note)
     if data.get("findings"):
         echo(f"Findings: {data['findings']}")
 
@@ -252,6 +277,7 @@ def sync(exp_id, stub, plan_path, runs_dir, as_json):
     from expkit.plan.remote import sync_experiment
 
     plan_obj = _load(plan_path)
+    exp_id = plan_obj.resolve(exp_id)
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     report, used = sync_experiment(plan_obj, exp_id, stub=stub, runs_dir=runs_dir, echo=echo)
     if report is None:
@@ -287,12 +313,15 @@ def findings(exp_id, all_, stub, plan_path, as_json):
     if not exp_id and not all_:
         raise ExpkitError("give an experiment id or --all", "expkit plan findings c1-my-claim, or --all")
     plan_obj = _load(plan_path)
+    warnings: list[str] = []
     if all_:
-        paths = render_all(plan_obj)
+        paths = render_all(plan_obj, warnings)
     else:
-        paths = [render_experiment(plan_obj, exp_id, stub=stub)]
+        paths = [render_experiment(plan_obj, plan_obj.resolve(exp_id), stub=stub, warnings=warnings)]
         if not stub:
-            paths.append(render_rollup(plan_obj))
-    emit({"written": [str(p) for p in paths]}, as_json, "\n".join(f"wrote {p}" for p in paths))
-
-
+            paths.append(render_rollup(plan_obj, warnings))
+    if not as_json:
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+    emit({"written": [str(p) for p in paths], "warnings": warnings}, as_json,
+         "\n".join(f"wrote {p}" for p in paths))

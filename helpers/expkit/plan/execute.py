@@ -233,6 +233,7 @@ class RunReport:
     findings: Path | None = None
     rollup: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. the plan's status line updated after the verdict
 
     @property
     def failed(self) -> bool:
@@ -257,7 +258,7 @@ class RunReport:
                 "sync_command": (f"expkit plan sync {self.experiment_id}" + (" --stub" if self.stub else ""))
                 if self.submitted else None,
                 "results": str(self.results_path), "findings": str(self.findings) if self.findings else None,
-                "rollup": str(self.rollup) if self.rollup else None, "warnings": self.warnings}
+                "rollup": str(self.rollup) if self.rollup else None, "warnings": self.warnings, "notes": self.notes}
 
 
 def finish(plan: Plan, exp: Experiment, doc: dict[str, Any], path: Path, report: RunReport, *, stub: bool,
@@ -267,10 +268,16 @@ def finish(plan: Plan, exp: Experiment, doc: dict[str, Any], path: Path, report:
     res.apply_verdict(doc, exp, verdict, final=True)
     doc["completed_at"] = now_iso()
     res.save(path, doc)
+    if not stub:
+        from expkit.plan.planstatus import record
+
+        note = record(plan, exp.id, verdict)
+        if note:
+            report.notes.append(note)
     if render:
         from expkit.report.findings import render_experiment, render_rollup
 
-        report.findings = render_experiment(plan, exp.id, stub=stub, runs_dir=runs_dir)
+        report.findings = render_experiment(plan, exp.id, stub=stub, runs_dir=runs_dir, warnings=report.warnings)
         if not stub:
             report.rollup = render_rollup(plan)
 
@@ -280,15 +287,10 @@ def rerun_command(exp_id: str, stub: bool = False) -> str:
 
 
 def unmet_dependencies(plan: Plan, exp: Experiment) -> list[str]:
-    """Dependencies that have neither `status: passed` in the plan nor a (non-stub) proceed in results.yaml."""
-    unmet = []
-    for dep in exp.dependencies:
-        entry = plan.raw["experiments"].get(dep) or {}
-        doc = res.load(res.results_path(plan, dep, stub=False))
-        if entry.get("status") == "passed" or doc.get("recommendation") == "proceed":
-            continue
-        unmet.append(dep)
-    return unmet
+    """Dependencies whose plan status does not pass a gate and that have no complete judged proceed."""
+    from expkit.plan.judged import unmet_dependencies as unmet
+
+    return unmet(plan, exp)
 
 
 def select_subs(exp: Experiment, subs: list[str] | None) -> list[str]:
@@ -346,7 +348,10 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
     warnings: list[str] = []
     unmet = unmet_dependencies(plan, exp)
     if unmet and not force:
-        raise ExpkitError(f"{exp_id} depends on {', '.join(unmet)}, which has not reached proceed/passed",
+        from expkit.plan.judged import dependency_state
+
+        why = "; ".join(f"{d}: {dependency_state(plan, d)['why']}" for d in unmet)
+        raise ExpkitError(f"{exp_id} depends on {', '.join(unmet)}, which has not reached proceed/passed ({why})",
                           f"run {unmet[0]} first (expkit plan run {unmet[0]}), or pass --force to run anyway")
     if unmet:
         warnings.append(f"dependencies not met (run forced): {', '.join(unmet)}")
@@ -377,7 +382,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
     flying = {(sub, r.get("seed")) for sub, r in in_flight(doc)}
     if rerun_failed:
-        done = res.succeeded_units(doc) | flying
+        done = res.succeeded_units(doc, exp) | flying
         units = [(sub, seed) for sub, seed in units if (sub.id, seed) not in done]
     elif any((sub.id, seed) in flying for sub, seed in units):
         raise ExpkitError(f"{len(flying)} sub-experiment run(s) of {exp_id} were submitted to Modal and not "
@@ -549,6 +554,10 @@ def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
     if ctx["git"].get("dirty"):
         outputs = [p for p in (plan.research_dir / "experiments").glob("*") if p.is_dir()]
         outputs.append(plan.research_dir / "FINDINGS.md")
+        from expkit.plan.planstatus import only_status_lines_changed
+
+        if only_status_lines_changed(plan):  # a status word expkit wrote after a verdict
+            outputs.append(plan.path)
         git, patch = gitstate.capture(plan.root, exclude=[runs_dir, *outputs])
         if not git.get("dirty"):
             ctx["warnings"] = [w for w in ctx["warnings"] if not w.startswith("uncommitted changes")

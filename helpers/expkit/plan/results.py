@@ -17,7 +17,7 @@ import expkit
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_text
 from expkit.plan.schema import Experiment, Plan
-from expkit.plan.verdict import summarize
+from expkit.plan.verdict import assess, summarize
 
 RESULTS_FILE = "results.yaml"
 STUB_DIR = "stub"
@@ -31,16 +31,15 @@ def results_path(plan: Plan, exp_id: str, stub: bool = False) -> Path:
 
 def load(path: Path) -> dict[str, Any]:
     """An existing results.yaml (never discarded); {} when there is none."""
-    import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
     if not path.exists():
         return {}
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ExpkitError(f"cannot read {path}{where}: {getattr(exc, 'problem', exc)}",
+    try:  # YAML 1.2 numbers: another runner's `1e-5` is a metric, not a string
+        doc = load_yaml(path, source=str(path))
+    except YamlError as exc:
+        problem = exc.problem if exc.problem != exc.message else exc.message.removeprefix(f"{path}: ")
+        raise ExpkitError(f"cannot read {path}{f':{exc.line}' if exc.line else ''}: {problem}",
                           "fix the file by hand, or move it aside to start fresh (expkit never discards results)") \
             from None
     if doc is None:
@@ -65,6 +64,7 @@ def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any],
           started_at: str) -> None:
     """Mark the start of a plan run; keep everything already recorded."""
     git = ctx.get("git") or {}
+    earlier = doc.get("executed_by") if doc and not written_by_expkit(doc) else None
     doc["experiment_id"] = exp.id
     doc["status"] = "in_progress"
     try:
@@ -88,6 +88,8 @@ def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any],
               commit=git.get("commit"), branch=git.get("branch"), dirty=git.get("dirty"),
               seeds=list(exp.seeds), command=f"expkit plan run {exp.id}" + (" --stub" if stub else ""))
     ex.setdefault("runs", {})
+    if earlier:  # results another runner wrote stay, and are judged with expkit's
+        ex.setdefault("earlier_results_by", earlier)
 
 
 def record_unit(doc: dict[str, Any], record: dict[str, Any]) -> None:
@@ -105,9 +107,16 @@ def record_unit(doc: dict[str, Any], record: dict[str, Any]) -> None:
     runs[:] = sorted([r for r in runs if r.get("seed") != record["seed"]] + [entry], key=lambda r: r.get("seed", 0))
 
 
-def succeeded_units(doc: dict[str, Any]) -> set[tuple[str, int]]:
+def succeeded_units(doc: dict[str, Any], exp: Experiment | None = None) -> set[tuple[str, int]]:
+    """(sub, seed) units that have a result; with `exp`, a sub-experiment another runner completed counts for
+    every seed (--rerun-failed does not redo it)."""
     runs = (doc.get("expkit") or {}).get("runs") or {}
-    return {(sub, r.get("seed")) for sub, items in runs.items() for r in items if r.get("status") == "succeeded"}
+    done = {(sub, r.get("seed")) for sub, items in runs.items() for r in items if r.get("status") == "succeeded"}
+    if exp is not None:
+        for sub, outcome in sub_outcomes(doc, exp).items():
+            if outcome.get("by") == "another runner" and outcome["status"] == "completed":
+                done |= {(sub, seed) for seed in exp.seeds}
+    return done
 
 
 def sub_status(doc: dict[str, Any], sub: str, seeds: list[int]) -> str:
@@ -124,13 +133,69 @@ def sub_status(doc: dict[str, Any], sub: str, seeds: list[int]) -> str:
 
 
 def sub_outcomes(doc: dict[str, Any], exp: Experiment) -> dict[str, dict[str, Any]]:
+    """{sub: {status, seed_metrics, seeds}} for every planned sub-experiment: from expkit's own runs where it ran
+    the sub-experiment, else from `results.experiments.<sub>` as another runner wrote it."""
+    return read_subs(doc, exp)[0]
+
+
+def written_by_expkit(doc: dict[str, Any]) -> bool:
+    return isinstance(doc.get("expkit"), dict) and "runs" in doc["expkit"]
+
+
+def _numbers(metrics: Any) -> dict[str, float]:
+    if not isinstance(metrics, dict):
+        return {}
+    return {str(k): v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def match_keys(sub_ids: list[str], keys: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Results keys -> planned sub-experiment ids: the same id, or the id followed by a descriptive suffix
+    (`e3_1_sanity_check` is e3_1; the longest planned id wins). Returns ({sub: key}, keys matching no sub)."""
+    found: dict[str, str] = {}
+    unplanned = []
+    for key in keys:
+        cands = [s for s in sub_ids if key == s or (key.startswith(s) and key[len(s):len(s) + 1] in ("_", "-", "."))]
+        if not cands:
+            unplanned.append(key)
+            continue
+        sub = max(cands, key=len)
+        if sub not in found or key == sub:
+            found[sub] = key
+    return found, unplanned
+
+
+def read_subs(doc: dict[str, Any], exp: Experiment) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """sub_outcomes, plus warnings about what another runner wrote that could not be read as written."""
+    from expkit.plan import words
+
     runs = (doc.get("expkit") or {}).get("runs") or {}
-    out = {}
+    written = ((doc.get("results") or {}) if isinstance(doc.get("results"), dict) else {}).get("experiments")
+    written = written if isinstance(written, dict) else {}
+    keys, unplanned = match_keys(exp.sub_ids, [str(k) for k in written])
+    out, warnings = {}, []
     for sub in exp.sub_ids:
-        items = [r for r in runs.get(sub, []) if r.get("seed") in exp.seeds]
-        out[sub] = {"status": sub_status(doc, sub, exp.seeds),
-                    "seed_metrics": [r.get("metrics") or {} for r in items if r.get("status") == "succeeded"]}
-    return out
+        if sub in runs:
+            items = [r for r in runs.get(sub, []) if r.get("seed") in exp.seeds]
+            ok = [r for r in items if r.get("status") == "succeeded"]
+            out[sub] = {"status": sub_status(doc, sub, exp.seeds), "seed_metrics": [r.get("metrics") or {} for r in ok],
+                        "seeds": [r.get("seed") for r in ok], "by": "expkit"}
+            continue
+        entry = written.get(keys.get(sub)) if sub in keys else None
+        if not isinstance(entry, dict):
+            out[sub] = {"status": "not_run", "seed_metrics": [], "seeds": []}
+            continue
+        state, known = words.sub_status(entry.get("status"))
+        if not known:
+            warnings.append(f"{exp.id}: sub-experiment {keys[sub]} has status '{entry.get('status')}', a word expkit "
+                            "does not know: counted as having no result")
+        metrics = _numbers(entry.get("metrics"))
+        out[sub] = {"status": state, "seed_metrics": [metrics] if state == "completed" else [],
+                    "seeds": [None] if state == "completed" else [], "by": "another runner", "key": keys[sub],
+                    "raw_status": entry.get("status")}
+    if unplanned:
+        warnings.append(f"{exp.id}: results for {', '.join(unplanned)}, which the plan does not list under "
+                        "sub_experiments: not judged")
+    return out, warnings
 
 
 def _sub_entry(exp: Experiment, sub: str, items: list[dict[str, Any]], status: str) -> dict[str, Any]:
@@ -179,3 +244,15 @@ def apply_verdict(doc: dict[str, Any], exp: Experiment, verdict: dict[str, Any],
     issues = [i for i in doc.get("issues") or [] if not (isinstance(i, str) and i.startswith(ISSUE_MARK))]
     doc["issues"] = issues + [f"{ISSUE_MARK}{s} failed: {experiments[s].get('error')}" for s in failed]
     doc["status"] = verdict["status"] if final else "in_progress"
+    if not final:  # a run still going (or stopped midway) recommends nothing yet
+        doc["recommendation"] = "investigate"
+        doc["recommendation_notes"] = f"the run has not finished; so far: {verdict['recommendation_notes']}"
+
+
+def judge(doc: dict[str, Any], exp: Experiment) -> dict[str, Any]:
+    """The verdict on results.yaml as it stands, whoever wrote it. Results another runner wrote are judged
+    against the plan's success_criteria; their own `assessment` only says which sub-experiment's value counts."""
+    foreign = not written_by_expkit(doc)
+    assessment = doc.get("assessment") if foreign and isinstance(doc.get("assessment"), dict) else None
+    stub = bool((doc.get("expkit") or {}).get("stub")) or doc.get("status") == "stub"
+    return assess(exp, sub_outcomes(doc, exp), stub, assessment)

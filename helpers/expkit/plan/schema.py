@@ -23,7 +23,7 @@ EXPERIMENT_KEYS = {"name", "type", "phase", "status", "description", "outcome", 
                    "success_criteria", "dependencies", "replaces", "achieved", "future_study", "handlers",
                    "seeds", "seed", "timeout", "notes"}
 SUB_KEYS = {"id", "timeout", "depends_on", "description", "name"}
-CRITERION_KEYS = {"target", "acceptable", "failure", "direction", "note", "from"}
+CRITERION_KEYS = {"target", "acceptable", "failure", "direction", "note", "from", "relative_to", "metric"}
 GATE_KEYS = {"name", "description", "experiments", "unlocks", "status", "note"}
 STATUSES = ("not_started", "in_progress", "completed", "passed", "pivoted", "failed", "blocked")
 
@@ -37,10 +37,22 @@ class Criterion:
     direction: str  # lower | higher
     note: str | None = None
     source: str | None = None  # `from:` the sub-experiment whose value counts
+    relative_to: str | None = None  # `relative_to:` the baseline sub-experiment: thresholds apply to the delta
+    measure: str | None = None  # `metric:` the metric read from results when it differs from the criterion's name
+
+    @property
+    def reads(self) -> str:
+        """The metric name looked up in each sub-experiment's metrics."""
+        return self.measure or self.metric
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "acceptable": self.acceptable, "failure": self.failure,
-                "direction": self.direction, "note": self.note, "from": self.source}
+        out = {"target": self.target, "acceptable": self.acceptable, "failure": self.failure,
+               "direction": self.direction, "note": self.note, "from": self.source}
+        if self.relative_to:
+            out["relative_to"] = self.relative_to
+        if self.measure:
+            out["metric_name"] = self.measure
+        return out
 
 
 @dataclass
@@ -94,6 +106,20 @@ class Plan:
     def experiment_dir(self, exp_id: str) -> Path:
         return self.research_dir / "experiments" / exp_id
 
+    def resolve(self, exp_id: str) -> str:
+        """An experiment id, or a unique prefix of one: `c1` is `c1-vlm-latent-sufficiency` (the part before the
+        first '-' first, then any unique start); anything else raises with a did-you-mean."""
+        if exp_id in self.experiments:
+            return exp_id
+        for matches in ([e for e in self.experiments if e.split("-", 1)[0] == exp_id],
+                        [e for e in self.experiments if exp_id and e.startswith(exp_id)]):
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise ExpkitError(f"'{exp_id}' could be any of {len(matches)} experiments: {', '.join(matches)}",
+                                  "give more of the experiment id")
+        return self.get(exp_id).id
+
     def get(self, exp_id: str) -> Experiment:
         if exp_id in self.experiments:
             return self.experiments[exp_id]
@@ -139,7 +165,7 @@ def find_plan(start: Path | None = None) -> Path:
                       "run from your research project, pass --plan PATH, or create one with `expkit plan new EXP_ID`")
 
 
-def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
+def positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
     """Map every key path to the (line, column) of its key (1-based), from the composed YAML node tree."""
     import yaml
 
@@ -150,11 +176,11 @@ def _positions(node, path=(), out=None) -> dict[tuple, tuple[int, int]]:
             key = knode.value
             out[path + (key,)] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
             out[path + (key, "=")] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
-            _positions(vnode, path + (key,), out)
+            positions(vnode, path + (key,), out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[path + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            _positions(item, path + (i,), out)
+            positions(item, path + (i,), out)
     return out
 
 
@@ -173,6 +199,13 @@ class _Checker:
         line, col = where or (1, 1)
         self.problems.append(Problem(self.path, line, col, message, hint))
 
+    def line_of(self, keypath: tuple) -> int:
+        where = self.pos.get(keypath)
+        while where is None and keypath:
+            keypath = keypath[:-1]
+            where = self.pos.get(keypath)
+        return where[0] if where else 1
+
     def keys(self, mapping: dict, known: set[str], keypath: tuple, what: str) -> None:
         """Unknown keys are kept; ones close to a known key are probably typos."""
         for key in mapping:
@@ -184,6 +217,39 @@ class _Checker:
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
             if close:
                 self.add(keypath + (key,), f"unknown key '{key}' in {what}", f"did you mean '{close[0]}'?")
+
+
+def _safe_id(value: str) -> bool:
+    """Usable as one path component: no separators, no '..', not hidden, not empty."""
+    return bool(value.strip()) and "/" not in value and "\\" not in value and ".." not in value \
+        and not value.startswith(".")
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}
+    for start in graph:
+        if state.get(start):
+            continue
+        path, stack = [], [(start, iter(graph.get(start, [])))]
+        state[start] = 1
+        path.append(start)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif child not in graph:
+                continue
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(graph.get(child, []))))
+    return None
 
 
 def _number(value: Any) -> bool:
@@ -203,25 +269,21 @@ def load_plan(path: Path | str | None = None) -> Plan:
 
 
 def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Problem]]:
-    import yaml
-
     path = Path(path) if path else find_plan()
     if path.is_dir():
         path = path / "research" / PLAN_FILE if (path / "research" / PLAN_FILE).is_file() else path / PLAN_FILE
     if not path.is_file():
         raise ExpkitError(f"plan file not found: {path}", "pass the path to research_plan.yaml")
+    from expkit.yamlfile import YamlError, load_yaml_node
+
+    try:  # duplicate keys (both lines), alias bombs, oversized or binary files: refused before anything is built
+        node, raw = load_yaml_node(path, source=str(path))
+    except YamlError as exc:
+        syntax = exc.problem != exc.message  # a syntax error carries the parser's message without the file name
+        message = f"YAML syntax error: {exc.problem}" if syntax else exc.message.removeprefix(f"{path}: ")
+        return None, [Problem(path, exc.line or 1, 1, message, exc.hint)]
     text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        ctx = getattr(exc, "context", None)
-        return None, [Problem(path, line, col, f"YAML syntax error: {msg}" + (f" ({ctx})" if ctx else ""),
-                              "check the indentation and quoting on that line (quote values containing ': ')")]
-    chk = _Checker(path, _positions(node) if node is not None else {})
+    chk = _Checker(path, positions(node) if node is not None else {})
     if not isinstance(raw, dict):
         chk.add((), "the plan must be a mapping with `project:` and `experiments:`",
                 "start from the example in references/handler-patterns.md or `expkit plan new EXP_ID`")
@@ -257,6 +319,10 @@ def check_plan(path: Path | str | None = None) -> tuple[Plan | None, list[Proble
                 close = difflib.get_close_matches(str(dep), [str(k) for k in exps_raw], n=1, cutoff=0.6)
                 chk.add(("experiments", exp.id, "dependencies", i), f"{exp.id} depends on unknown experiment '{dep}'",
                         f"did you mean '{close[0]}'?" if close else "list experiment ids defined under `experiments:`")
+    cycle = _cycle({e.id: e.dependencies for e in experiments.values()})
+    if cycle:
+        chk.add(("experiments", cycle[0], "dependencies"), f"dependency cycle: {' -> '.join(cycle)}",
+                "remove one of these dependencies: experiments in a cycle could never run", value=True)
     gates = raw.get("gates") or {}
     if not isinstance(gates, dict):
         chk.add(("gates",), "`gates` must be a mapping from gate id to {name, experiments, unlocks}", value=True)
@@ -290,8 +356,9 @@ def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_
                 value=True)
         return None
     chk.keys(entry, EXPERIMENT_KEYS, kp, f"experiment '{exp_id}'")
-    if "/" in exp_id or exp_id.startswith(".") or not exp_id.strip():
-        chk.add(kp, f"experiment id '{exp_id}' cannot be used as a folder name", "use letters, digits, '-' and '_'")
+    if not _safe_id(exp_id):
+        chk.add(kp, f"experiment id '{exp_id}' cannot be used as a folder name (no '/', '\\', '..' or leading '.')",
+                "use letters, digits, '-' and '_'")
     status = entry.get("status")
     if status is not None and status not in STATUSES:  # free text is allowed; a near-miss is a typo
         close = difflib.get_close_matches(str(status), STATUSES, n=1, cutoff=0.8)
@@ -320,12 +387,20 @@ def _experiment(chk: _Checker, exp_id: str, entry: Any, base_seed: int, default_
             chk.add(sp, "a sub-experiment is an id (e1_1) or a mapping {id: e1_1, timeout: 600, depends_on: [..]}",
                     value=True)
     ids = [s.id for s in subs]
+    where = [i for i, item in enumerate(raw_subs) if (isinstance(item, (str, int)) and not isinstance(item, bool))
+             or (isinstance(item, dict) and "id" in item)]  # the list position of each parsed sub-experiment
     for i, sub in enumerate(subs):
+        sp = kp + ("sub_experiments", where[i])
+        if not _safe_id(sub.id):
+            chk.add(sp, f"sub-experiment id '{sub.id}' cannot be used in a run or artifact name (no '/', '\\', "
+                    "'..' or leading '.')", "use letters, digits, '-' and '_' (e1_1)", value=True)
         if ids.count(sub.id) > 1 and ids.index(sub.id) != i:
-            chk.add(kp + ("sub_experiments", i), f"sub-experiment '{sub.id}' is listed twice")
+            first = chk.line_of(kp + ("sub_experiments", where[ids.index(sub.id)]))
+            chk.add(sp, f"sub-experiment '{sub.id}' is listed twice (lines {first} and "
+                    f"{chk.line_of(sp)})", "keep one of them, or give the second its own id")
         for dep in sub.depends_on:
             if dep not in ids[:i]:
-                chk.add(kp + ("sub_experiments", i), f"'{sub.id}' depends on '{dep}', which is not listed before it",
+                chk.add(sp, f"'{sub.id}' depends on '{dep}', which is not listed before it",
                         f"list '{dep}' earlier in sub_experiments")
     criteria: list[Criterion] = []
     raw_crit = entry.get("success_criteria") or {}
@@ -411,5 +486,21 @@ def _criterion(chk: _Checker, kp: tuple, metric: str, spec: Any, sub_ids: list[s
         chk.add(kp + ("from",), f"criterion '{metric}': `from: {source}` is not a sub-experiment of this experiment",
                 f"use one of: {', '.join(sub_ids)}", value=True)
         return None
+    baseline = spec.get("relative_to")
+    if baseline is not None and str(baseline) not in sub_ids:
+        chk.add(kp + ("relative_to",), f"criterion '{metric}': `relative_to: {baseline}` is not a sub-experiment of "
+                "this experiment", f"use one of: {', '.join(sub_ids)}", value=True)
+        return None
+    if baseline is not None and source is not None and str(baseline) == str(source):
+        chk.add(kp + ("relative_to",), f"criterion '{metric}': `relative_to` and `from` are both {baseline}: the "
+                "delta would always be 0", "`from:` is the sub-experiment judged, `relative_to:` its baseline",
+                value=True)
+        return None
+    measure = spec.get("metric")
+    if measure is not None and (not isinstance(measure, str) or not measure.strip()):
+        chk.add(kp + ("metric",), f"criterion '{metric}': `metric` must be the name of a metric the handlers return",
+                value=True)
+        return None
     return Criterion(metric, target, acceptable, failure, direction, spec.get("note"),
-                     str(source) if source is not None else None)
+                     str(source) if source is not None else None,
+                     str(baseline) if baseline is not None else None, measure)

@@ -70,19 +70,83 @@ def judge(crit: Criterion, stats: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def achieved(exp: Experiment, subs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """metric -> {source sub, stats, by_sub: {sub: mean}}: `from:` names the sub that counts, else the last one."""
+def diff_stats(a: list[float], b: list[float], seeds_a: list | None = None,
+               seeds_b: list | None = None) -> dict[str, Any]:
+    """The delta a - b with its 95% CI: paired by seed when both ran the same seeds, else Welch's interval."""
+    if seeds_a and seeds_a == seeds_b and None not in seeds_a and len(a) == len(b):
+        out = summarize([x - y for x, y in zip(a, b)])
+        out["paired"] = True
+        return out
+    sa, sb = summarize(a), summarize(b)
+    if not sa["n"] or not sb["n"]:
+        return {"n": 0, "mean": None, "std": None, "ci95": None, "values": [], "paired": False}
+    mean = sa["mean"] - sb["mean"]
+    n = min(sa["n"], sb["n"])
+    if sa["std"] is None or sb["std"] is None:
+        return {"n": n, "mean": mean, "std": None, "ci95": None, "values": [], "paired": False}
+    va, vb = sa["std"] ** 2 / sa["n"], sb["std"] ** 2 / sb["n"]
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / ((va ** 2 / (sa["n"] - 1)) + (vb ** 2 / (sb["n"] - 1))) if va + vb > 0 else n - 1
+    t = _T95[max(1, int(df)) - 1] if df <= len(_T95) else 1.96
+    return {"n": n, "mean": mean, "std": None, "ci95": [mean - t * se, mean + t * se], "values": [], "paired": False}
+
+
+def _printed_match(value: float, reported: float) -> bool:
+    """Does `value` equal `reported` at the precision it was written with (0.69 matches 0.6904, not 0.691)?"""
+    if value == reported:
+        return True
+    text = repr(float(reported))
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 12
+    return round(value, decimals) == reported
+
+
+def achieved(exp: Experiment, subs: dict[str, dict[str, Any]],
+             assessment: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """metric -> {source, rule, stats, by_sub}. Which sub-experiment's value counts, in this order:
+    `from:` in the criterion; else the sub whose value the results file's own `assessment` reports as
+    `<metric>_achieved` (results written by another runner); else the last sub-experiment that reports it.
+    A criterion with `relative_to:` is judged on the delta (source - baseline) and its 95% CI across seeds."""
     out = {}
     for crit in exp.criteria:
-        by_sub = {}
+        by_sub, seeds_of = {}, {}
         for sub_id in exp.sub_ids:
-            seeds = (subs.get(sub_id) or {}).get("seed_metrics") or []
-            values = [m[crit.metric] for m in seeds if isinstance(m, dict) and crit.metric in m]
-            if values:
-                by_sub[sub_id] = summarize(values)
-        source = crit.source if crit.source else (list(by_sub)[-1] if by_sub else None)
-        out[crit.metric] = {"source": source, "stats": by_sub.get(source) if source else None,
-                            "by_sub": {k: v["mean"] for k, v in by_sub.items()}}
+            entry = subs.get(sub_id) or {}
+            rows = entry.get("seed_metrics") or []
+            seeds = entry.get("seeds") or [None] * len(rows)
+            pairs = [(s, m[crit.reads]) for s, m in zip(seeds, rows) if isinstance(m, dict) and crit.reads in m]
+            if pairs:
+                by_sub[sub_id] = summarize([v for _, v in pairs])
+                seeds_of[sub_id] = [s for s, _ in pairs]
+        candidates = [s for s in by_sub if s != crit.relative_to]
+        reported = (assessment or {}).get(f"{crit.metric}_achieved") if not crit.relative_to else None
+        reported = reported if isinstance(reported, (int, float)) and not isinstance(reported, bool) else None
+        stats = None
+        if crit.source:
+            source, rule = crit.source, "from"
+        elif reported is not None:
+            matches = [s for s in candidates if by_sub[s]["mean"] is not None
+                       and _printed_match(by_sub[s]["mean"], reported)]
+            source, rule = (matches[-1] if matches else None), "assessment"
+            if not matches:
+                stats = summarize([reported])
+        else:
+            source, rule = (candidates[-1] if candidates else None), "last"
+        if stats is None:
+            stats = by_sub.get(source) if source else None
+        item = {"source": source, "rule": rule, "stats": stats,
+                "by_sub": {k: v["mean"] for k, v in by_sub.items()}}
+        if crit.relative_to:
+            base = by_sub.get(crit.relative_to)
+            item["baseline_value"] = base["mean"] if base else None
+            item["source_value"] = stats["mean"] if stats else None
+            item["stats"] = None
+            if stats and base:
+                a = subs[source]["seed_metrics"]
+                b = subs[crit.relative_to]["seed_metrics"]
+                item["stats"] = diff_stats([m[crit.reads] for m in a if crit.reads in m],
+                                           [m[crit.reads] for m in b if crit.reads in m],
+                                           seeds_of.get(source), seeds_of.get(crit.relative_to))
+        out[crit.metric] = item
     return out
 
 
@@ -96,21 +160,26 @@ def _weak_note(c: dict[str, Any]) -> str:
             f"failure {_fmt(c['failure'])})")
 
 
-def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict[str, Any]:
-    """The verdict for one experiment from per-sub outcomes {sub: {status, seed_metrics: [..]}}.
+def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool,
+           assessment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The verdict for one experiment from per-sub outcomes {sub: {status, seed_metrics: [..], seeds: [..]}}.
 
     Returns status, recommendation, notes, assessment (existing results.yaml shape) and per-criterion detail.
+    Until every planned sub-experiment has a result the status is `partial` and the recommendation
+    `investigate`, whatever the criteria measured so far say. `assessment` is the results file's own
+    assessment when another runner wrote it (see `achieved`).
     """
     statuses = {s: (subs.get(s) or {}).get("status", "not_run") for s in exp.sub_ids}
     failed = [s for s, st in statuses.items() if st == "failed"]
     skipped = [s for s, st in statuses.items() if st == "skipped"]
     pending = [s for s, st in statuses.items() if st == "not_run"]
-    found = achieved(exp, subs)
+    found = achieved(exp, subs, assessment)
     criteria = {}
     for crit in exp.criteria:
         item = judge(crit, found[crit.metric]["stats"])
-        item["source"] = found[crit.metric]["source"]
-        item["by_sub"] = found[crit.metric]["by_sub"]
+        item.update({k: v for k, v in found[crit.metric].items() if k != "stats"})
+        if crit.measure:
+            item["metric_name"] = crit.measure
         criteria[crit.metric] = item
     total = len(criteria)
     measured = [c for c in criteria.values() if c["level"] != "not_measured"]
@@ -122,12 +191,16 @@ def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict
         return {"status": "failed", "recommendation": "investigate", "counts": counts, "criteria": criteria,
                 "recommendation_notes": (f"{len(failed)} sub-experiment(s) failed ({', '.join(failed)}): the code "
                                          "broke, so the hypothesis is not assessed. Fix and re-run them."),
-                "assessment": {"success_criteria_met": None, "confidence": None,
+                "assessment": {"success_criteria_met": None, "confidence": "none",
                                "confidence_notes": "not assessed: sub-experiments failed"}}
     weak = [c["metric"] for c in measured if _RANK[c["level"]] >= 2]
     review = [c["metric"] for c in measured if c["borderline"] or c["near_threshold"]]
+    missing = [c["metric"] for c in criteria.values() if c["level"] == "not_measured"]
     if total == 0:
         rec, notes = "investigate", "no success criteria are defined: nothing to judge the results against"
+    elif not measured:
+        rec, notes = "investigate", (f"no criterion could be judged: no sub-experiment reported "
+                                     f"{', '.join(_reads(exp, m) for m in missing)}")
     elif len(measured) == total and not weak:
         rec, notes = "proceed", "every criterion is at least acceptable"
     elif weak and all(_RANK[criteria[m]["best_level"]] <= 1 for m in weak):
@@ -140,10 +213,7 @@ def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict
         rec = "pivot"
         notes = "; ".join(_weak_note(criteria[m]) for m in weak)
     else:
-        missing = [c["metric"] for c in criteria.values() if c["level"] == "not_measured"]
         rec, notes = "investigate", f"too few criteria measured ({len(measured)}/{total}; missing: {', '.join(missing)})"
-    if pending or skipped:
-        notes += f"; not run: {', '.join(pending + skipped)}"
     confidence = "high" if share == 1 else ("medium" if share >= 0.5 else "low")
     if confidence == "high" and review:
         confidence = "medium"
@@ -151,17 +221,39 @@ def assess(exp: Experiment, subs: dict[str, dict[str, Any]], stub: bool) -> dict
     if review:
         conf_notes += "; flagged for human review (borderline interval or within 5% of a threshold): " + \
                       ", ".join(review)
+    unsourced = [c["metric"] for c in measured if c.get("rule") == "assessment" and not c.get("source")]
+    if unsourced:  # a value another runner's assessment states but no sub-experiment reports
+        confidence = "medium" if confidence == "high" else confidence
+        conf_notes += "; only in the results file's assessment (no sub-experiment reports it): " + ", ".join(unsourced)
     single = [c["metric"] for c in measured if c["n"] == 1]
     if single and len(exp.seeds) == 1:
         conf_notes += "; one seed per sub-experiment: no confidence interval"
+    if not measured:
+        confidence = "none"
+        conf_notes = "no judged criterion: " + ("the plan defines no success_criteria" if total == 0 else
+                                                f"none of {', '.join(missing)} was measured")
     status = "completed"
+    if pending or skipped:
+        # a run of some sub-experiments (--sub) or one stopped midway: nothing to recommend yet
+        status, rec = "partial", "investigate"
+        have = len(exp.sub_ids) - len(pending) - len(skipped)
+        notes = (f"partial: {have} of {len(exp.sub_ids)} planned sub-experiments have a result (no result yet: "
+                 f"{', '.join(pending + skipped)}); the recommendation waits until every one has run "
+                 f"(so far: {notes})")
+        confidence, conf_notes = "none", f"not assessed: {len(pending) + len(skipped)} sub-experiment(s) have no result"
     if stub:
         status, rec = "stub", "investigate"
         notes = "stub run: placeholder results from stub handlers, not evidence. Run without --stub."
         confidence, conf_notes = "none", "stub run"
-    assessment: dict[str, Any] = {"success_criteria_met": (rec == "proceed") if total else None}
+    assessment_out: dict[str, Any] = {"success_criteria_met": (rec == "proceed") if total and status == "completed"
+                                      else None}
     for metric, c in criteria.items():
-        assessment[f"{metric}_achieved"] = c["value"]
-    assessment.update(confidence=confidence, confidence_notes=conf_notes)
+        assessment_out[f"{metric}_achieved"] = c["value"]
+    assessment_out.update(confidence=confidence, confidence_notes=conf_notes)
     return {"status": status, "recommendation": rec, "recommendation_notes": notes, "counts": counts,
-            "criteria": criteria, "assessment": assessment, "review": review}
+            "criteria": criteria, "assessment": assessment_out, "review": review}
+
+
+def _reads(exp: Experiment, metric: str) -> str:
+    crit = next((c for c in exp.criteria if c.metric == metric), None)
+    return crit.reads if crit and crit.reads != metric else metric
