@@ -498,12 +498,12 @@ def test_walkthrough_existing_env_with_wandb_offline(quickstart):
 
 
 def test_plugin_details_lists_the_skills_and_agents(claude_cli, tmp_path):
-    """`claude --plugin-dir . plugin details expkit` (offline) sees both skills, both agents and the hook.
+    """`claude --plugin-dir . plugin details expkit` (offline) sees the three skills, both agents and the hook.
     `claude plugin validate --strict` on the plugin with these skills and agents runs in test_plugin.py."""
     res = subprocess.run([claude_cli, "--plugin-dir", str(ROOT), "plugin", "details", "expkit"], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
     assert res.returncode == 0, res.stdout + res.stderr
-    assert re.search(r"Skills \(2\)\s+ml-experiment-runner, run-experiment", res.stdout), res.stdout
+    assert re.search(r"Skills \(3\)\s+autoresearch, ml-experiment-runner, run-experiment", res.stdout), res.stdout
     assert re.search(r"Agents \(2\)\s+experiment-runner, ml-experiment-planner", res.stdout), res.stdout
     assert "SessionStart" in res.stdout
 

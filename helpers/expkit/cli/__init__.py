@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sweep": ("expkit.cli.sweep", "sweep", "Run, resume, export and report hyperparameter sweeps on a GPU-aware queue."),
     "queue": ("expkit.cli.queue", "queue", "Queue commands and run them unattended on free GPUs."),
     "schedule": ("expkit.cli.schedule", "schedule", "Write a standalone bash script that runs jobs unattended."),
+    "loop": ("expkit.cli.loop", "loop", "Autonomous research loop: try changes with K seeds, keep only real gains."),
 }
 
 

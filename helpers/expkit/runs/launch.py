@@ -207,17 +207,22 @@ def _load_config(path: Path) -> tuple[str, Any]:
     return "text", None
 
 
-def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: Path) -> dict[str, Any]:
+def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: Path,
+                    known_python: dict[str, Any] | None = None) -> dict[str, Any]:
     """The costly, shareable part of a manifest: code state, interpreter, host, GPUs.
 
-    A sweep or a plan captures it once and passes it to prepare() for each of its runs.
+    A sweep or a plan captures it once and passes it to prepare() for each of its runs. `known_python` (the
+    "python" of an earlier capture of the same command, e.g. a loop's baseline) skips the interpreter probe
+    when the command still resolves to the same interpreter.
     """
     from expkit.hardware.gpus import list_gpus
 
     resolved = interpreter.resolve(argv, env, cwd)
-    probe = interpreter.start_probe(resolved["path"], env, cwd) if resolved["path"] else None  # overlaps git
-    git, patch = gitstate.capture(cwd, exclude=[runs_dir])
-    python = interpreter.finish_probe(probe, resolved)
+    reuse = bool(known_python and resolved["path"] and known_python.get("requested") == resolved["path"]
+                 and not known_python.get("probe_error"))
+    probe = interpreter.start_probe(resolved["path"], env, cwd) if resolved["path"] and not reuse else None
+    git, patch = gitstate.capture(cwd, exclude=[runs_dir])  # overlaps the probe
+    python = dict(known_python) if reuse else interpreter.finish_probe(probe, resolved)
     warnings: list[str] = []
     if git.get("is_repo"):
         if git.get("commit") is None:

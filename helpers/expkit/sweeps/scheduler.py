@@ -51,6 +51,8 @@ class Policy:
     metric: str | None = None
     goal: str = "minimize"
     early_terminate: dict[str, Any] | None = None
+    time_limit_s: float | None = None          # SIGTERM a run this long after it started (a loop trial's budget)
+    kill_grace_s: float = 30.0                 # then SIGKILL what is left this long after the SIGTERM
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Running:
     early_stop: str | None = None
     killed_at: float | None = None
     checked: set = field(default_factory=set)  # hyperband brackets already judged
+    deadline: float | None = None  # monotonic time of the time limit (Policy.time_limit_s)
+    over_time: bool = False        # stopped because it reached the time limit
 
 
 @dataclass
@@ -137,6 +141,8 @@ class Scheduler:
                 self._collect()
                 if self.policy.early_terminate and self.running and time.monotonic() >= self.next_early:
                     self._early_terminate()
+                if self.policy.time_limit_s is not None:
+                    self._enforce_time_limit()
                 if not self.stopped:
                     self._fill()
                 self._flush()
@@ -175,6 +181,9 @@ class Scheduler:
             waits.append(self.poll_s)
         if self.policy.early_terminate and self.running:
             waits.append(max(0.0, self.next_early - now))
+        deadlines = [r.deadline for r in self.running.values() if r.deadline is not None and not r.killed_at]
+        if deadlines:
+            waits.append(max(0.0, min(deadlines) - now))
         retry = [j["retry_at_mono"] for j in self.jobs.values() if j["state"] == "pending" and j.get("retry_at_mono")]
         if retry:
             waits.append(max(0.0, min(retry) - now))
@@ -347,7 +356,7 @@ class Scheduler:
                                    started_at=now_iso())
         job["state"] = "running"
         self._save(job)
-        self.running[job["id"]] = Running(job, p.run, slot, pid, self._reader(p.run))
+        self.running[job["id"]] = Running(job, p.run, slot, pid, self._reader(p.run), deadline=self._deadline(None))
         self.by_pid[pid] = job["id"]
         self.leased[slot.key] = job["id"]
         self.summary.started += 1
@@ -383,7 +392,7 @@ class Scheduler:
             if r is None:
                 continue
             st = r.run.status()
-            if r.killed_at and st["state"] == "running" and time.monotonic() - r.killed_at > 30:
+            if r.killed_at and st["state"] == "running" and time.monotonic() - r.killed_at > self.policy.kill_grace_s:
                 st = self._force_kill(r)
             if st["state"] in TERMINAL:
                 self._finish(r, st)
@@ -414,6 +423,8 @@ class Scheduler:
         att = job["attempts"][-1]
         att.update(state=state, ended_at=st.get("ended_at") or now_iso(), reason=st.get("reason"),
                    exit_code=st.get("exit_code"), signal=st.get("signal_name"))
+        if r.over_time:
+            att["over_time"] = True
         if self.policy.early_terminate and r.reader is not None:  # the full curve, for comparing later trials
             job["history"] = r.reader.refresh().get(self.policy.metric, [])
         if self.policy.metric and state in ("succeeded", "stopped"):
@@ -510,7 +521,8 @@ class Scheduler:
             if slot is None:
                 slot = next((s for s in self.slots if s.key not in self.leased
                              and s.gpu_uuid == att.get("gpu_uuid")), None)
-            r = Running(job, run, slot, None, self._reader(run))
+            r = Running(job, run, slot, None, self._reader(run), deadline=self._deadline(st.get("started_at")))
+            r.over_time = bool(att.get("over_time"))
             self.running[job["id"]] = r
             if slot is not None:
                 self.leased[slot.key] = job["id"]
@@ -546,6 +558,38 @@ class Scheduler:
             if reason:
                 r.early_stop = reason
                 self._stop(r)
+
+    # time limit ---------------------------------------------------------------------------------------------------
+    def _deadline(self, started_at: str | None) -> float | None:
+        """The monotonic deadline of a run started now, or (adopted after a restart) at `started_at`."""
+        limit = self.policy.time_limit_s
+        if limit is None:
+            return None
+        if started_at is None:
+            return time.monotonic() + limit
+        from expkit.timeutil import parse_iso
+
+        start = parse_iso(started_at)
+        begun = start.timestamp() if start else time.time()
+        return time.monotonic() + (begun + limit - time.time())
+
+    def _enforce_time_limit(self) -> None:
+        """SIGTERM runs past their time limit; _collect sends SIGKILL after the grace (Policy.kill_grace_s)."""
+        now = time.monotonic()
+        for r in self.running.values():
+            if r.deadline is None or r.killed_at or now < r.deadline:
+                continue
+            r.over_time = True
+            r.job["attempts"][-1]["over_time"] = True
+            self._save(r.job)
+            st = r.run.raw_status()
+            atomic_write_json(r.run.path / STOP_REQUEST, {"requested_at": now_iso(), "grace_s": self.policy.kill_grace_s,
+                                                          "reason": f"time limit of {self.policy.time_limit_s:g}s"})
+            if st.get("pid"):
+                process.signal_tree(st["pid"], st.get("pgid"), signal.SIGTERM)
+            r.killed_at = now
+            self.echo(f"{r.job['id']} reached its time limit of {self.policy.time_limit_s:g}s: SIGTERM, "
+                      f"SIGKILL in {self.policy.kill_grace_s:g}s")
 
     def _stop(self, r: Running) -> None:
         st = r.run.raw_status()
