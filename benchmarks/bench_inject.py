@@ -85,6 +85,35 @@ def main() -> None:
     print(f"baseline (libcst parse + codegen): {base_t * 1000:.1f} ms")
     print(f"expkit wandb inject (parse, analyse, plan, apply, codegen, re-parse check, diff): {inj_t * 1000:.1f} ms")
     print(f"ratio inject / baseline: {ratio:.2f}x (target <= 2.00x) {'OK' if ratio <= 2 else 'OVER TARGET'}")
+    corpus()
+
+
+def corpus() -> None:
+    """The same comparison over the real-world corpus (tests/realworld/inject/): every script, one pass each."""
+    from expkit.inject import CannotInject
+
+    scripts = [(p.name, p.read_text(encoding="utf-8")) for p in sorted((ROOT / "tests/realworld/inject").glob("*.py"))]
+    if not scripts:
+        return
+
+    def baseline():
+        for _, text in scripts:
+            cst.parse_module(text).code
+
+    def inject():
+        for name, text in scripts:
+            try:
+                inject_source(text, Options(sync_tensorboard=True), name)
+            except CannotInject:
+                pass
+
+    base_t, inj_t = float("inf"), float("inf")
+    for _ in range(3):
+        base_t = min(base_t, best(baseline, 1))
+        inj_t = min(inj_t, best(inject, 1))
+    lines = sum(t.count("\n") for _, t in scripts)
+    print(f"real-world corpus: {len(scripts)} scripts, {lines} lines: baseline {base_t * 1000:.0f} ms, "
+          f"inject {inj_t * 1000:.0f} ms, ratio {inj_t / base_t:.2f}x")
 
 
 if __name__ == "__main__":

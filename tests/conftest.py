@@ -17,10 +17,12 @@ sys.path.insert(0, str(HELPERS))
 
 
 def expkit_env(extra: dict | None = None) -> dict:
-    """The environment tests run expkit in: this checkout's package, no inherited runs dir or W&B login."""
+    """The environment tests run expkit in: this checkout's package, no inherited runs dir or W&B login, and no
+    activated environment (plan handlers then run in the test interpreter; tests/test_plan_interpreter.py and
+    tests/test_topology.py cover the project's own)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(HELPERS) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for key in ("EXPKIT_RUNS_DIR", "CUDA_VISIBLE_DEVICES", "WANDB_API_KEY"):
+    for key in ("EXPKIT_RUNS_DIR", "CUDA_VISIBLE_DEVICES", "WANDB_API_KEY", "VIRTUAL_ENV", "CONDA_PREFIX"):
         env.pop(key, None)
     env["WANDB_MODE"] = "offline"
     env.update(extra or {})

@@ -138,7 +138,8 @@ def test_plan_runs_each_sub_experiment_as_a_slurm_job(slurm_cluster, tmp_path, e
     for sub in ("k1", "k2"):
         run_id = got["expkit"]["runs"][sub][0]["run_id"]
         run_dir = on_slurm / "runs" / run_id
-        assert (run_dir / "slurm.sbatch").exists() and "-m expkit.plan.worker" in (run_dir / "slurm.sbatch").read_text()
+        script = (run_dir / "slurm.sbatch").read_text()
+        assert "expkit_plan_runtime.py" in script  # the plan runtime, in the chosen interpreter
         shown = expkit("runs", "show", run_id, "--json", cwd=on_slurm, env=env).json()
         assert shown["manifest"]["backend"]["name"] == "slurm" and shown["manifest"]["backend"]["job_id"]
         assert shown["status"]["state"] == "succeeded"
@@ -223,3 +224,18 @@ def test_demo_section_runs_a_sweep_on_slurm(slurm_cluster, tmp_path):
     st = slurm_sweep_section(proj, lines.append, f"{sys.executable} trial.py --lr ${{lr}} --bs ${{bs}}")
     assert st["done"] == 4 and all(j["state"] == "succeeded" for j in st["jobs"]), lines
     assert any("as job array" in line and "at most 2 at once" in line for line in lines), lines
+
+
+def test_plan_on_slurm_runs_the_handlers_in_the_chosen_interpreter(slurm_cluster, tmp_path, expkit):
+    """--python on Slurm: the job runs the plan runtime in that interpreter (a separate venv without expkit)."""
+    venv = tmp_path / "project-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    proj = project(tmp_path / "p")
+    r = expkit("plan", "run", "lab-kill", "--sub", "k1", "--backend", "slurm", "--python", venv, "--json",
+               cwd=proj, env=slurm_cluster.env)
+    assert r.returncode == 0, r
+    run_dir = proj / "runs" / r.json()["ran"][0]["run_id"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["python"]["prefix"] == str(venv) and manifest["python"]["chosen_by"] == "--python"
+    assert f"{venv}/bin/python" in (run_dir / "slurm.sbatch").read_text()
+    assert str(venv) in (run_dir / "stdout.log").read_text()  # "expkit: running ... in <venv>/bin/python"

@@ -129,3 +129,89 @@ def test_bad_requirement_after_a_continuation_names_its_first_line(tmp_path):
     with pytest.raises(ExpkitError) as err:
         check_requirements(tmp_path / "r.txt", "einops==0.8.0 \\\n    --hash=sha256:abc\nnot valid!\n")
     assert err.value.message.startswith(f"{tmp_path / 'r.txt'}:3: not a valid requirement: 'not valid!'")
+
+
+# --- environments that are not active (real venvs made with `python -m venv`) --------------------------------
+
+def _venv(path: Path) -> Path:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    return path
+
+
+def _by_name(out: dict) -> dict:
+    return {e["name"]: e for e in out["environments"]}
+
+
+def test_lists_project_venvs_and_the_active_one_with_their_interpreters(tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    _venv(project / ".venv")
+    _venv(project / "venv")
+    elsewhere = _venv(tmp_path / "shared-env")
+    r = run_expkit_cmd("env", "detect", project, "--json", env={**NO_TOOLS, "VIRTUAL_ENV": str(elsewhere)})
+    assert r.returncode == 0, r
+    envs = _by_name(r.json())
+    assert set(envs) == {".venv", "venv", "shared-env"}
+    assert envs[".venv"]["python"] == str(project.resolve() / ".venv" / "bin" / "python")
+    assert envs[".venv"]["where"] == "project" and envs[".venv"]["exists"] and not envs[".venv"]["active"]
+    assert envs["shared-env"]["active"] and envs["shared-env"]["where"] == "active"
+    assert envs[".venv"]["python_version"].startswith("3.")
+    assert r.json()["recommendation"]["env"] == "shared-env"  # the env the user works in now
+
+
+def test_recommends_the_projects_venv_when_nothing_is_active(tmp_path):
+    """The reported defect: a project's .venv that no shell has activated was not offered at all."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    _venv(project / ".venv")
+    r = run_expkit_cmd("env", "detect", project, "--json", env=NO_TOOLS)
+    rec = r.json()["recommendation"]
+    assert rec["env"] == ".venv" and rec["create"] is None
+    assert rec["python"] == str(project.resolve() / ".venv" / "bin" / "python")
+    assert "not active" in rec["why"]
+    text = run_expkit_cmd("env", "detect", project, env=NO_TOOLS).stdout
+    assert "* .venv" in text and "(recommended)" in text and f"python: {rec['python']}" in text
+
+
+def test_a_venv_folder_named_venv_is_found_too(tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    _venv(project / "venv")
+    rec = run_expkit_cmd("env", "detect", project, "--json", env=NO_TOOLS).json()["recommendation"]
+    assert rec["env"] == "venv" and rec["python"].endswith("/proj/venv/bin/python")
+
+
+def test_uv_project_without_its_env_yet(tmp_path):
+    project = write(tmp_path, {"pyproject.toml": "[project]\nname='x'\nversion='0'\n", "uv.lock": "version = 1\n"})
+    import shutil as sh
+
+    uv_dir = str(Path(sh.which("uv") or "/nonexistent").parent)
+    out = run_expkit_cmd("env", "detect", project, "--json", env={**NO_TOOLS, "PATH": f"{uv_dir}:/usr/bin:/bin"}).json()
+    uv_env = _by_name(out)[".venv"]
+    assert uv_env["kind"] == "uv" and uv_env["exists"] is False and "uv sync" in uv_env["note"]
+    assert out["recommendation"]["manager"] == "uv" and uv_env["recommended"]
+
+
+def test_conda_envs_are_listed_with_their_interpreter_and_one_named_after_the_project_wins(tmp_path):
+    """conda cannot be installed here: tests/fakes/conda/conda stands in for the binary (a boundary), answering
+    `conda env list --json` from folders under $FAKE_CONDA_ROOT."""
+    import os
+
+    standin = Path(__file__).parent / "fakes" / "conda" / "conda"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "conda").symlink_to(standin)
+    root = tmp_path / "root"
+    for name in ("myproj", "other"):
+        (root / "envs" / name / "conda-meta").mkdir(parents=True)
+    project = tmp_path / "myproj"
+    project.mkdir()
+    env = {**NO_TOOLS, "PATH": f"{bindir}{os.pathsep}/usr/bin:/bin", "FAKE_CONDA_ROOT": str(root)}
+    out = run_expkit_cmd("env", "detect", project, "--json", env=env).json()
+    envs = _by_name(out)
+    assert envs["myproj"]["kind"] == "conda" and envs["myproj"]["python"] == str(root / "envs" / "myproj" / "bin" / "python")
+    assert {"base", "other"} <= set(envs)
+    assert out["recommendation"]["env"] == "myproj" and out["recommendation"]["manager"] == "conda"

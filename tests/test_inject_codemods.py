@@ -46,7 +46,7 @@ def test_every_script_changes_parses_and_is_idempotent(name):
     assert again.framework == "wandb"
 
 
-def test_mnist_loop_logs_loss_eval_and_finishes_in_finally():
+def test_mnist_loop_logs_loss_eval_and_finishes_where_training_ends():
     r = inject("mnist_argparse.py", project="mnist")
     new = added(r)
     assert f"import wandb  {MARK}" in new
@@ -55,14 +55,14 @@ def test_mnist_loop_logs_loss_eval_and_finishes_in_finally():
     assert f'wandb.init(project="mnist", config=vars(args))  {MARK}' in new
     tree = ast.parse(r.new_source)
     main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-    tries = [n for n in main.body if isinstance(n, ast.Try)]
-    assert len(tries) == 1 and isinstance(tries[0].body[0], ast.For)  # the epoch loop is inside try
-    assert ast.unparse(tries[0].finalbody[0]) == "wandb.finish()"
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Try)]  # no user code wrapped or re-indented
+    assert ast.unparse(main.body[-1]) == "wandb.finish()"  # where main's training ends
+    init = next(i for i, n in enumerate(main.body) if "wandb.init" in ast.unparse(n))
+    assert isinstance(main.body[init + 1], ast.For)  # the run starts right before the epoch loop
     # init once, in main, not in train() which runs once per epoch
     train = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train")
     assert "wandb.init" not in ast.unparse(train)
-    # only whole lines were added; removed lines come back re-indented inside the try, never altered
-    assert {ln.strip() for ln in removed(r)} <= {ln.strip() for ln in r.new_source.splitlines()}
+    assert removed(r) == []  # only whole lines were added
 
 
 def test_module_level_constants_become_config():
@@ -76,7 +76,8 @@ def test_ddp_inits_only_in_worker_on_rank_zero():
     tree = ast.parse(r.new_source)
     worker = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "worker")
     src = ast.unparse(worker)
-    assert "    if rank == 0:\n        wandb.init(config=vars(args))\n    try:" in src
+    assert "    if rank == 0:\n        wandb.init(config=vars(args))\n    for " in src
+    assert src.rstrip().endswith("wandb.finish()")  # unguarded: a no-op where no run was started
     guard = ast.unparse(tree.body[-1])  # the parent that calls mp.spawn stays untouched
     assert "wandb" not in guard
     assert any("worker function `worker`" in n for n in r.notes)
@@ -206,7 +207,8 @@ def test_amp_scaler_and_accumulated_loss():
     src = ("import torch\ndef train(model, loader, scaler):\n    for x in loader:\n        loss = model(x)\n"
            "        scaler.scale(loss).backward()\n        (loss / 4).backward()\n")
     r = inject_source(src, Options(), "a.py")
-    assert r.new_source.count('wandb.log({"train/loss": loss.item()})') == 2
+    # two backward calls in one iteration: one W&B step, one log call after the last of them
+    assert r.new_source.count('wandb.log({"train/loss": loss.item()})') == 1
 
 
 def test_rank_from_environment_when_script_has_no_rank_variable():
@@ -233,7 +235,7 @@ def test_trainer_class_method_starts_the_run_in_main():
     r = inject_source(src, Options(), "c.py")
     tree = ast.parse(r.new_source)
     main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-    assert "wandb.init(config=vars(args))\n    try:\n        trainer.train()" in ast.unparse(main)
+    assert "wandb.init(config=vars(args))\n    trainer.train()\n    wandb.finish()" in ast.unparse(main)
     assert r.new_source.count("wandb.init(") == 1
 
 
@@ -244,7 +246,7 @@ def test_nanogpt_style_globals_config_and_master_process():
            "while True:\n    for micro in range(4):\n        logits, loss = model(X)\n"
            "        scaler.scale(loss).backward()\n")
     out = inject_source(src, Options(), "n.py").new_source
-    assert "if master_process:  # expkit: wandb\n    wandb.init(config=config)\ntry:  # expkit: wandb\n    while" in out
+    assert "if master_process:  # expkit: wandb\n    wandb.init(config=config)\nwhile" in out
 
 
 def test_no_loss_in_sight_refuses_with_snippet_and_line():
@@ -264,7 +266,7 @@ def test_loop_in_sibling_module_is_followed(tmp_path):
     script.write_text(main)
     r = inject_file(script, Options(project="p"))
     assert 'wandb.init(project="p", config=vars(args))  # expkit: wandb' in script.read_text()
-    assert "try:  # expkit: wandb\n    for epoch" in script.read_text()
+    assert "# expkit: wandb\nfor epoch" in script.read_text()
     new_engine = (tmp_path / "engine.py").read_text()
     assert 'wandb.log({"train/loss": loss.item()})' in new_engine and "wandb.init" not in new_engine
     assert [Path(x.backup).name for x in r.also] == ["engine.py.expkit-bak"]
@@ -293,8 +295,8 @@ def test_crlf_tabs_encoding_comments_are_kept(tmp_path):
     data = path.read_bytes()
     assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
     text = data.decode("latin-1")
-    assert "# caf\xe9 model" in text and "\t\tloss = m(x)  # the loss\r\n" in text
-    assert "\t\tif wandb.run is not None:  # expkit: wandb\r\n\t\t\twandb.log(" in text
+    assert "# caf\xe9 model" in text and "\tloss = m(x)  # the loss\r\n" in text  # not re-indented
+    assert "\tif wandb.run is not None:  # expkit: wandb\r\n\t\twandb.log(" in text
     assert r.backup and Path(r.backup).read_bytes() == src.encode("latin-1")
     revert(path)
     assert path.read_bytes() == src.encode("latin-1")
@@ -357,8 +359,9 @@ def test_config_loaded_inside_with_block_and_summary_print_not_logged_twice():
            "        val_acc = evaluate()\n        print(f'val_acc={val_acc}')\n"
            "        sink.write(f'{val_acc}')\n    print(f'done: val_acc={val_acc}')\n")
     r = inject_source(src, Options(), "q.py")
-    assert "    wandb.init(config=cfg)  # expkit: wandb\n    try:  # expkit: wandb\n        for epoch" in r.new_source
-    assert r.new_source.count('wandb.log({"train/loss": float(train_loss)})') == 1
+    assert "    wandb.init(config=cfg)  # expkit: wandb\n    for epoch" in r.new_source
+    # the epoch's loss waits for its val_acc: one W&B step per epoch
+    assert r.new_source.count('wandb.log({"train/loss": float(train_loss)}, commit=False)') == 1
     assert r.new_source.count('wandb.log({"eval/val_acc": val_acc})') == 1  # not after sink.write, not at "done"
 
 
@@ -385,3 +388,179 @@ def test_revert_refuses_when_wandb_code_is_gone_unless_forced(tmp_path):
     assert "--force" in exc.value.hint and path.read_text() == "# rewritten by hand\n"
     revert(path, force=True)
     assert path.read_bytes() == original
+
+
+# One focused case per defect class of the real-world corpus (tests/realworld/inject/ has the real scripts).
+
+def test_item_only_on_proven_scalar_tensors():
+    unnamed = ("import torch\nimport torch.nn as nn\nloss_fn = nn.MSELoss()\nconfig = {'lr': 1}\n"
+               "for x, y in data:\n    loss_fn(model(x), y).backward()\n")
+    r = inject_source(unnamed, Options(), "u.py")
+    assert "loss_fn.item()" not in r.new_source and "wandb.log(" not in r.new_source
+    assert any("line 6" in n and "has no name" in n for n in r.notes)
+    per_sample = ("import torch\nconfig = {'lr': 1}\ncrit = torch.nn.CrossEntropyLoss(reduction='none')\n"
+                  "for x, y in data:\n    loss = crit(model(x), y)\n    loss.mean().backward()\n")
+    assert 'wandb.log({"train/loss": loss.mean().item()})' in inject_source(per_sample, Options(), "p.py").new_source
+    metric = ("import torch\nimport torchmetrics\nconfig = {'lr': 1}\nval_acc = torchmetrics.Accuracy(task='binary')\n"
+              "for epoch in range(2):\n    for x, y in data:\n        loss = m(x)\n        loss.backward()\n"
+              "    print(f'val_acc={val_acc.compute()}')\n    val_acc.reset()\n")
+    out = inject_source(metric, Options(), "m.py").new_source
+    assert out.index('"eval/val_acc": val_acc.compute()') < out.index("    val_acc.reset()")
+
+
+def test_report_to_goes_on_the_training_arguments_only():
+    src = ("from transformers import HfArgumentParser\nfrom trl import SFTConfig, SFTTrainer\n"
+           "from dataclasses import dataclass\n\n@dataclass\nclass DataTrainingArguments:\n    path: str = 'x'\n\n"
+           "parser = HfArgumentParser((ModelArguments, DataTrainingArguments, SFTConfig))\n"
+           "model_args, data_args, training_args = parser.parse_args_into_dataclasses()\n"
+           "SFTTrainer(model=None, args=training_args).train()\n")
+    new = added(inject_source(src, Options(), "s.py"))
+    assert 'training_args.report_to = [*training_args.report_to, "wandb"]' in new
+    assert not any("data_args" in ln for ln in new)
+    sub = ("from transformers import HfArgumentParser\nfrom trl import SFTConfig\n\n"
+           "class ScriptArguments(SFTConfig):\n    pass\n\nparser = HfArgumentParser(ScriptArguments)\n"
+           "script_args = parser.parse_args_into_dataclasses()[0]\n")
+    assert 'script_args.report_to = [*script_args.report_to, "wandb"]' in added(inject_source(sub, Options(), "p.py"))
+    seq2seq = ("from transformers import Seq2SeqTrainingArguments\n"
+               "args = Seq2SeqTrainingArguments(output_dir='o')\n")
+    assert inject_source(seq2seq, Options(), "q.py").framework == "hf-trainer"
+
+
+def test_trl_parser_configs_take_the_report_to_route():
+    src = ("import argparse\n\ndef make_parser():\n    from trl import ModelConfig, ScriptArguments, GRPOConfig, TrlParser\n"
+           "    types = (ScriptArguments, GRPOConfig, ModelConfig)\n    return TrlParser(types)\n\n"
+           "if __name__ == '__main__':\n    parser = make_parser()\n"
+           "    script_args, training_args, model_args = parser.parse_args_and_config()\n    main(training_args)\n")
+    r = inject_source(src, Options(), "g.py")
+    assert r.framework == "hf-trainer"
+    assert 'training_args.report_to = [*training_args.report_to, "wandb"]' in added(r)
+
+
+def test_tensorboard_api_on_the_lightning_logger_is_refused_with_its_line():
+    src = ("import lightning as L\n\nclass M(L.LightningModule):\n    def on_train_epoch_end(self):\n"
+           "        for logger in self.loggers:\n            logger.experiment.add_image('x', 1, 0)\n\n"
+           "L.Trainer(max_epochs=1).fit(M())\n")
+    with pytest.raises(CannotInject) as exc:
+        inject_source(src, Options(), "gan.py")
+    assert exc.value.line == 6 and "add_image" in exc.value.message
+
+
+def test_gan_losses_of_one_iteration_are_one_step():
+    src = ("import torch\nconfig = {'lr': 1}\nfor x in data:\n    err_d = d(x)\n    err_d.backward()\n"
+           "    err_g = g(x)\n    err_g.backward()\n")
+    out = inject_source(src, Options(), "gan.py").new_source
+    assert out.count("wandb.log(") == 1
+    assert 'wandb.log({"train/err_d": err_d.item(), "train/err_g": err_g.item()})' in out
+
+
+def test_config_from_spawn_args_self_config_and_accumulation():
+    spawn = ("import torch.multiprocessing as mp\n\ndef main(rank, world_size: int, total_epochs: int, batch_size: int):\n"
+             "    for e in range(total_epochs):\n        loss = step()\n        loss.backward()\n\n"
+             "if __name__ == '__main__':\n    mp.spawn(main, args=(2, args.epochs, args.batch), nprocs=2)\n")
+    out = inject_source(spawn, Options(), "s.py").new_source
+    assert 'wandb.init(config={"world_size": world_size, "total_epochs": total_epochs, "batch_size": batch_size})' in out
+    cls = ("from dataclasses import dataclass\nimport torch\n\n@dataclass\nclass TrainerConfig:\n    lr: float = 1.0\n\n"
+           "class Trainer:\n    def __init__(self, trainer_config: TrainerConfig):\n        self.config = trainer_config\n\n"
+           "    def train(self):\n        for b in data:\n            loss = m(b)\n            loss.backward()\n")
+    assert "wandb.init(config=dataclasses.asdict(self.config))" in inject_source(cls, Options(), "t.py").new_source
+    accum = ("import torch\nconfig = {'k': 4}\nk = 4\nfor b in data:\n    loss = m(b)\n    loss = loss / k\n"
+             "    loss.backward()\n")
+    assert '"train/loss": loss.item() * k' in inject_source(accum, Options(), "a.py").new_source
+
+
+def test_accelerate_log_with_all_is_a_no_op_that_says_why():
+    src = ("from accelerate import Accelerator\n\ndef f(config):\n    accelerator = Accelerator(log_with='all')\n"
+           "    accelerator.init_trackers('p', config)\n    for b in data:\n        loss = m(b)\n"
+           "        accelerator.backward(loss)\n        accelerator.log({'loss': loss.item()})\n")
+    r = inject_source(src, Options(), "a.py")
+    assert not r.changed
+    assert any('log_with="all"' in n and "includes W&B" in n for n in r.notes)
+    assert r.to_json()["existing_wandb"] == [{"line": 4, "code": 'log_with="all"'}]
+
+
+def test_mp_spawn_worker_guards_on_its_process_index_and_reads_module_config():
+    src = ("import torch\nimport torch.multiprocessing as mp\nbatch_size = 8\nnum_epochs = 2\n\n"
+           "def main(current_gpu_index, num_gpu):\n    for b in data:\n        loss = m(b)\n        loss.backward()\n\n"
+           "if __name__ == '__main__':\n    mp.spawn(main, args=(2,), nprocs=2)\n")
+    out = inject_source(src, Options(), "w.py").new_source
+    # mp.spawn sets no RANK variable: every worker would think it is rank 0
+    assert ('    if current_gpu_index == 0:  # expkit: wandb\n'
+            '        wandb.init(config={"batch_size": batch_size, "num_epochs": num_epochs})') in out
+
+
+def test_a_trl_trainer_with_its_config_passed_in_takes_the_report_to_route():
+    src = ("from trl import SFTTrainer\n\ndef main(training_args):\n"
+           "    trainer = SFTTrainer(model='m', args=training_args, train_dataset=ds)\n    trainer.train()\n")
+    r = inject_source(src, Options(), "t.py")
+    assert r.framework == "hf-trainer"
+    assert r.new_source.index('training_args.report_to = [*training_args.report_to, "wandb"]') < r.new_source.index(
+        "    trainer = SFTTrainer(")
+    bare = "from trl import SFTTrainer\n\ntrainer = SFTTrainer(model='m', train_dataset=ds)\ntrainer.train()\n"
+    with pytest.raises(CannotInject) as exc:
+        inject_source(bare, Options(), "b.py")
+    assert exc.value.framework == "hf-trainer" and exc.value.line == 3 and "report_to" in exc.value.hint
+
+
+def test_finish_never_lands_before_the_training_it_ends():
+    src = ("import argparse\nimport torch\n\ndef train(args):\n    for b in data:\n        loss = m(b)\n"
+           "        loss.backward()\n    return m\n\ndef main():\n    args = argparse.ArgumentParser().parse_args()\n"
+           "    return train(args)\n")
+    out = inject_source(src, Options(), "r.py")
+    main = out.new_source[out.new_source.index("def main"):]
+    assert "wandb.init(config=vars(args))" in main and "wandb.finish()" not in main
+    assert any("exit hook" in n for n in out.notes)
+    ends = ("import torch\n\ndef run(lr=0.1, steps=3):\n    for b in data:\n        loss = m(b)\n"
+            "        loss.backward()\n    return m\n\nif __name__ == '__main__':\n    run()\n")
+    body = inject_source(ends, Options(), "e.py").new_source
+    assert body.index("wandb.finish()") < body.index("    return m")  # after training, before returning
+
+
+def test_new_keyword_keeps_the_users_comment_and_closing_paren_where_they_were():
+    src = ("from transformers import TrainingArguments\nargs = TrainingArguments(\n    output_dir='o',\n"
+           "    remove_unused_columns=False,  # important\n)\n")
+    r = inject_source(src, Options(), "h.py")
+    assert removed(r) == []  # the commented line is untouched; report_to gets a line of its own
+    assert "    remove_unused_columns=False,  # important\n    report_to=[\"wandb\"],\n)\n" in r.new_source
+    vertical = "from accelerate import Accelerator\nacc = Accelerator(\n    cpu=True, mixed_precision='no'\n)\n"
+    out = inject_source(vertical, Options(), "a.py").new_source
+    assert "    cpu=True, mixed_precision='no', log_with=\"wandb\"\n)\n" in out
+
+
+def test_eval_metrics_only_when_no_loss_is_in_sight_with_a_warning():
+    src = ("import jax\n\ndef train_and_evaluate(config):\n    for epoch in range(config.num_epochs):\n"
+           "        for _ in range(10):\n            state = train_step(state)\n"
+           "        metrics = eval_f(state.params)\n        print('eval', metrics['loss'])\n")
+    r = inject_source(src, Options(), "v.py")
+    assert 'wandb.log({"eval/metrics": metrics})' in r.new_source
+    assert any("only the metrics the script reports" in w and "line 5" in w for w in r.warnings)
+
+
+def test_gan_discriminator_sum_is_logged_with_its_parts():
+    src = ("import torch\nconfig = {'lr': 1}\nfor x in data:\n    err_real = d(x)\n    err_real.backward()\n"
+           "    err_fake = d(g(x))\n    err_fake.backward()\n    err_d = err_real + err_fake\n"
+           "    err_g = g(x)\n    err_g.backward()\n")
+    out = inject_source(src, Options(), "gan.py").new_source
+    assert out.count("wandb.log(") == 1 and '"train/err_d": err_d.item()' in out
+
+
+def test_apex_scaled_loss_logs_the_unscaled_loss_and_parse_helper_is_argparse():
+    src = ("import argparse\nfrom apex import amp\n\ndef parse():\n    p = argparse.ArgumentParser()\n"
+           "    args = p.parse_args()\n    return args\n\ndef parse():\n    return parse()\n\nopt = parse()\n"
+           "for x in data:\n    err = crit(m(x))\n    with amp.scale_loss(err, o) as err_scaled:\n"
+           "        err_scaled.backward()\n    o.step()\n")
+    out = inject_source(src, Options(), "a.py").new_source
+    assert "err_scaled.item()" not in out
+    assert '    with amp.scale_loss(err, o) as err_scaled:\n        err_scaled.backward()\n' \
+           '    if wandb.run is not None:  # expkit: wandb\n        wandb.log({"train/err": err.item()})' in out
+
+
+def test_callback_defined_in_main_block_never_starts_the_run_itself():
+    src = ("import torch\nfrom mingpt.trainer import Trainer\n\nif __name__ == '__main__':\n"
+           "    trainer = Trainer(cfg, model, data)\n\n    def batch_end_callback(trainer):\n"
+           "        if trainer.iter_num % 10 == 0:\n            print(f'loss {trainer.loss.item():.5f}')\n\n"
+           "    trainer.set_callback('on_batch_end', batch_end_callback)\n    trainer.run()\n")
+    out = inject_source(src, Options(), "c.py").new_source
+    callback = out[out.index("def batch_end_callback"):out.index("trainer.set_callback")]
+    assert "wandb.init" not in callback and 'wandb.log({"train/loss": trainer.loss.item()})' in callback
+    assert out.index("    wandb.init()") < out.index("    def batch_end_callback")
+    assert out.rstrip().endswith("trainer.run()\n    wandb.finish()  # expkit: wandb")

@@ -126,7 +126,7 @@ def test_inject_cli_dry_run_then_inject_then_revert(expkit, tmp_path):
     res = expkit("wandb", "inject", script, "--project", "mnist", "--json", cwd=tmp_path)
     out = res.json()
     assert out["changed"] and out["framework"] == "pytorch" and out["backup"].endswith("train.py.expkit-bak")
-    assert {e["kind"] for e in out["edits"]} >= {"wandb.init", "wandb.log(loss)", "try/finally: finish"}
+    assert {e["kind"] for e in out["edits"]} >= {"wandb.init", "wandb.log(loss)", "wandb.finish"}
     again = expkit("wandb", "inject", script, "--json", cwd=tmp_path).json()
     assert not again["changed"] and again["framework"] == "wandb" and again["existing_wandb"]
     back = expkit("wandb", "revert", script, cwd=tmp_path)

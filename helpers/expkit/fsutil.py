@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True, mode: int | None = None) -> None:
     """Write `data` to a temp file in the same folder, fsync it, then rename it over `path`.
 
+    durable=False skips the fsync, for a record about to be replaced (readers still never see half a file).
     `mode` sets the file's permission bits (e.g. keep a script executable); default 0o644.
     """
     path = Path(path)
@@ -21,8 +22,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -34,12 +36,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", durable)
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """Make a file written with durable=False durable now (e.g. while something else runs)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:

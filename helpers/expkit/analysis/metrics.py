@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 _PAIR = re.compile(r"(?<![\w.])([A-Za-z_][\w./-]*)\s*[=:]\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|inf))(?![\w.])")
+_FILE_LIKE = re.compile(r"\.(py|pyx|cpp|cc|cu|c|h|hpp|so|js|json|ya?ml|txt|log|sh)$", re.I)  # `file.cpp:84`: a line number
 _SKIP = {"step", "epoch", "_step", "seed", "iter", "global_step", "batch", "_runtime", "_timestamp"}
 
 
@@ -58,10 +59,19 @@ class MetricReader:
         log = self.run_dir / "stdout.log"
         if log.exists():
             self.source = "stdout.log"
+            from expkit.monitor.logtext import segments
+            from expkit.monitor.progress import is_config_echo, parse_segment
+
             for line in self._new_lines(log):
-                for k, v in _PAIR.findall(line):
-                    if k.lower() not in _SKIP:
-                        self.history.setdefault(k, []).append(float(v))
+                for seg in segments(line):  # the last value of each tqdm redraw, each line once
+                    if is_config_echo(seg):
+                        continue
+                    values = {k: float(v) for k, v in _PAIR.findall(seg) if not _FILE_LIKE.search(k)}
+                    parsed = parse_segment(seg) or {}
+                    values.update(parsed.get("metrics") or {})  # `valid loss 2.26`, quoted HF values, tables
+                    for k, v in values.items():
+                        if k.lower() not in _SKIP:
+                            self.history.setdefault(k, []).append(v)
         return self.history
 
     def _new_lines(self, path: Path) -> list[str]:

@@ -50,7 +50,9 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
     _write(run_dir / REMOTE_STATUS, status)
     with open(run_dir / "stdout.log", "ab", buffering=0) as log:
         try:
-            rc = subprocess.run(spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+            argv = [a.replace("${EXPKIT_RUN_DIR}", str(run_dir)).replace("$EXPKIT_RUN_DIR", str(run_dir))
+                    for a in spec["argv"]]  # the run's own folder, as a local run gets it
+            rc = subprocess.run(argv, cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT).returncode
             reason = f"exited with code {rc}" if rc >= 0 else f"killed by signal {-rc}"
         except OSError as exc:

@@ -71,6 +71,22 @@ def map_state(job_state: str) -> str:
     return "failed"
 
 
+RUN_DIR_VAR = re.compile(r"\$\{EXPKIT_RUN_DIR\}|\$EXPKIT_RUN_DIR(?![A-Za-z0-9_])")
+
+
+def shell_join(argv: list[str]) -> str:
+    """shlex.join, except that `$EXPKIT_RUN_DIR` in an argument stays a variable the job's shell expands (the
+    script exports it): `--save '$EXPKIT_RUN_DIR/model.pt'` writes into the run's own folder on the cluster too."""
+    words = []
+    for arg in argv:
+        parts = RUN_DIR_VAR.split(arg)
+        if len(parts) == 1:
+            words.append(shlex.quote(arg))
+        else:
+            words.append('"${EXPKIT_RUN_DIR}"'.join(shlex.quote(p) if p else "" for p in parts))
+    return " ".join(words)
+
+
 class SlurmBackend:
     name = "slurm"
 
@@ -189,7 +205,7 @@ class SlurmBackend:
             "}",
             *requeue,
             "_expkit_event start",
-            f"{shlex.join(argv)} &",
+            f"{shell_join(argv)} &",
             "child=$!",
             'wait "$child"',
             "rc=$?",

@@ -55,5 +55,10 @@ def entrypoints(path, show_all, as_json):
                 click.echo(f"     warning: {c['error']}")
         if len(out["candidates"]) > len(shown):
             click.echo(f"... {len(out['candidates']) - len(shown)} more (--all)")
+        excluded = out.get("excluded") or []
+        for e in excluded if show_all else excluded[:3]:
+            click.echo(f"not a script to run: {e['path']} ({e['why']})")
+        if len(excluded) > 3 and not show_all:
+            click.echo(f"... {len(excluded) - 3} more not offered (--all)")
 
     emit(out, as_json, text)

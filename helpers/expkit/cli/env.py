@@ -34,7 +34,10 @@ def env():
 @path_argument
 @json_option
 def detect(path, as_json):
-    """Report managers, the active env, conda envs, dependency files and a recommended plan.
+    """List the project's environments (active or not) with their interpreters, and recommend one.
+
+    Looks at ./.venv, ./venv, $VIRTUAL_ENV, conda envs and a uv project (uv.lock); also reports managers,
+    dependency files and the install plan for the recommended env.
 
     Example:
 
@@ -49,8 +52,13 @@ def detect(path, as_json):
         click.echo(f"managers:   {', '.join(have) or 'none'}")
         active = out["active_env"]
         click.echo(f"active env: {active['name']} ({active['manager']}, {active['path']})" if active else "active env: none")
-        if out["conda_envs"]:
-            click.echo(f"conda envs: {', '.join(e['name'] for e in out['conda_envs'])}")
+        click.echo("environments:" if out["environments"] else "environments: none found")
+        for e in out["environments"]:
+            flags = [w for w, on in (("recommended", e.get("recommended")), ("active", e["active"]),
+                                     ("not created yet", not e["exists"]), ("torch", e.get("torch"))) if on]
+            version = f" {e['python_version']}" if e.get("python_version") else ""
+            click.echo(f"  {'*' if e.get('recommended') else ' '} {e['name']:<16} {e['kind']:<10} {e['python']}{version}"
+                       + (f"  ({', '.join(flags)})" if flags else ""))
         files = out["dependency_files"]
         click.echo("dependency files (priority order):" if files else "dependency files: none")
         for f in files:
@@ -58,6 +66,8 @@ def detect(path, as_json):
             click.echo(f"  {f['path']}{extra}{'  (uv.lock)' if f['uv_lock'] else ''}")
         rec = out["recommendation"]
         click.echo(f"recommended: {rec['manager']} env '{rec['env']}': {rec['why']}")
+        if rec.get("python"):
+            click.echo(f"  python: {rec['python']}")
         if rec["create"]:
             click.echo(f"  {rec['create']}")
         for cmd in rec["install_plan"]:

@@ -64,8 +64,9 @@ def diagnose(target, full, stale_after, runs_dir, as_json):
 def watch(run_id, interval, once, timeout, runs_dir, as_json):
     """Follow a run live: step/epoch, loss trend, it/s, ETA, GPU and memory; the diagnosis when it ends.
 
-    On a terminal the status line updates in place; otherwise (pipes, agents) one plain line is printed per
-    interval. With --json: one JSON object per line, the last one {"event": "ended", "diagnosis": ...}.
+    On a terminal the status line updates in place; otherwise (pipes, agents) a plain line is printed when
+    something changed (state, step, epoch, loss, an eval value, the run going silent), not every interval.
+    With --json: one JSON object per change, the last one {"event": "ended", "diagnosis": ...}.
     Exits when the run ends, with 0 if it succeeded and 1 otherwise.
 
     Example:
@@ -74,7 +75,7 @@ def watch(run_id, interval, once, timeout, runs_dir, as_json):
     """
     from expkit.monitor.diagnose import diagnose as do_diagnose
     from expkit.monitor.render import render_text
-    from expkit.monitor.watch import render, snapshot
+    from expkit.monitor.watch import change_key, render, snapshot
     from expkit.runs.store import TERMINAL, RunStore
 
     run = RunStore(runs_dir).get(run_id)
@@ -82,18 +83,22 @@ def watch(run_id, interval, once, timeout, runs_dir, as_json):
     deadline = None if timeout is None else time.monotonic() + timeout
     interval = max(0.1, interval)
     last_len = 0
+    last_key = None
     while True:
         snap = snapshot(run)
         ended = snap["state"] in TERMINAL
+        key = change_key(snap)
+        changed, last_key = key != last_key, key
         if as_json:
-            click.echo(json.dumps({"event": "status", **snap}, default=str))
+            if changed or once:
+                click.echo(json.dumps({"event": "status", **snap}, default=str))
         elif tty:
             import shutil
 
             line = render(snap)[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
             click.echo("\r" + line + " " * max(0, last_len - len(line)), nl=False)
             last_len = len(line)
-        else:
+        elif changed or once:
             click.echo(f"[{snap['t'][11:19]}] {render(snap)}")
         if ended or once:
             break
@@ -153,11 +158,13 @@ def metrics(run_id, source, runs_dir, as_json):
         click.echo(f"{run.id}: metrics from {result['source']} ({result['detail']})")
         for line in render_wandb(result["wandb"]):
             click.echo(line)
-        click.echo(f"  {'METRIC':<28} {'LATEST':>12} {'BEST':>12} {'BEST AT':>9} {'N':>6}")
+        click.echo(f"  {'METRIC':<28} {'LATEST':>12} {'BEST':>12} {'BEST AT':>11} {'N':>6}")
         for name, m in sorted(result["metrics"].items()):
             best = "-" if m["best"] is None else f"{m['best']:.6g}"
             at = "-" if m["best_step"] is None else str(m["best_step"])
-            click.echo(f"  {name[:28]:<28} {m['latest']:>12.6g} {best:>12} {at:>9} {m['count']:>6}")
+            if m.get("best_epoch") is not None:
+                at = f"{at} e{m['best_epoch']:g}" if m["best_step"] is not None else f"epoch {m['best_epoch']:g}"
+            click.echo(f"  {name[:28]:<28} {m['latest']:>12.6g} {best:>12} {at:>11} {m['count']:>6}")
 
     emit(result, as_json, text)
     if not result["metrics"] and source != "auto":

@@ -142,23 +142,34 @@ def new(exp_id, subs, plan_path, as_json):
     emit(out, as_json, text)
 
 
+python_option = click.option(
+    "--python", "python", metavar="PATH",
+    help="The project's interpreter (or its environment folder) that runs the handlers. Default: `python:` in the "
+         "plan, else the active virtualenv/conda env, else the project's .venv/, else expkit's own (with a warning).")
+
+
 @plan.command("check")
 @click.argument("exp_id")
+@python_option
 @plan_option
 @runs_dir_option
 @json_option
-def check(exp_id, plan_path, runs_dir, as_json):
-    """Pre-flight: plan entry, criteria, handlers registered and importable, a stub run end to end.
+def check(exp_id, python, plan_path, runs_dir, as_json):
+    """Pre-flight: interpreter, plan entry, criteria, handlers registered and importable, a stub run end to end.
+
+    The handlers are imported in the project's interpreter (the one `plan run` uses); the first line says which.
 
     Example:
 
         expkit plan check c1-vlm-latent-sufficiency
+
+        expkit plan check c1-vlm-latent-sufficiency --python .venv/bin/python
     """
     from expkit.plan.check import preflight
 
     plan_obj = _load(plan_path)
     exp_id = plan_obj.resolve(exp_id)
-    lines = preflight(plan_obj, exp_id, runs_dir)
+    lines = preflight(plan_obj, exp_id, runs_dir, python=python)
     ok = all(line["ok"] for line in lines)
 
     def text():
@@ -179,18 +190,22 @@ def check(exp_id, plan_path, runs_dir, as_json):
 @click.option("--stub", is_flag=True, help="Stub handlers: test the harness; results are marked stub, never proceed.")
 @click.option("--rerun-failed", is_flag=True, help="Run only what failed, was skipped or never ran.")
 @click.option("--force", is_flag=True, help="Run even when dependencies have not reached proceed/passed.")
+@python_option
 @backend_options(modal=True)
 @click.option("--gpus", help="With --backend slurm: GPUs per sub-experiment job (1, or a100:1); with --backend "
               "modal: a GPU type (A100, H100:2).")
 @plan_option
 @runs_dir_option
 @json_option
-def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, time_limit, cpus, mem, secrets, gpus,
+def run(exp_id, subs, stub, rerun_failed, force, python, backend, partition, account, time_limit, cpus, mem, secrets, gpus,
         plan_path, runs_dir, as_json):
     """Run an experiment's sub-experiments (each isolated, each an expkit run), judge them, write FINDINGS.md.
 
+    Handlers run in the project's Python, never expkit's: --python, else `python:` in the plan (per experiment
+    or for the whole plan), else the active virtualenv or conda env, else the project's .venv/ or venv/, else
+    expkit's own interpreter with a warning. Each run's manifest records which one and why.
     Exit code 0 when every sub-experiment completed (proceed, pivot or investigate), 1 when any failed.
-    With --backend slurm each sub-experiment is a Slurm job running expkit's plan worker with this Python, so
+    With --backend slurm each sub-experiment is a Slurm job running the plan runtime in that Python, so
     the compute nodes must share this filesystem and Python environment; the runner waits for each in turn.
     With --backend modal each sub-experiment is a Modal function call (image from the project's dependency
     file, the project folder in it); the command returns once they are submitted and `expkit plan sync`
@@ -214,7 +229,7 @@ def run(exp_id, subs, stub, rerun_failed, force, backend, partition, account, ti
     echo = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
     report = run_experiment(plan_obj, exp_id, subs=sub_list, stub=stub, rerun_failed=rerun_failed, force=force,
                             runs_dir=runs_dir, backend=backend, backend_options=options, echo=echo,
-                            warn=lambda msg: click.echo(msg, err=True))
+                            warn=lambda msg: click.echo(msg, err=True), python=python)
     emit(report.to_json(), as_json, lambda: print_summary(report.to_json(), click.echo))
     if report.failed:
         raise click.exceptions.Exit(1)
@@ -274,7 +289,7 @@ def sync(exp_id, stub, plan_path, runs_dir, as_json):
 
         expkit plan sync c1-vlm-latent-sufficiency
     """
-    from expkit.plan.remote import sync_experiment
+    from expkit.plan.sync import sync_experiment
 
     plan_obj = _load(plan_path)
     exp_id = plan_obj.resolve(exp_id)

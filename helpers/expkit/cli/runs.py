@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import click
@@ -234,8 +235,12 @@ def wait(run_id, timeout, runs_dir, as_json):
     try:
         st = do_wait(run, timeout)
     except TimeoutError:
-        raise ExpkitError(f"run {run.id} is still {run.state()} after {timeout:g}s",
-                          f"wait longer, or follow it with `expkit runs logs {run.id} --follow`", exit_code=124)
+        state = run.state()
+        if as_json:  # still one JSON object on stdout, so a caller reading it learns the run is alive
+            click.echo(json.dumps({"run_id": run.id, "state": state, "timed_out": True, "timeout_s": timeout,
+                                   "wait_exit_code": 124}))
+        raise ExpkitError(f"run {run.id} is still {state} after {timeout:g}s",
+                          f"wait again, or check it with `expkit runs watch {run.id} --once`", exit_code=124)
     code = exit_code_of(st)
     emit({"run_id": run.id, "state": st["state"], "exit_code": st.get("exit_code"), "signal": st.get("signal_name"),
           "reason": st.get("reason"), "wait_exit_code": code},

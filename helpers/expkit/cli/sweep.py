@@ -107,9 +107,18 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
     result = run_sweep(spec, opts, runs_dir, spec_text=spec_path.read_text(encoding="utf-8"),
                        echo=_echo_progress(as_json))
     if dry_run:
+        from pathlib import Path
+
+        from expkit.runs.outputs import fixed_output_warnings
+
+        first = result["trials"][0]["command"] if result["trials"] else []
+        result["warnings"] = [f"every trial: {w}" for w in fixed_output_warnings(first, Path.cwd())]
+
         def text():
             click.echo(f"sweep {result['sweep']} ({result['method']}): {len(result['trials'])} trial(s); "
                        f"{result['slots']}")
+            for w in result["warnings"]:
+                click.echo(f"  warning: {w}")
             for t in result["trials"]:
                 click.echo(f"  {t['id']}  {' '.join(t['command'])}")
             if result.get("note"):

@@ -137,8 +137,42 @@ def analyze(path: Path, source: str | None = None) -> dict[str, Any]:
     f.collect(tree)
     config = config_style(f, tree, path)
     frameworks = framework(f)
-    return {"config": config, "framework": frameworks[0] if frameworks else None, "frameworks": frameworks,
-            "distributed": distributed(f), "tracking": tracking(f), "main_guard": f.main_guard}
+    out = {"config": config, "framework": frameworks[0] if frameworks else None, "frameworks": frameworks,
+           "distributed": distributed(f), "tracking": tracking(f), "main_guard": f.main_guard}
+    if _assignments_only(tree):
+        out["config_only"] = True
+    out["toplevel_code"] = any(not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
+                                                  ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Expr, ast.If))
+                               or isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) for s in tree.body)
+    execs = exec_files(f)
+    if execs:
+        out["execs"] = execs
+    return out
+
+
+def _assignments_only(tree: ast.Module) -> bool:
+    """A module of plain assignments (and imports, a docstring): config values, not a program."""
+    body = [s for s in tree.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    kinds = (ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom)
+    return bool(body) and all(isinstance(s, kinds) for s in body) and any(
+        isinstance(s, (ast.Assign, ast.AnnAssign)) for s in body)
+
+
+def config_only(path: Path) -> bool:
+    try:
+        return _assignments_only(ast.parse(path.read_text(encoding="utf-8", errors="replace")))
+    except (SyntaxError, ValueError, OSError):
+        return False
+
+
+def exec_files(f: _Facts) -> list[str]:
+    """`exec(open('configurator.py').read())`: the Python files a script execs into itself (config overrides)."""
+    out = []
+    for call in f.called("exec"):
+        for node in ast.walk(call):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".py"):
+                out.append(node.value)
+    return sorted(set(out))
 
 
 def config_style(f: _Facts, tree: ast.Module, path: Path) -> dict[str, Any]:

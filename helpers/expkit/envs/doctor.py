@@ -24,7 +24,9 @@ def doctor(project: Path, env_name: str | None = None, runs_dir: Path | None = N
     from expkit.runs.store import default_runs_dir
 
     runs_dir = Path(runs_dir).resolve() if runs_dir else default_runs_dir(project).resolve()
-    checks = [_git(project, runs_dir), _gpus(), _disk(runs_dir)]
+    git_check = _git(project, runs_dir)
+    git = git_check.pop("facts", None)
+    checks = [git_check, _gpus(), _disk(runs_dir)]
     env_check, facts = _env(project, env_name)
     checks.append(env_check)
     gpu_count = checks[1].get("count", 0)
@@ -33,7 +35,7 @@ def doctor(project: Path, env_name: str | None = None, runs_dir: Path | None = N
         c.pop("count", None)
     worst = "fail" if any(c["status"] == "fail" for c in checks) else \
         "warn" if any(c["status"] == "warn" for c in checks) else "pass"
-    return {"project": str(project), "status": worst, "checks": checks}
+    return {"project": str(project), "status": worst, "git": git, "checks": checks}
 
 
 def _git(project: Path, runs_dir: Path) -> dict[str, Any]:
@@ -46,10 +48,14 @@ def _git(project: Path, runs_dir: Path) -> dict[str, Any]:
     if info.get("commit") is None:
         return check("git", "warn", "no commit yet", "commit the code so runs can be reproduced from git")
     where = f"{info.get('branch') or 'detached'} @ {info['commit'][:10]}"
+    facts = {k: info.get(k) for k in ("branch", "commit", "dirty", "changed_files", "untracked_files")}
     if info.get("dirty"):
-        return check("git", "warn", f"{where}: {info['changed_files']} changed, {info['untracked_files']} untracked file(s)",
-                     "commit (or stash) the changes: expkit saves a git.patch, but a commit is certain")
-    return check("git", "pass", f"{where}, clean")
+        c = check("git", "warn", f"{where}: {info['changed_files']} changed, {info['untracked_files']} untracked file(s)",
+                  "commit (or stash) the changes: expkit saves a git.patch, but a commit is certain")
+    else:
+        c = check("git", "pass", f"{where}, clean")
+    c["facts"] = facts  # branch, commit, dirty: for a confirmation table, without parsing `detail`
+    return c
 
 
 def _gpus() -> dict[str, Any]:

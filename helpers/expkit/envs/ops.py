@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -31,6 +32,9 @@ def detect(project: Path) -> dict[str, Any]:
     recorded = record.load(project)
     target = recorded["envs"].get(recorded["default"]) if recorded.get("default") else None
     active = mg.active_env()
+    found = environments(project, conda_envs, active, files)
+    local = next((e for e in found if e["where"] == "project" and e["exists"]), None)
+    named = next((e for e in found if e["kind"] in mg.CONDA_LIKE and e["name"] == project.name), None)
     create: str | None = None
     if target:
         env = mg.Env(target["name"], target["manager"], target.get("path"))
@@ -38,22 +42,90 @@ def detect(project: Path) -> dict[str, Any]:
     elif active and active["name"] != "base":  # never install a project into conda's base
         env = mg.Env(active["name"], active["manager"], active["path"])
         why = f"the active {env.manager} env '{env.name}' is where you work now"
+    elif local:  # the project's own ./.venv or ./venv, even when no shell has activated it
+        env = mg.Env(local["name"], local["kind"], local["path"])
+        why = f"the project's own {local['name']} ({local['kind']}" + (
+            ", torch installed" if local.get("torch") else "") + "), not active in this shell: use its interpreter"
+    elif named:
+        env = mg.Env(named["name"], named["kind"], named["path"])
+        why = f"the {named['kind']} env named after the project, '{named['name']}'"
     else:
         env = mg.get(manager).env(".venv" if manager in ("uv", "venv") else project.name, project)
         create = f"expkit env create {env.name} --manager {env.manager}"
     steps = [s["shell"] for s in plan(project, env, files)]
+    python = interpreter(env)
+    for e in found:
+        e["recommended"] = e["path"] == env.path or (e["kind"] in mg.CONDA_LIKE and e["name"] == env.name
+                                                     and env.manager in mg.CONDA_LIKE)
     return {
         "project": str(project),
         "managers": present,
         "active_env": active,
+        "environments": found,
         "conda_envs": conda_envs,
         "recorded_envs": recorded["envs"],
         "dependency_files": [f.to_json() for f in files],
-        "recommendation": {"manager": env.manager, "env": env.name, "why": why, "create": create,
-                           "install_plan": steps},
+        "recommendation": {"manager": env.manager, "env": env.name, "path": env.path, "python": python,
+                           "why": why, "create": create, "install_plan": steps},
         "notes": [f"{PIPFILE_ONLY}: export it with `pipenv requirements > requirements.txt`"]
         if not steps and any(f.kind == "pipfile" for f in files) else [],
     }
+
+
+def environments(project: Path, conda_envs: list[dict[str, str]], active: dict[str, Any] | None,
+                 files: list[depfiles.DepFile]) -> list[dict[str, Any]]:
+    """Every env this project could run in, active or not: ./.venv and ./venv, $VIRTUAL_ENV, conda envs, and the
+    uv project env (`uv sync` makes ./.venv from uv.lock), each with its interpreter."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def add(path: Path, where: str, kind: str | None = None, name: str | None = None) -> None:
+        key = str(path.resolve()) if path.exists() else str(path)
+        if key in seen:
+            return
+        seen.add(key)
+        py = path / "bin" / "python"
+        exists = py.exists() or (kind in mg.CONDA_LIKE and path.is_dir())
+        entry = {"name": name or path.name, "kind": kind or ("uv" if mg.is_uv_env(path) else "venv"), "where": where,
+                 "path": key, "python": str(py), "exists": exists,
+                 "active": bool(active and Path(active["path"]).resolve() == path.resolve()) if path.exists() else False}
+        version = _pyvenv_version(path)
+        if version:
+            entry["python_version"] = version
+        if exists:
+            entry["torch"] = any(path.glob("lib/python*/site-packages/torch/__init__.py"))
+        out.append(entry)
+
+    for folder in (".venv", "venv"):
+        if (project / folder / "pyvenv.cfg").is_file() or (project / folder / "bin" / "python").exists():
+            add(project / folder, "project")
+    if os.environ.get("VIRTUAL_ENV"):
+        add(Path(os.environ["VIRTUAL_ENV"]), "active")
+    for c in conda_envs:
+        add(Path(c["path"]), "conda", c["manager"], c["name"])
+    if any(f.uv_lock for f in files) and str((project / ".venv").resolve()) not in seen:
+        out.append({"name": ".venv", "kind": "uv", "where": "project", "path": str((project / ".venv").resolve()),
+                    "python": str((project / ".venv" / "bin" / "python").resolve()), "exists": False,
+                    "active": False, "note": "uv project (uv.lock): `uv sync` creates it"})
+    return out
+
+
+def _pyvenv_version(path: Path) -> str | None:
+    try:
+        for line in (path / "pyvenv.cfg").read_text(errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def interpreter(env: mg.Env) -> str | None:
+    """The python to start the project's code with: the env's own bin/python, so no shell has to activate it."""
+    if env.path:
+        return str(Path(env.path) / "bin" / "python")
+    return None
 
 
 def recommend(files: list[depfiles.DepFile], present: dict[str, bool]) -> tuple[str, str]:

@@ -128,7 +128,11 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
     for label, rule in RULES:
         if rule.applies(a):
             framework = label
-            rule.plan(plan, opts)
+            try:
+                rule.plan(plan, opts)
+            except loop.Unplaceable as exc:
+                raise CannotInject(f"{name}: {exc.message}; nothing changed", exc.snippet, label, None,
+                                   exc.line) from None
             break
     if framework is None and tensorboard.applies(a) and opts.sync_tensorboard is not False:
         line = a.line_of(tensorboard.writers(a)[0].stmt)
@@ -155,9 +159,11 @@ def inject_source(source: str, opts: Options, name: str = "train.py") -> Result:
             plan.notes.append(f"the training loop is in {path.name}, imported by {Path(name).name}: "
                               f"the run starts here, the loss is logged there")
     if plan.empty:
-        return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes)
+        return Result(framework, False, source, source, warnings=plan.warnings, notes=plan.notes,
+                      existing=plan.existing)
     result = _finish(plan, source, name, framework)
     result.also = also
+    result.existing = plan.existing
     return result
 
 

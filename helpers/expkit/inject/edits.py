@@ -1,8 +1,9 @@
 """An edit plan (what to insert where) and the one transformer that applies it.
 
-Codemods only *plan*: they name a statement to insert before/after, a block tail to wrap in try/finally, a call
-to rewrite. Applying is a single pruned pass that descends only into the nodes on the way to an edit, so every
-byte of the script outside the edited statements comes out exactly as it went in.
+Codemods only *plan*: they name a statement to insert before/after, or a call to rewrite. Nothing the user wrote
+is moved or re-indented: an edit a user must approve adds lines and changes only the calls it has to. Applying is
+a single pruned pass that descends only into the nodes on the way to an edit, so every byte of the script outside
+the edited statements comes out exactly as it went in.
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ class Plan:
     analysis: Analysis
     # Each edit keeps the index of its entry in `edits`, so its line can be found in the output.
     inserts: dict = field(default_factory=dict)  # id(block) -> [(stmt, "before"|"after", [new stmts], edit)]
-    wraps: dict = field(default_factory=dict)  # id(block) -> (first stmt, [finally stmts], edit)
     calls: dict = field(default_factory=dict)  # id(call) -> (fn(updated call) -> new call, edit)
     imports: list = field(default_factory=list)  # import statements as code, e.g. "import wandb"
     edits: list = field(default_factory=list)  # [{"where", "kind"}]; apply() adds "line"
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    existing: list = field(default_factory=list)  # [{"line", "code"}]: W&B already configured there (e.g. "all")
     needed: set = field(default_factory=set)  # ids of nodes the transformer must descend into
 
     @property
     def empty(self) -> bool:
-        return not (self.inserts or self.wraps or self.calls or self.imports)
+        return not (self.inserts or self.calls or self.imports)
 
     def _touch(self, site: Site) -> None:
         self.needed.update(id(n) for n in site.ancestors)
@@ -50,18 +51,23 @@ class Plan:
         return list(cst.parse_module(text, config=mod.config_for_parsing).body)
 
     def insert(self, site: Site, where: str, code: str, kind: str, block=None, stmt=None) -> None:
-        """Insert `code` before/after the statement holding `site` (or `stmt` of `block`)."""
+        """Insert `code` before/after the statement holding `site` (or `stmt` of `block`); "end" is after it and
+        after every other insert there (the run finishes after the last thing logged)."""
         block = block if block is not None else site.block
         stmt = stmt if stmt is not None else site.stmt_in(block)
         self._touch(site)
         self.inserts.setdefault(id(block), []).append((stmt, where, self.snippet(code), len(self.edits)))
         self.edits.append({"where": where, "kind": kind})
 
-    def wrap(self, site: Site, block, stmt, finally_code: str) -> None:
-        """Wrap `stmt` and every statement after it in `block` in try/finally."""
-        self._touch(site)
-        self.wraps[id(block)] = (stmt, self.snippet(finally_code), len(self.edits))
-        self.edits.append({"where": "from", "kind": "try/finally: finish"})
+    def at_end(self, site: Site, block, code: str, kind: str, anchor=None) -> bool:
+        """Insert `code` where `block` ends: after its last statement, or before a final `return`/`raise` unless
+        that statement is `anchor` itself (`return train(...)`: nothing can follow it). False when not inserted."""
+        last = block.body[-1]
+        ends = isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise))
+        if ends and last is anchor:
+            return False
+        self.insert(site, "before" if ends else "end", code, kind, block=block, stmt=last)
+        return True
 
     def rewrite_call(self, site: Site, fn: Callable[[cst.Call], cst.Call], kind: str) -> None:
         self._touch(site)
@@ -72,19 +78,6 @@ class Plan:
     def add_import(self, code: str) -> None:
         if code not in self.imports:
             self.imports.append(code)
-
-
-def _blank_lines_unindented(stmt):
-    """A blank line moved into the try block must stay empty, not gain the block's indentation."""
-    lines = getattr(stmt, "leading_lines", ())
-    if not any(ln.indent and ln.comment is None and not ln.whitespace.value for ln in lines):
-        return stmt
-    return stmt.with_changes(leading_lines=[
-        ln.with_changes(indent=False) if ln.comment is None and not ln.whitespace.value else ln for ln in lines])
-
-
-def _marked_header() -> cst.TrailingWhitespace:
-    return cst.TrailingWhitespace(whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(MARK))
 
 
 class _Apply(cst.CSTTransformer):
@@ -115,19 +108,15 @@ class _Apply(cst.CSTTransformer):
 
     def _block(self, original, updated):
         inserts = self.plan.inserts.get(id(original), [])
-        wrap = self.plan.wraps.get(id(original))
-        if not inserts and not wrap:
+        if not inserts:
             return updated
         index = {id(s): i for i, s in enumerate(original.body)}
-        before = {}
-        after = {}
+        before, after, end = {}, {}, {}
         for stmt, where, new, key in inserts:
             self.placed[id(new[0])] = key
-            (before if where == "before" else after).setdefault(index[id(stmt)], []).extend(new)
-        wrap_at = index[id(wrap[0])] if wrap else None
-        out, wrapped = [], []
+            {"before": before, "after": after, "end": end}[where].setdefault(index[id(stmt)], []).extend(new)
+        out = []
         for i, stmt in enumerate(updated.body):
-            inside = wrap_at is not None and i >= wrap_at
             new = before.get(i, [])
             if new and getattr(stmt, "leading_lines", ()):
                 # Comments and blank lines above a statement stay above what is inserted before it.
@@ -135,22 +124,9 @@ class _Apply(cst.CSTTransformer):
                 self.placed[id(moved)] = self.placed[id(new[0])]
                 new = [moved, *new[1:]]
                 stmt = stmt.with_changes(leading_lines=())
-            (out if i == wrap_at or not inside else wrapped).extend(new)
-            (wrapped if inside else out).append(stmt)
-            (wrapped if inside else out).extend(after.get(i, []))
-        if wrapped:
-            wrapped = [_blank_lines_unindented(st) for st in wrapped]
-            first = wrapped[0]
-            leading = getattr(first, "leading_lines", ())
-            if leading:
-                wrapped[0] = first.with_changes(leading_lines=())
-            node = cst.Try(
-                body=cst.IndentedBlock(body=wrapped, header=_marked_header()),
-                finalbody=cst.Finally(body=cst.IndentedBlock(body=wrap[1], header=_marked_header())),
-                leading_lines=leading,
-            )
-            self.placed[id(node)] = wrap[2]
-            out.append(node)
+            out.extend(new)
+            out.append(stmt)
+            out.extend(after.get(i, []) + end.get(i, []))
         return updated.with_changes(body=out)
 
     def _imports(self, module: cst.Module) -> cst.Module:

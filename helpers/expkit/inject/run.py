@@ -1,9 +1,10 @@
 """Where a W&B run starts and ends: shared by every codemod that needs its own `wandb.init`.
 
 The run starts just before the statement that begins the work (the training loop, `fit`, the SummaryWriter),
-once the configuration is known, and that statement and everything after it in its block is wrapped in
-try/finally so `wandb.finish()` runs also when training ends by an exception. In distributed scripts the run
-exists only on the main process, decided with the script's own rank notion.
+once the configuration is known, and `wandb.finish()` goes where that block ends. No user line is moved or
+re-indented: when training raises, W&B's own exit hook ends the run as failed with the script's non-zero exit
+code (a `finally: wandb.finish()` would record the crash as a finished run with exit code 0). In distributed
+scripts the run exists only on the main process, decided with the script's own rank notion.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from expkit.inject.analyze import Analysis, Site, dotted
-from expkit.inject.config import Config, module_constants, param_config, statement_config
+from expkit.inject.analyze import Analysis, CallSite, Site, dotted
+from expkit.inject.config import (Config, module_constants, param_config, parameters_config, self_config,
+                                  statement_config)
 from expkit.inject.edits import MARK, Plan
 
 RANK_BOOLS = ("master_process", "is_master", "is_main_process", "is_main", "main_process", "is_master_process",
@@ -24,7 +26,7 @@ RANK_INTS = ("rank", "global_rank", "ddp_rank", "world_rank", "proc_rank", "proc
 
 @dataclass
 class Driver:
-    """The scope that owns the run: its block, the statement the run wraps, its config."""
+    """The scope that owns the run: its block, the statement the run starts before, its config."""
 
     scope: cst.FunctionDef | None
     block: object
@@ -32,6 +34,7 @@ class Driver:
     site: Site
     config: Config | None
     worker: bool = False
+    after: bool = False  # start the run right after `anchor` (the config assignment), not before it
 
 
 def _fabric(a: Analysis) -> str | None:
@@ -101,9 +104,17 @@ def call_chain(a: Analysis, site: Site) -> list[tuple]:
         seen.add(id(func))
         names = _call_names(a, func)
         callers = [c for c in a.calls if c.name in names and c.func is not func]
-        if not callers:
-            break
-        chain.append((callers[0].func, callers[0]))
+        if callers:
+            chain.append((callers[0].func, callers[0]))
+            continue
+        here = a.func_sites[func]
+        method = len(here.path) > 1 and isinstance(here.path[-2][1], cst.ClassDef)
+        if here.func is not None or here.loops or (len(here.path) > 1 and not method):
+            # A closure or callback handed to something else (`optimizer.step(closure)`,
+            # `trainer.set_callback(..., on_batch_end)`): it runs where it is defined.
+            chain.append((here.func, here))
+            continue
+        break
     return chain
 
 
@@ -124,31 +135,91 @@ def _blocks_owned(site: Site, scope, outside_loops: bool = False) -> list:
     return out
 
 
+def _main_guard(stmt) -> bool:
+    return isinstance(stmt, cst.If) and "__name__" in cst.Module(body=[]).code_for_node(stmt.test)
+
+
+def _entry(a: Analysis, chain: list) -> int | None:
+    """Index in `chain` of the function the module level calls once (`main()`, not per epoch in a loop, not
+    twice in a row): the run belongs inside it, even when its configuration is a module global."""
+    if len(chain) >= 2 and chain[-1][0] is None and not chain[-1][1].loops and isinstance(chain[-1][1], CallSite):
+        name = chain[-1][1].name
+        if sum(1 for c in a.calls if c.func is None and c.name == name) == 1:
+            return len(chain) - 2
+    return None
+
+
+def _module_driver(a: Analysis, s: Site, cfg, worker) -> Driver:
+    """A run started at module level goes inside `if __name__ == "__main__":`, never where an import runs it."""
+    block = _blocks_owned(s, None, outside_loops=True)[0]
+    anchor = s.stmt_in(block)
+    for blk in _blocks_owned(s, None, outside_loops=True)[1:]:
+        if not _main_guard(anchor):
+            break
+        block, anchor = blk, s.stmt_in(blk)
+    return Driver(None, block, anchor, s, cfg, worker)
+
+
 def find_driver(a: Analysis, site: Site, climb: bool = True) -> Driver:
     """Pick the scope and statement where the run starts: the outermost caller that knows the config."""
     chain = call_chain(a, site) if climb else [(site.func, site)]
     worker = climb and chain[-1][0] is not None and spawned_by(a, chain[-1][0]) is not None
-    for scope, s in reversed(chain):
-        blocks = _blocks_owned(s, scope)
+    entry = _entry(a, chain)
+    for i in reversed(range(len(chain))):
+        scope, s = chain[i]
+        if scope is None and entry is not None:
+            continue
+        blocks = _blocks_owned(s, scope, outside_loops=True)
         for blk in reversed(blocks):
             anchor = s.stmt_in(blk)
             cfg = statement_config(a, blk, anchor, scope)
             if cfg:
+                if scope is None:
+                    return _module_driver(a, s, cfg, worker) if blk is blocks[0] else Driver(
+                        scope, blk, anchor, s, cfg, worker)
                 return Driver(scope, blk, anchor, s, cfg, worker)
         if scope is not None:
-            cfg = param_config(a, scope)
+            cfg = param_config(a, scope) or self_config(a, scope)
+            if cfg is None and (i == entry or (worker and i == len(chain) - 1)):
+                cfg = parameters_config(a, scope, chain[i + 1][1] if i + 1 < len(chain) else spawned_by(a, scope))
+            spawner = spawned_by(a, scope) if worker and i == len(chain) - 1 else None
+            if cfg is None and (i == entry or spawner is not None):
+                # Module globals are this function's config too (read before the call or the spawn).
+                top = (chain[-1][1] if i == entry else spawner).stmt_in(a.module)
+                if top is not None:
+                    cfg = statement_config(a, a.module, top, None) or module_constants(a, top)
             if cfg and blocks:
                 return Driver(scope, blocks[0], s.stmt_in(blocks[0]), s, cfg, worker)
         elif blocks:
             cfg = module_constants(a, s.stmt_in(blocks[0]))
             if cfg:
-                inner = _blocks_owned(s, scope, outside_loops=True)[-1]
-                return Driver(scope, inner, s.stmt_in(inner), s, cfg, worker)
-    # No configuration anywhere: the outermost function of the chain (module level only for a script with no def).
+                return _module_driver(a, s, cfg, worker)
+    if chain[-1][0] is not None and not worker:
+        entry_driver = _after_entry_config(a, chain[-1][1])
+        if entry_driver:
+            return entry_driver
+    # No configuration anywhere: the outermost function of the chain (module level only for a script with no def,
+    # or when the training code is a callback defined at module level).
+    if chain[-1][0] is None and not isinstance(chain[-1][1], CallSite):
+        return _module_driver(a, chain[-1][1], None, worker)
     functions = [(scope, s) for scope, s in chain if scope is not None]
     scope, s = functions[-1] if functions else chain[-1]
     block = _blocks_owned(s, scope, outside_loops=True)[-1] if scope is None else _blocks_owned(s, scope)[0]
     return Driver(scope, block, s.stmt_in(block), s, None, worker)
+
+
+def _after_entry_config(a: Analysis, site: Site) -> Driver | None:
+    """Nothing in the script is seen calling the training code (e.g. `layer.train()` on objects built in a loop):
+    start the run right after the configuration is parsed at the entry point (`if __name__ == "__main__":`)."""
+    for s in reversed(a.assigns):
+        if s.func is not None or s.loops or not isinstance(s.stmt, cst.SimpleStatementLine):
+            continue
+        if len(s.path) < 2 or s.path[0][0] is not a.module or not all(_main_guard(st) for _, st in s.path[:-1]):
+            continue  # only under `if __name__ == "__main__":`, never where an import would start a run
+        cfg = statement_config(a, s.block, None, None, upto_end=True)
+        if cfg and cfg.stmt_site is s:
+            return Driver(None, s.block, s.stmt, s, cfg, False, after=True)
+    return None
 
 
 def rank_condition(a: Analysis, driver: Driver) -> tuple[str | None, tuple]:
@@ -180,8 +251,18 @@ def rank_condition(a: Analysis, driver: Driver) -> tuple[str | None, tuple]:
         for name in ("rank", "local_rank"):
             if f"{cfg}.{name}" in code:
                 return f"{cfg}.{name} in (0, -1)", ()
+    spawner = spawned_by(a, driver.scope) if driver.worker and driver.scope is not None else None
+    if spawner is not None and (spawner.name or "").endswith("spawn"):
+        first = _param_list(driver.scope)[:1]
+        if first:  # mp.spawn passes the process index first, and sets no RANK variable
+            return f"{first[0]} == 0", ()
     imports = () if "os" in a.imports else ("import os",)
     return 'int(os.environ.get("RANK", "0")) == 0', imports
+
+
+def _param_list(func: cst.FunctionDef) -> list[str]:
+    p = func.params
+    return [x.name.value for x in (*p.posonly_params, *p.params)]
 
 
 def init_call(opts, config: Config | None, extra: str = "") -> str:
@@ -198,7 +279,7 @@ def init_call(opts, config: Config | None, extra: str = "") -> str:
 
 
 def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
-    """Insert `wandb.init` before the driver's anchor and wrap anchor..end of block in try/finally."""
+    """Insert `wandb.init` before the driver's anchor and `wandb.finish()` where the driver's block ends."""
     a = plan.analysis
     cond, imports = rank_condition(a, driver)
     for imp in imports + (driver.config.imports if driver.config else ()):
@@ -206,13 +287,16 @@ def start_run(plan: Plan, driver: Driver, opts, extra_init: str = "") -> None:
     call = init_call(opts, driver.config, extra_init)
     if cond:
         init = f"if {cond}:  {MARK}\n    {call}"
-        finish = f"if {cond}:  {MARK}\n    wandb.finish()"
         plan.notes.append(f"distributed script: the run exists only where `{cond}`")
     else:
         init = f"{call}  {MARK}"
-        finish = f"wandb.finish()  {MARK}"
-    plan.insert(driver.site, "before", init, "wandb.init", block=driver.block, stmt=driver.anchor)
-    plan.wrap(driver.site, driver.block, driver.anchor, finish)
+    plan.insert(driver.site, "after" if driver.after else "before", init, "wandb.init", block=driver.block,
+                stmt=driver.anchor)
+    # wandb.finish() is a no-op where no run was started (other ranks); when training ends the block with
+    # `return train(...)`, W&B's exit hook finishes the run.
+    if not plan.at_end(driver.site, driver.block, f"wandb.finish()  {MARK}", "wandb.finish", anchor=driver.anchor):
+        plan.notes.append("no wandb.finish() added: the training call ends its block (return ...), so W&B's exit "
+                          "hook finishes the run when the script ends")
     plan.add_import("import wandb")
     if driver.config:
         plan.notes.append(f"config: {driver.config.source}")

@@ -37,7 +37,7 @@ def summarize_rows(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """rows of {metric: value, step?: n} -> {metric: {latest, latest_step, best, best_step, count, direction}}."""
     out: dict[str, dict[str, Any]] = {}
     for i, row in enumerate(rows):
-        step = row.get("step", row.get("global_step", row.get("_step", i)))
+        step = row["step"] if "step" in row else row.get("global_step", row.get("_step", i))
         for key, value in row.items():
             if key in _NOT_METRIC or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
@@ -45,12 +45,16 @@ def summarize_rows(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             m = out.setdefault(key, {"count": 0, "direction": direction(key), "best": None, "best_step": None})
             m["count"] += 1
             m["latest"], m["latest_step"] = value, step
+            if row.get("epoch") is not None:
+                m["latest_epoch"] = row["epoch"]
             if math.isnan(value) or math.isinf(value):
                 m["non_finite"] = m.get("non_finite", 0) + 1
                 continue
             d = m["direction"]
             if d and (m["best"] is None or (value < m["best"] if d == "min" else value > m["best"])):
                 m["best"], m["best_step"] = value, step
+                if row.get("epoch") is not None:
+                    m["best_epoch"] = row["epoch"]
     return out
 
 
@@ -70,13 +74,17 @@ def from_jsonl(path: Path) -> list[dict[str, Any]] | None:
 
 
 def from_log(log: Path) -> list[dict[str, Any]] | None:
+    """Rows of the values a log prints, each at the step and epoch the script printed with or before it (never
+    the count of lines, which says nothing about training progress)."""
     recs = progress.read_records(log, 8 << 20)
     rows = []
+    step = epoch = None
     for r in recs:
+        step = r.get("step", step)
+        epoch = r.get("epoch", epoch)
         if r.get("metrics"):
-            row = dict(r["metrics"])
-            if "step" in r:
-                row["step"] = r["step"]
+            row = {k: v for k, v in r["metrics"].items() if k not in ("step", "epoch")}
+            row["step"], row["epoch"] = step, epoch
             rows.append(row)
     return rows or None
 

@@ -22,6 +22,16 @@ def snapshot(run) -> dict[str, Any]:
             "progress": prog, "resources": sample[0] if sample else None, "log_age_s": log_age}
 
 
+def change_key(snap: dict[str, Any]) -> tuple:
+    """What a follower wants to hear about: the state, the position, the losses, the run going silent. Elapsed
+    time, speed, ETA and resource samples move every second and are not news on their own."""
+    p = snap["progress"]
+    silent = bool(snap.get("log_age_s") and snap["log_age_s"] > 60 and snap["state"] == "running")
+    return (snap["state"], p.get("step"), p.get("total"), p.get("epoch"), p.get("loss"),
+            tuple(sorted((p.get("eval") or {}).items())), None if p.get("step") is not None else p.get("last_line"),
+            silent)
+
+
 def render(snap: dict[str, Any]) -> str:
     """`running 4m12s | step 450/1000 (45%) epoch 3 | loss 0.4321 falling | 9.87 it/s ETA 1m40s | rss 1.2 GiB ...`"""
     p = snap["progress"]
@@ -38,6 +48,10 @@ def render(snap: dict[str, Any]) -> str:
     if p.get("loss") is not None:
         trend = p.get("loss_trend")
         parts.append(f"loss {p['loss']:.4g}" + (f" {trend}" if trend and trend != "unknown" else ""))
+    evals = [(k, v) for k, v in (p.get("eval") or {}).items() if "loss" in k.lower()][:2] or \
+        list((p.get("eval") or {}).items())[:2]
+    if evals:
+        parts.append(" ".join(f"{k} {v:.4g}" for k, v in evals))
     speed = []
     if p.get("rate"):
         speed.append(f"{p['rate']:.3g} it/s")

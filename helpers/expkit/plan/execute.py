@@ -7,175 +7,40 @@ The one place a sub-experiment is started is `start_sub_experiment`: a backend p
 
 from __future__ import annotations
 
-import ctypes
 import difflib
 import os
-import select
-import signal
 import sys
-import time
-import traceback
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from expkit.errors import ExpkitError
-from expkit.fsutil import atomic_write_json, read_json
+from expkit.fsutil import atomic_write_json, fsync_path, read_json
 from expkit.plan import results as res
+from expkit.plan.api import wandb_configured
 from expkit.plan.handlers import source_for
+from expkit.plan.interpreter import Interpreter, choose
+from expkit.plan.local import LocalProcess, ProjectPython, runtime_argv
+from expkit.plan.runtime.expkit_plan_runtime import JOB, RESULT, write_json_fast
 from expkit.plan.schema import Experiment, Plan, SubExperiment
+from expkit.plan.units import Outcome, SubJob, finish_status, in_flight, results_lock, unit_result
 from expkit.plan.verdict import assess
-from expkit.plan.worker import JOB, RESULT, write_json_fast
-from expkit.runs import process
-from expkit.runs.store import Run, default_runs_dir
+from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso
 
+# Modal runs this in its image, where the expkit package is shipped (local and Slurm runs use runtime_argv)
 WORKER_ARGV = [sys.executable, "-m", "expkit.plan.worker"]
 
 
-@dataclass
-class SubJob:
-    """Everything needed to start one sub-experiment run, on any backend."""
-    run: Run
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
-    timeout: float | None
-    backend_options: dict[str, Any] = field(default_factory=dict)  # partition, time ... for a cluster backend
-
-
-@dataclass
-class Outcome:
-    state: str  # succeeded | failed
-    reason: str | None
-    exit_code: int | None = None
-    signal: int | None = None
-
-
-class LocalProcess:
-    """A sub-experiment forked from the runner: no interpreter start-up, still a separate process."""
-
-    def __init__(self, job: SubJob):
-        self.job = job
-        sys.stdout.flush()
-        sys.stderr.flush()
-        log_fd = os.open(job.run.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        runner_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            code = 1
-            try:
-                os.setsid()  # its own process group: a timeout kills the handler and anything it started
-                _die_with_parent()
-                if os.getppid() != runner_pid:  # the runner died before the line above took effect
-                    os._exit(1)
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.dup2(log_fd, 1)
-                os.dup2(log_fd, 2)
-                os.closerange(3, 65536)  # the runner's files (its lock included) are not the handler's
-                # print() goes to stdout.log even when the runner's sys.stdout was replaced (e.g. captured)
-                sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-                sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                    signal.signal(sig, signal.SIG_DFL)
-                os.chdir(job.cwd)
-                os.environ.clear()
-                os.environ.update(job.env)
-                import faulthandler
-
-                faulthandler.enable()  # a segfault leaves the Python stack in stdout.log
-                faulthandler.register(signal.SIGUSR1, all_threads=True)  # so does a timeout (see wait)
-                from expkit.plan.worker import run_job
-
-                code = run_job(job.run.path)
-            except BaseException:  # noqa: BLE001
-                try:
-                    traceback.print_exc()
-                    sys.stderr.flush()
-                except BaseException:  # noqa: BLE001
-                    pass
-            finally:
-                os._exit(code)
-        os.close(log_fd)
-        self.pid = pid
-        self.started = time.monotonic()
-        raw = job.run.raw_status()
-        raw.update(state="running", pid=pid, pgid=pid, pid_start_ticks=process.start_ticks(pid),
-                   supervisor_pid=os.getpid(), supervisor_start_ticks=process.start_ticks(os.getpid()),
-                   boot_id=process.boot_id(), host=os.uname().nodename, started_at=now_iso())
-        job.run.write_status(raw)
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def _sleep(self, delay: float) -> None:
-        """Sleep until the child exits or `delay` passes (a pidfd wakes us the moment it exits)."""
-        if self._pidfd is not None:
-            select.select([self._pidfd], [], [], delay)
-        else:
-            time.sleep(delay)
-
-    def wait(self) -> Outcome:
-        timeout = self.job.timeout
-        delay = 0.0005
-        try:
-            self._pidfd = os.pidfd_open(self.pid)
-        except (AttributeError, OSError):
-            self._pidfd = None
-        try:
-            return self._wait(timeout, delay)
-        finally:
-            if self._pidfd is not None:
-                os.close(self._pidfd)
-
-    def _wait(self, timeout: float | None, delay: float) -> Outcome:
-        while True:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                break
-            if timeout and time.monotonic() - self.started > timeout:
-                try:  # where was it stuck? the stack goes to stdout.log before the kill
-                    os.kill(self.pid, signal.SIGUSR1)
-                    time.sleep(0.2)
-                except ProcessLookupError:
-                    pass
-                self.kill()
-                os.waitpid(self.pid, 0)
-                return Outcome("failed", f"timed out after {timeout:g}s: killed", None, signal.SIGKILL)
-            left = (self.started + timeout - time.monotonic()) if timeout else 1.0
-            self._sleep(max(0.001, min(delay if self._pidfd is None else 1.0, left)))
-            delay = min(delay * 2, 0.05)
-        self.kill()  # anything the handler left running in its group
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            what = {signal.SIGSEGV: " (segmentation fault)", signal.SIGKILL: " (out of memory, or killed)",
-                    signal.SIGABRT: " (aborted)", signal.SIGBUS: " (bus error)"}.get(sig, "")
-            return Outcome("failed", f"killed by {process.signal_name(sig)}{what}", None, sig)
-        code = os.WEXITSTATUS(status)
-        return Outcome("succeeded" if code == 0 else "failed", None if code == 0 else f"exited with code {code}",
-                       code, None)
-
-
-def _die_with_parent() -> None:
-    """Linux: the sub-experiment gets SIGKILL when the runner dies, so no orphan keeps a GPU busy."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class ClusterJob:
-    """A sub-experiment as a Slurm job: `python -m expkit.plan.worker` on a compute node that shares this
-    filesystem (the run dir, job.json and the project), followed through the run's status like any Slurm run."""
+    """A sub-experiment as a Slurm job: the plan runtime in the project's Python on a compute node that shares this
+    filesystem (the interpreter, the run dir, job.json and the project), followed through the run's status like any
+    Slurm run."""
 
     name = "slurm"
 
-    def __init__(self, job: SubJob):
+    def __init__(self, job: SubJob, project: ProjectPython | None = None):
         from expkit.runs.control import RemoteJob
 
         self.remote = RemoteJob(self.name, job.run, job.argv, job.cwd, job.env, job.timeout, **job.backend_options)
@@ -191,14 +56,12 @@ class ClusterJob:
                        st.get("exit_code"), sig if isinstance(sig, int) else None)
 
 
-def ModalJob(job: SubJob):
+def ModalJob(job: SubJob, project: ProjectPython | None = None):
     """A sub-experiment as a Modal function call (detached: `expkit plan sync` brings it back)."""
     from expkit.plan.remote import ModalSubmission
 
     return ModalSubmission(job)
 
-
-BACKENDS: dict[str, Callable[[SubJob], Any]] = {"local": LocalProcess, "slurm": ClusterJob, "modal": ModalJob}
 
 
 def check_backend(backend: str, options: dict[str, Any]) -> None:
@@ -215,12 +78,21 @@ def check_backend(backend: str, options: dict[str, Any]) -> None:
     backends.ready(backend, **options)  # a bad partition or account: refused before anything is recorded
 
 
-def start_sub_experiment(job: SubJob, backend: str = "local"):
-    """Start one sub-experiment; returns a handle with .wait() -> Outcome and .kill(). The backend hook."""
-    try:
-        return BACKENDS[backend](job)
-    except KeyError:
-        raise ExpkitError(f"unknown backend '{backend}'", f"use one of: {', '.join(BACKENDS)}") from None
+def _local(job: SubJob, project: ProjectPython | None = None) -> LocalProcess:
+    if project is None:
+        raise ExpkitError("a local sub-experiment needs the project's interpreter", "pass project=ProjectPython(...)")
+    return LocalProcess(job, project.server())
+
+
+BACKENDS: dict[str, Callable[..., Any]] = {"local": _local, "slurm": ClusterJob, "modal": ModalJob}
+
+
+def start_sub_experiment(job: SubJob, backend: str = "local", project: ProjectPython | None = None):
+    """Start one sub-experiment; returns a handle with .wait() -> Outcome and .kill(). The backend hook.
+    `project`: the interpreter the handlers run in (a local unit is forked by its unit server)."""
+    if backend not in BACKENDS:
+        raise ExpkitError(f"unknown backend '{backend}'", f"use one of: {', '.join(BACKENDS)}")
+    return BACKENDS[backend](job, project)
 
 
 @dataclass
@@ -242,8 +114,6 @@ class RunReport:
     @property
     def submitted(self) -> list[dict[str, Any]]:
         """Units handed to Modal and not brought back yet (`expkit plan sync`)."""
-        from expkit.plan.remote import in_flight
-
         return [{"sub": sub, "seed": r.get("seed"), "run_id": r.get("run_id")} for sub, r in in_flight(self.doc)]
 
     def to_json(self) -> dict[str, Any]:
@@ -304,22 +174,36 @@ def select_subs(exp: Experiment, subs: list[str] | None) -> list[str]:
     return [s for s in exp.sub_ids if s in subs]
 
 
-def probe_handlers(plan: Plan, exp: Experiment, runs_dir: Path | None = None) -> dict[str, Any]:
-    """Import the experiment's handler module in a throwaway child process: {ok, handlers} or {ok, error}."""
+def probe_handlers(plan: Plan, exp: Experiment, runs_dir: Path | None = None,
+                   project: ProjectPython | None = None,
+                   python: str | Interpreter | None = None) -> dict[str, Any]:
+    """Import the experiment's handler module in a throwaway process of the project's interpreter:
+    {ok, handlers} or {ok, error}, plus the source and the interpreter ({path, chosen_by, version})."""
     import tempfile
 
+    own = project is None
+    if own:
+        interp = choose(plan, exp, python)
+        project = ProjectPython(interp.path, interp.how, plan.root)
     src = source_for(plan, exp)
-    with tempfile.TemporaryDirectory(prefix="expkit-probe-") as tmp:
-        run = Run(Path(tmp))
-        atomic_write_json(run.path / JOB, {"probe": True, "sub_id": "", "source": src.to_json()})
-        env = dict(os.environ)
-        handle = start_sub_experiment(SubJob(run, WORKER_ARGV, plan.root, env, 120))
-        outcome = handle.wait()
-        result = read_json(run.path / RESULT) or {}
-        if not result:
-            tail = run.log_path.read_text(errors="replace")[-2000:] if run.log_path.exists() else ""
-            result = {"ok": False, "error": {"type": "Crash", "message": outcome.reason or "no result",
-                                             "traceback": tail}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="expkit-probe-") as tmp:
+            run = Run(Path(tmp))
+            atomic_write_json(run.path / JOB, {"probe": True, "sub_id": "", "source": src.to_json()})
+            handle = start_sub_experiment(SubJob(run, runtime_argv(project.path), plan.root, dict(os.environ), 120),
+                                          "local", project)
+            outcome = handle.wait()
+            result = read_json(run.path / RESULT) or {}
+            if not result:
+                tail = run.log_path.read_text(errors="replace")[-2000:] if run.log_path.exists() else ""
+                result = {"ok": False, "error": {"type": "Crash", "message": outcome.reason or "no result",
+                                                 "traceback": tail}}
+        hello = project.server().hello
+        result["python"] = {"path": project.path, "chosen_by": project.how, "version": hello.get("version"),
+                            "wandb": bool(hello.get("wandb"))}
+    finally:
+        if own:
+            project.close()
     result["source"] = src.to_json()
     return result
 
@@ -328,8 +212,12 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
                    rerun_failed: bool = False, force: bool = False, runs_dir: Path | None = None,
                    backend: str = "local", backend_options: dict[str, Any] | None = None,
                    echo: Callable[[str], None] | None = None,
-                   warn: Callable[[str], None] | None = None, render: bool = True) -> RunReport:
+                   warn: Callable[[str], None] | None = None, render: bool = True,
+                   python: str | Interpreter | None = None) -> RunReport:
     """Run (a subset of) an experiment's sub-experiments and record everything in results.yaml.
+
+    Handlers run in the project's interpreter: `python` (--python, a path or an Interpreter), else as
+    expkit.plan.interpreter chooses.
 
     On a cluster backend each sub-experiment is one job, run one after the other as locally (later ones may
     depend on earlier ones); the runner waits for each."""
@@ -357,29 +245,32 @@ def run_experiment(plan: Plan, exp_id: str, *, subs: list[str] | None = None, st
         warnings.append(f"dependencies not met (run forced): {', '.join(unmet)}")
     if not exp.subs:
         raise ExpkitError(f"{exp_id} has no sub_experiments", "list them in the plan: sub_experiments: [e1_1, e1_2]")
+    interp = choose(plan, exp, python)  # a bad --python or `python:` is refused before anything is written
+    if interp.warning and backend != "modal":
+        warnings.append(interp.warning)
     path = res.results_path(plan, exp_id, stub)
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir(plan.root)
     check_runs_dir(runs_dir)
     runs_dir = runs_dir.resolve()
-    lock = _lock(runs_dir / f".plan-{exp_id}{'-stub' if stub else ''}.lock", path)
+    lock = results_lock(runs_dir / f".plan-{exp_id}{'-stub' if stub else ''}.lock", path)
+    project = ProjectPython(interp.path, interp.how, plan.root)
     try:
         return _run_locked(plan, exp, path, runs_dir, selected=selected, unmet=unmet, warnings=warnings, stub=stub,
                            rerun_failed=rerun_failed, backend=backend, backend_options=backend_options, echo=echo,
-                           warn=warn, render=render)
+                           warn=warn, render=render, project=project)
     finally:
+        project.close()  # its unit server ends; it would die with this process anyway
         lock.close()  # the OS releases it too if this process is killed
 
 
 def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, selected: list[str], unmet: list[str],
                 warnings: list[str], stub: bool, rerun_failed: bool, backend: str,
                 backend_options: dict[str, Any], echo: Callable[[str], None],
-                warn: Callable[[str], None] | None, render: bool) -> RunReport:
+                warn: Callable[[str], None] | None, render: bool, project: ProjectPython) -> RunReport:
     exp_id = exp.id
     doc = res.load(path)
 
     units = [(sub, seed) for sub in exp.subs if sub.id in selected for seed in exp.seeds]
-    from expkit.plan.remote import in_flight
-
     flying = {(sub, r.get("seed")) for sub, r in in_flight(doc)}
     if rerun_failed:
         done = res.succeeded_units(doc, exp) | flying
@@ -402,8 +293,10 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
     registered: list[str] | None = None
     import_error: dict[str, Any] | None = None
+    if units and (backend == "local" or not stub):
+        project.server()  # an interpreter that cannot run the plan runtime is refused before anything is recorded
     if units and not stub:
-        probe = probe_handlers(plan, exp, runs_dir)
+        probe = probe_handlers(plan, exp, runs_dir, project=project)
         if probe.get("ok"):
             registered = probe["handlers"]
         elif backend == "modal":  # the image may have what this machine lacks: let the container decide
@@ -413,8 +306,15 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
             import_error = probe["error"]
             warnings.append(f"the handlers of {exp_id} cannot be imported: {import_error['message']}")
 
-    ctx = plan_context(plan, runs_dir)
+    argv = list(WORKER_ARGV) if backend == "modal" else runtime_argv(project.path)
+    ctx = plan_context(plan, runs_dir, argv, "the Modal image's python" if backend == "modal" else project.how)
     warnings.extend(ctx["warnings"])
+    wandb_on = False
+    if wandb_configured(os.environ) and not stub:  # stub values never reach a W&B project
+        wandb_on = backend == "modal" or project.server().has_wandb  # Modal: the image decides
+        if not wandb_on:
+            warnings.append(f"W&B is configured (WANDB_MODE/WANDB_PROJECT) but wandb is not installed in "
+                            f"{project.path}: metrics go to metrics.jsonl only (pip install wandb there)")
     for w in warnings:
         (warn or echo)(f"warning: {w}")
     started = now_iso()
@@ -426,9 +326,9 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
     doc["blockers"] += [f"{res.ISSUE_MARK}dependency {d} has not reached proceed/passed (run forced)" for d in unmet]
     res.save(path, doc)
     source = source_for(plan, exp).to_json()
-    wandb_on = _wandb_on() and not stub  # stub values never reach a W&B project
     report = RunReport(exp_id, stub, path, doc, warnings=warnings)
     multi = len(exp.seeds) > 1
+    syncing: list[threading.Thread] = []
 
     for sub, seed in units:
         label = f"{sub.id}" + (f" seed {seed}" if multi else "")
@@ -447,16 +347,20 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         else:
             record.update(_execute_unit(plan, exp, sub, seed, ctx, runs_dir, path.parent, stub=stub, source=source,
                                         wandb_on=wandb_on, import_error=import_error, backend=backend,
-                                        backend_options=backend_options,
+                                        backend_options=backend_options, argv=argv, project=project,
+                                        syncing=syncing,
                                         echo=lambda msg: echo(f"  {label}: {msg}")))
         record["ended_at"] = now_iso()
         res.record_unit(doc, record)
         verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
         res.apply_verdict(doc, exp, verdict, final=False)
-        res.save(path, doc)
+        _join(syncing)  # the previous record and this unit's manifest are on disk ...
+        res.save(path, doc, durable=False)  # ... and this record atomically in place: a killed runner loses nothing
+        _fsync_in_background(path, syncing)  # on disk (fsync) while the next unit starts
         report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
         echo(f"  {label}: {record['status']}" + (f": {record.get('reason')}" if record.get("reason") else ""))
 
+    _join(syncing)
     if in_flight(doc):  # on Modal: judged once `expkit plan sync` has brought every unit back
         echo(f"{len(in_flight(doc))} submitted to Modal: `expkit plan sync {exp_id}{' --stub' if stub else ''}` "
              "brings them back and judges the experiment")
@@ -467,18 +371,23 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 
 def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path,
                   exp_dir: Path, *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
-                  backend: str, backend_options: dict[str, Any], echo: Callable[[str], None]) -> dict[str, Any]:
-    """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome."""
+                  backend: str, backend_options: dict[str, Any], argv: list[str], project: ProjectPython,
+                  syncing: list[threading.Thread], echo: Callable[[str], None]) -> dict[str, Any]:
+    """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome.
+
+    The manifest is written before the unit starts and made durable (fsync) by a thread in `syncing`, while the
+    unit starts and runs; the runner joins it before the unit is recorded."""
     from expkit.runs.launch import LaunchRequest, prepare
 
     exp_id, multi = exp.id, len(exp.seeds) > 1
     name = f"{exp.prefix}-{sub.id}" + (f"-s{seed}" if multi else "") + ("-stub" if stub else "")
     command = f"expkit plan run {exp_id} --sub {sub.id}" + (" --stub" if stub else "")
-    req = LaunchRequest(argv=list(WORKER_ARGV), name=name, seed=seed, runs_dir=runs_dir, cwd=plan.root,
+    req = LaunchRequest(argv=list(argv), name=name, seed=seed, runs_dir=runs_dir, cwd=plan.root,
                         group=f"plan:{exp_id}", backend=backend, backend_options=dict(backend_options),
                         extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256, "experiment": exp_id,
                                         "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
-    run, env, _ = prepare(req, context=ctx)
+    run, env, _ = prepare(req, context=ctx, durable=False)
+    _fsync_in_background(run.path / MANIFEST, syncing)
     config = dict(exp.raw)
     config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
     config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
@@ -503,8 +412,8 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
 
         handle = None
         try:
-            handle = start_sub_experiment(SubJob(run, list(WORKER_ARGV), plan.root, env, sub.timeout,
-                                                 dict(backend_options)), backend)
+            handle = start_sub_experiment(SubJob(run, list(argv), plan.root, env, sub.timeout,
+                                                 dict(backend_options)), backend, project)
             if getattr(handle, "detached", False):  # Modal: the call runs on; `expkit plan sync` records its end
                 return {"run_id": run.id, "status": "submitted", "job_id": handle.job_id}
             outcome = handle.wait()
@@ -513,36 +422,33 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
         except BaseException:  # Ctrl-C: stop this one; it stays "never ran" for --rerun-failed
             if handle is not None:
                 handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)
-            _finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
+            finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
             raise
         result = read_json(run.path / RESULT) or {}
-    unit = {"run_id": run.id, **_unit_result(outcome, result, run)}
-    _finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"])
+    unit = {"run_id": run.id, **unit_result(outcome, result, run)}
+    finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"], durable=False)
     return unit
 
 
-def _lock(lock_path: Path, results_file: Path):
-    """One runner per results.yaml: a second concurrent run would overwrite the first one's records."""
-    import fcntl
-
-    fh = open(lock_path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise ExpkitError(f"another `expkit plan run` is writing {results_file} ({holder})",
-                          "wait for it to finish (see `expkit runs list --state running`), then run again") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()}\n")
-    fh.flush()
-    return fh
+def _fsync_in_background(path: Path, syncing: list[threading.Thread]) -> None:
+    """fsync `path` in a thread (it waits on the disk, not the CPU), so the next unit starts meanwhile."""
+    thread = threading.Thread(target=fsync_path, args=(path,), daemon=True)
+    thread.start()
+    syncing.append(thread)
 
 
-def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
+def _join(syncing: list[threading.Thread]) -> None:
+    for thread in syncing:
+        thread.join()
+    syncing.clear()
+
+
+def plan_context(plan: Plan, runs_dir: Path, argv: list[str] | None = None, chosen_by: str | None = None
+                 ) -> dict[str, Any]:
     """The manifest context, captured once per plan run and shared by all its sub-experiment runs.
+
+    `argv` is the units' command; its interpreter is probed (version, torch, wandb ...) and recorded with
+    `chosen_by`, why it was chosen.
 
     research/experiments/<id>/ and research/FINDINGS.md hold results, findings and artifacts that expkit
     itself writes: they are outputs, not code, so they do not make the code state dirty.
@@ -550,7 +456,9 @@ def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
     from expkit.runs import gitstate
     from expkit.runs.launch import capture_context
 
-    ctx = capture_context(WORKER_ARGV, dict(os.environ), plan.root, runs_dir)
+    ctx = capture_context(list(argv or WORKER_ARGV), dict(os.environ), plan.root, runs_dir)
+    if chosen_by:
+        ctx["python"]["chosen_by"] = chosen_by
     if ctx["git"].get("dirty"):
         outputs = [p for p in (plan.research_dir / "experiments").glob("*") if p.is_dir()]
         outputs.append(plan.research_dir / "FINDINGS.md")
@@ -564,46 +472,6 @@ def plan_context(plan: Plan, runs_dir: Path) -> dict[str, Any]:
                                and w not in ctx["git"].get("patch_notes", [])]
             ctx["git"], ctx["patch"] = git, patch
     return ctx
-
-
-def _finish_status(run: Run, outcome: Outcome, reason: str | None = None, stopped: bool = False,
-                   state: str | None = None) -> None:
-    raw = run.raw_status()
-    stamp = now_iso()
-    raw.setdefault("started_at", stamp)
-    raw.update(state="stopped" if stopped else (state or outcome.state), ended_at=stamp,
-               reason=reason or outcome.reason or "exited with code 0", exit_code=outcome.exit_code,
-               signal=outcome.signal, signal_name=process.signal_name(outcome.signal) if outcome.signal else None)
-    run.write_status(raw)
-
-
-def _unit_result(outcome: Outcome, result: dict[str, Any], run: Run) -> dict[str, Any]:
-    if outcome.state == "succeeded" and result.get("ok"):
-        r = result["result"]
-        return {"status": "succeeded", "finding": r["finding"], "metrics": r["metrics"], "artifacts": r["artifacts"]}
-    err = result.get("error") if result and not result.get("ok") else None
-    if err:
-        reason = f"{err['type']}: {err['message']}".splitlines()[0]
-        tb = err.get("traceback")
-    else:
-        reason = outcome.reason or "exited without writing a result"
-        if outcome.state == "succeeded":
-            reason = "the sub-experiment exited without a result (did the handler call os._exit?)"
-        tb = _tail(run.log_path)
-    return {"status": "failed", "reason": reason, "traceback": tb}
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
-
-
-def _wandb_on() -> bool:
-    from expkit.plan.api import wandb_wanted
-
-    return wandb_wanted(os.environ)
 
 
 def _slug(project: Any) -> str:

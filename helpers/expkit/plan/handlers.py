@@ -3,16 +3,15 @@
 `<handlers root>/<prefix>/__init__.py` exposes `get_handlers() -> {sub_id: callable}`, where prefix is the
 experiment id up to the first '-'. The root is `handlers_root:` from the plan, else `infra/modal/handlers`
 when it exists, else `handlers/`. An experiment may name its module instead (`handlers: pkg.module`).
-Handlers are imported only inside the sub-experiment's own process, never in the runner.
+Handlers are imported only inside the sub-experiment's own process, in the project's Python, never in the runner
+(expkit.plan.runtime.expkit_plan_runtime.import_handlers).
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from expkit.plan.schema import Experiment, Plan
 
@@ -54,26 +53,3 @@ def source_for(plan: Plan, exp: Experiment) -> HandlerSource:
     except ValueError:  # a handlers root outside the project: import the package from its parent
         dotted, paths = exp.prefix, [str(hroot)]
     return HandlerSource(dotted, paths, hroot / exp.prefix)
-
-
-def import_handlers(source: HandlerSource) -> dict[str, Callable]:
-    """Import the module and call get_handlers(); raise ImportError/TypeError with what to fix."""
-    for path in reversed(source.paths):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    importlib.invalidate_caches()
-    try:
-        module = importlib.import_module(source.module)
-    except ModuleNotFoundError as exc:
-        if exc.name and source.module.startswith(exc.name):
-            raise ImportError(f"no handler package {source.module} (expected {source.location}/__init__.py "
-                              f"with get_handlers())") from None
-        raise
-    get = getattr(module, "get_handlers", None)
-    if not callable(get):
-        raise TypeError(f"{source.module} has no get_handlers() function returning {{sub_id: handler}}")
-    handlers = get()
-    if not isinstance(handlers, dict):
-        raise TypeError(f"{source.module}.get_handlers() returned {type(handlers).__name__}, expected a dict "
-                        "{sub_id: handler}")
-    return {str(k): v for k, v in handlers.items()}

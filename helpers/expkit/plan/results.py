@@ -55,9 +55,10 @@ def dump(doc: dict[str, Any]) -> str:
     return fast_dump(doc)
 
 
-def save(path: Path, doc: dict[str, Any]) -> None:
+def save(path: Path, doc: dict[str, Any], durable: bool = True) -> None:
+    """Atomic always; durable=False leaves the fsync to the caller (the plan runner does it in the background)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dump(doc))
+    atomic_write_text(path, dump(doc), durable)
 
 
 def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any], *, stub: bool,

@@ -69,20 +69,130 @@ def get_handlers():
     return {{"{sub}": {func}}}
 '''
 
-HANDLER_TEST = '''"""Runs the {sub} handler directly with a real ExperimentRunner in a temp folder (fast, no plan needed)."""
+HANDLER_TEST = '''"""Tests the {sub} handler of {exp_id} in the project's own environment: neither expkit nor pytest is needed.
 
-from {module} import get_handlers
-from expkit.plan.api import ExperimentRunner
+Run it from the project root with the project's Python:
+
+    python {path}
+    python -m pytest {folder}    (the same, when the project has pytest)
+
+`Runner` is a small stand-in with the attributes of expkit's runner that handlers use (seed, config, logger,
+device, run_dir, log_metrics, results.save_artifact / save_json_artifact / get_artifact_path). The real runner,
+in this same environment: expkit plan run {exp_id} --sub {sub}
+"""
+
+import json
+import logging
+import math
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[{depth}]))  # where `{module}` is imported from
+
+from {module} import get_handlers  # noqa: E402
 
 
-def test_{func}_returns_a_valid_result(tmp_path):
-    runner = ExperimentRunner(experiment_id="{exp_id}", sub_experiment_id="{sub}", seed=0, config={{}},
-                              experiment_dir=tmp_path, run_dir=tmp_path)
-    result = get_handlers()["{sub}"](runner)
-    runner.close()
-    assert set(result) == {{"finding", "metrics", "artifacts"}}
-    assert isinstance(result["metrics"]["loss"], float)
+def plain(value):
+    """numpy / torch values as Python numbers and lists, as expkit's runner converts them."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+class Results:
+    def __init__(self, experiment_dir):
+        self.experiment_dir = Path(experiment_dir)
+        self.artifacts_dir = self.experiment_dir / "artifacts"
+        self.saved = []
+
+    def get_artifact_path(self, filename):
+        assert not Path(filename).is_absolute() and ".." not in Path(filename).parts, filename
+        path = self.artifacts_dir / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_artifact(self, filename, data):
+        path = self.get_artifact_path(filename)
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        self.saved.append(path.relative_to(self.experiment_dir).as_posix())
+        return self.saved[-1]
+
+    def save_json_artifact(self, filename, obj):
+        return self.save_artifact(filename, json.dumps(obj, indent=2, default=plain) + "\\n")
+
+
+class Runner:
+    def __init__(self, folder, seed=0, config=None):
+        self.experiment_id, self.sub_experiment_id, self.sub_id = "{exp_id}", "{sub}", "{sub}"
+        self.seed, self.config, self.stub = seed, dict(config or {{}}), False
+        self.run_dir = Path(folder)
+        self.results = Results(self.run_dir / "experiment")
+        self.logger = logging.getLogger("{sub}")
+        self.logged = []  # (step, {{metric: value}}) as log_metrics received them
+
+    @property
+    def device(self):
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+
+    def log_metrics(self, metrics, step=None):
+        self.logged.append((step, {{name: number(name, v) for name, v in metrics.items()}}))
+
+    def close(self):
+        pass
+
+
+def number(name, value):
+    value = plain(value)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    assert isinstance(value, (int, float)) and not isinstance(value, bool), f"metric {{name}}: {{value!r}} is not a number"
+    return value
+
+
+def test_{func}_returns_a_valid_result():
+    with tempfile.TemporaryDirectory() as folder:
+        runner = Runner(folder, seed=0)
+        result = get_handlers()["{sub}"](runner)
+        assert isinstance(result, dict) and set(result) == {{"finding", "metrics", "artifacts"}}, result
+        assert isinstance(result["finding"], str) and result["finding"]
+        metrics = {{name: number(name, v) for name, v in result["metrics"].items()}}
+        assert "loss" in metrics and math.isfinite(metrics["loss"])  # the metric {exp_id}'s criterion judges
+        for artifact in result["artifacts"]:
+            assert (runner.results.experiment_dir / artifact).exists(), artifact
+
+
+if __name__ == "__main__":
+    failed = 0
+    for name, test in sorted(globals().items()):
+        if name.startswith("test_") and callable(test):
+            try:
+                test()
+                print(f"ok    {{name}}")
+            except Exception:  # noqa: BLE001 - report every test, then fail
+                failed += 1
+                traceback.print_exc()
+                print(f"FAIL  {{name}}")
+    sys.exit(1 if failed else 0)
 '''
+
+
+def _shown(path: Path, root: Path) -> str:
+    """`path` as a researcher types it from the project root."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def default_sub(prefix: str) -> str:
@@ -171,8 +281,10 @@ def new_experiment(exp_id: str, plan_path: Path | None, cwd: Path, subs: list[st
         from expkit.plan.handlers import source_for
 
         module = source_for(plan, plan.experiments[exp_id]).module
-        atomic_write_text(pkg / "test_handlers.py",
-                          HANDLER_TEST.format(exp_id=exp_id, func=func, sub=subs[0], module=module))
+        test_path = pkg / "test_handlers.py"
+        atomic_write_text(test_path, HANDLER_TEST.format(
+            exp_id=exp_id, func=func, sub=subs[0], module=module, depth=len(module.split(".")),
+            path=_shown(test_path, plan.root), folder=_shown(pkg, plan.root)))
         created += [str(pkg / "__init__.py"), str(pkg / "test_handlers.py")]
         if len(subs) > 1:
             notes.append(f"only {subs[0]} has an example handler: add {', '.join(subs[1:])} to get_handlers()")

@@ -18,10 +18,10 @@ from expkit.errors import ExpkitError
 
 PLAN_FILE = "research_plan.yaml"
 TOP_KEYS = {"project", "experiments", "gates", "archived", "links", "last_updated", "handlers_root", "seed",
-            "timeout"}
+            "timeout", "python"}
 EXPERIMENT_KEYS = {"name", "type", "phase", "status", "description", "outcome", "sub_experiments",
                    "success_criteria", "dependencies", "replaces", "achieved", "future_study", "handlers",
-                   "seeds", "seed", "timeout", "notes"}
+                   "seeds", "seed", "timeout", "notes", "python"}
 SUB_KEYS = {"id", "timeout", "depends_on", "description", "name"}
 CRITERION_KEYS = {"target", "acceptable", "failure", "direction", "note", "from", "relative_to", "metric"}
 GATE_KEYS = {"name", "description", "experiments", "unlocks", "status", "note"}

@@ -24,7 +24,7 @@ def experiment_state(plan: Plan, exp_id: str) -> dict[str, Any]:
         warnings.append(f"{exp_id}: plan status '{plan_word['raw']}' is not a word expkit knows (passed*, "
                         "completed*, proceed*, pivot*, failed*, in_progress, not_started, blocked): shown as written; "
                         "it does not open a dependency gate")
-    from expkit.plan.remote import in_flight
+    from expkit.plan.units import in_flight
 
     on_modal = sorted({sub for sub, _ in in_flight(doc)})
     subs = sub_states(doc, exp, on_modal)

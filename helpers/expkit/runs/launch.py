@@ -23,6 +23,7 @@ from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
 from expkit.redact import redact_argv, redact_env, scrub, secret_values
 from expkit.runs import gitstate, interpreter, manifest as mf
+from expkit.runs.outputs import fixed_output_warnings
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
 
@@ -238,10 +239,12 @@ def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: P
             "warnings": warnings}
 
 
-def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[Run, dict[str, str], list[str]]:
+def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
+            durable: bool = True) -> tuple[Run, dict[str, str], list[str]]:
     """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings).
 
-    `context` (from capture_context) skips the capture when many runs share one code state.
+    `context` (from capture_context) skips the capture when many runs share one code state. durable=False writes
+    the files atomically without fsync: for a caller that fsyncs the manifest itself while the run starts (a plan).
     """
     if not req.argv:
         raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
@@ -278,6 +281,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
 
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
     git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"])
+    warnings += fixed_output_warnings(req.argv, cwd)
     if offline:
         warnings.append(offline)
 
@@ -314,10 +318,10 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None) -> tuple[
         atomic_write_bytes(run_dir / "git.patch", scrub(patch, secrets))
         manifest["git"]["patch"] = "git.patch"
     manifest.update(req.extra)
-    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets))
+    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets), durable)
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],
-                      "command": manifest["command"]["shell"]})
+                      "command": manifest["command"]["shell"]}, durable=durable)
     return run, env, warnings
 
 

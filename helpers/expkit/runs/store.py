@@ -68,8 +68,9 @@ class Run:
     def raw_status(self) -> dict[str, Any]:
         return read_json(self.path / STATUS, default={}) or {}
 
-    def write_status(self, status: dict[str, Any]) -> None:
-        atomic_write_json(self.path / STATUS, status)
+    def write_status(self, status: dict[str, Any], durable: bool = True) -> None:
+        """durable=False for a state about to be replaced (queued, running): atomic, without the fsync."""
+        atomic_write_json(self.path / STATUS, status, durable)
 
     live = None  # a backend status fetched in one batch by RunStore.all(); used once by status()
     prefetched = None  # status.json as RunStore.all() read it; used once by status(), so it is read once

@@ -18,6 +18,7 @@ from pathlib import Path
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.runs import process
 from expkit.runs.layout import LOG, STATUS, STOP_REQUEST
+from expkit.runs.outputs import expand_run_dir
 from expkit.timeutil import now_iso
 
 
@@ -71,7 +72,8 @@ def run(run_dir: Path, notify_fd: int) -> int:
 
     log = open(run_dir / LOG, "ab", buffering=0)
     try:
-        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=log,
+        argv = expand_run_dir(spec["argv"], str(run_dir))
+        child = subprocess.Popen(argv, cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):

@@ -30,22 +30,35 @@ def set_kwarg(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
         return call.with_changes(args=[new])
     last = args[-1]
     if isinstance(last.comma, cst.Comma):
-        # Multi-line call with a trailing comma: the new argument goes on its own line, same indentation.
+        # Vertical call with a trailing comma: the new argument goes on its own line, indented like the others;
+        # a comment after the last argument stays on that argument's line, `)` keeps its own.
         ws = last.comma.whitespace_after
-        new = new.with_changes(comma=cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=ws))
-        args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=_line_like(args, ws)))
+        between = _line_like(call, args, ws)
+        if isinstance(ws, cst.ParenthesizedWhitespace) and isinstance(between, cst.ParenthesizedWhitespace):
+            keep, closing = between.with_changes(first_line=ws.first_line), ws.with_changes(
+                first_line=cst.TrailingWhitespace())
+        else:
+            keep, closing = between, ws
+        new = new.with_changes(comma=cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=closing))
+        args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=keep))
         args.append(new)
     else:
-        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        # No trailing comma: `, name=value` right after the last argument; whatever preceded `)` (a newline in a
+        # vertical call) still does.
+        new = new.with_changes(whitespace_after_arg=last.whitespace_after_arg)
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                                     whitespace_after_arg=cst.SimpleWhitespace(""))
         args.append(new)
     return call.with_changes(args=args)
 
 
-def _line_like(args, ws):
-    """The whitespace that separates earlier arguments (a newline + indent in a vertical call)."""
+def _line_like(call: cst.Call, args, ws):
+    """The whitespace that separates the arguments (a newline + indent in a vertical call)."""
     for arg in args[:-1]:
         if isinstance(arg.comma, cst.Comma):
             return arg.comma.whitespace_after
+    if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
+        return call.whitespace_before_args.with_changes(first_line=cst.TrailingWhitespace())
     return ws
 
 

@@ -1,5 +1,5 @@
-"""HF Accelerate: `Accelerator(log_with="wandb")`, `init_trackers` after it, `end_training` in a finally, and the
-loss through `accelerator.log` (which already runs only on the main process)."""
+"""HF Accelerate: `Accelerator(log_with="wandb")`, `init_trackers` after it, `end_training` where the training
+function ends, and the loss through `accelerator.log` (which already runs only on the main process)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import libcst as cst
 
 from expkit.inject.analyze import Analysis, Site
 from expkit.inject.codemods._args import append_to, expr, get_kwarg, set_kwarg, string_values
-from expkit.inject.codemods.loop import loss_sites
+from expkit.inject.codemods.loop import log_steps, loss_sites, skipped_notes
 from expkit.inject.config import param_config, statement_config
 from expkit.inject.edits import MARK, Plan
 
@@ -50,6 +50,12 @@ def plan(plan: Plan, opts) -> None:
     site = _accelerators(a)[0]
     arg = get_kwarg(site.node, "log_with")
     values = string_values(arg.value) if arg else None
+    if values is not None and {"wandb", "all"} & set(values):
+        which = "wandb" if "wandb" in values else "all"
+        plan.notes.append(f"line {a.line_of(site.node)}: Accelerator(log_with=\"{which}\") already "
+                          + ("sends to W&B" if which == "wandb" else "includes W&B (every installed tracker)")
+                          + ": no change needed there")
+        plan.existing.append({"line": a.line_of(site.node), "code": f"log_with=\"{which}\""})
     if arg is None:
         plan.rewrite_call(site, lambda call: set_kwarg(call, "log_with", expr('"wandb"')), 'log_with="wandb"')
     elif values is None or not ({"wandb", "all"} & set(values)):
@@ -62,6 +68,8 @@ def plan(plan: Plan, opts) -> None:
         return
     methods = {(c.name or "") for c in a.calls}
     block, stmt = site.block, site.stmt
+    if f"{name}.init_trackers" in methods:
+        plan.notes.append(f"the script already calls {name}.init_trackers(...): its project and config are kept")
     if f"{name}.init_trackers" not in methods:
         cfg = statement_config(a, block, stmt, site.func) or param_config(a, site.func)
         for imp in cfg.imports if cfg else ():
@@ -75,17 +83,19 @@ def plan(plan: Plan, opts) -> None:
         plan.insert(site, "after", f"{call}  {MARK}", "accelerator.init_trackers")
         if cfg:
             plan.notes.append(f"config: {cfg.source}")
-        index = next(i for i, s in enumerate(block.body) if s is stmt)
-        if f"{name}.end_training" not in methods and index + 1 < len(block.body):
-            plan.wrap(site, block, block.body[index + 1], f"{name}.end_training()  {MARK}")
+        if f"{name}.end_training" not in methods:
+            plan.at_end(site, block, f"{name}.end_training()  {MARK}", "accelerator.end_training", anchor=stmt)
+    if f"{name}.log" in methods:
+        plan.notes.append(f"the script already logs with {name}.log(...): no metric added")
     if f"{name}.log" not in methods:
-        done = set()
-        for s, key, value in loss_sites(a):
-            if id(s.stmt) in done:
-                continue
-            done.add(id(s.stmt))
+        skipped: list = []
+        losses = []
+        for s, key, value in loss_sites(a, skipped):
             if _visible(a, s, name):
-                plan.insert(s, "after", f'{name}.log({{"{key}": {value}}})  {MARK}', "accelerator.log(loss)")
+                losses.append((s, key, value))
             else:
                 plan.warnings.append(f"line {a.line_of(s.stmt)}: `{name}` is not visible where the loss is: "
                                      f'log it with `{name}.log({{"{key}": {value}}})`')
+        plan.notes.extend(skipped_notes(a, skipped))
+        log_steps(plan, losses, call=f"{name}.log", guard=False, visible=lambda s: _visible(a, s, name),
+                  defer=', log_kwargs={"wandb": {"commit": False}}')

@@ -1,6 +1,7 @@
 """Keras: `WandbMetricsLogger` (not the deprecated WandbCallback) in `fit(..., callbacks=...)`.
 
-The callback needs a live run, so `wandb.init` goes right before the `fit` statement (try/finally to finish).
+The callback needs a live run, so `wandb.init` goes right before the `fit` statement, `wandb.finish()` where that
+block ends.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import libcst as cst
 
 from expkit.inject.analyze import Analysis
 from expkit.inject.codemods._args import append_to, assigned_name, expr, get_kwarg, set_kwarg
+from expkit.inject.codemods.loop import Unplaceable
 from expkit.inject.edits import MARK, Plan
 
 DESCRIPTION = "Lightning: WandbLogger added to Trainer(logger=...)"
@@ -39,8 +40,26 @@ def _logger_args(opts) -> str:
     return ", ".join(args)
 
 
+TENSORBOARD_API = ("add_image", "add_images", "add_scalar", "add_scalars", "add_histogram", "add_figure", "add_graph",
+                   "add_text", "add_embedding", "add_video", "add_audio", "add_pr_curve", "add_hparams", "add_mesh")
+
+
+def tensorboard_calls(a: Analysis) -> list:
+    """`logger.experiment.add_image(...)` and the like: TensorBoard's SummaryWriter API called through a logger."""
+    return [c for c in a.calls if (c.name or "").rsplit(".", 1)[-1] in TENSORBOARD_API
+            and ".experiment." in (c.name or "") and c.path]
+
+
 def plan(plan: Plan, opts) -> None:
     a = plan.analysis
+    tb = tensorboard_calls(a)
+    if tb and _calls(a, ".Trainer"):
+        line = a.line_of(tb[0].stmt)
+        raise Unplaceable(
+            f"line {line} calls `{tb[0].name}(...)`, TensorBoard's API, on the Trainer's logger: a WandbLogger in "
+            "logger= has no such method and the run would crash at that line",
+            "guard it (`if isinstance(logger, TensorBoardLogger):`) then inject again, or keep TensorBoard and "
+            "run with `wandb.init(sync_tensorboard=True)`", line)
     logger = f"WandbLogger({_logger_args(opts)})"
     for c in _calls(a, ".Trainer"):
         arg = get_kwarg(c.node, "logger")
@@ -61,6 +80,8 @@ def plan(plan: Plan, opts) -> None:
             return set_kwarg(call, "logger", append_to(get_kwarg(call, "logger").value, logger))
 
         plan.rewrite_call(c, edit, "Trainer(logger=WandbLogger)")
+        if arg is not None and not (isinstance(arg.value, cst.Name) and arg.value.value in ("True", "False", "None")):
+            plan.notes.append(f"line {a.line_of(c.node)}: the existing logger is kept; WandbLogger logs beside it")
         if arg is not None and isinstance(arg.value, cst.Name) and arg.value.value == "False":
             plan.warnings.append(f"line {a.line_of(c.node)}: logger=False replaced by a WandbLogger")
     for c in _calls(a, "LightningCLI"):
@@ -85,6 +106,7 @@ def plan(plan: Plan, opts) -> None:
             plan.rewrite_call(c, edit, "LightningCLI(trainer_defaults={logger: WandbLogger})")
         else:
             plan.warnings.append(f"line {a.line_of(c.node)}: LightningCLI already sets a logger default or "
-                                 "trainer_defaults is not a dict literal: pass --trainer.logger=WandbLogger")
+                                 "trainer_defaults is not a dict literal: nothing changed; pass "
+                                 "--trainer.logger=WandbLogger on the command line")
     if _calls(a, ".Trainer"):
         plan.add_import(f"from {_package(a)}.loggers import WandbLogger")

@@ -1,0 +1,74 @@
+"""Output paths a command writes inside the repository: a fixed `--save model.pt` is overwritten by every run.
+
+Read from the command's own flags and, for a Python script, from its argparse defaults (statically, with
+entrypoints.analyze: the user's code is never imported). The fix expkit suggests is the run's own folder:
+`$EXPKIT_RUN_DIR` in a command is replaced by the run directory when the run starts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RUN_DIR_VAR = "EXPKIT_RUN_DIR"
+_OUTPUT_FLAG = re.compile(r"^--?(save|save[-_]?(path|dir|model|to)|out|output|out[-_]?dir|output[-_]?dir|"
+                          r"output[-_]?path|checkpoint|checkpoint[-_]?dir|ckpt|ckpt[-_]?dir|model[-_]?path|"
+                          r"log[-_]?dir|save[-_]?model[-_]?path)$", re.I)
+
+
+def expand_run_dir(argv: list[str], run_dir: str) -> list[str]:
+    """`$EXPKIT_RUN_DIR` / `${EXPKIT_RUN_DIR}` in any argument -> the run directory (no shell runs the command)."""
+    return [a.replace("${" + RUN_DIR_VAR + "}", run_dir).replace("$" + RUN_DIR_VAR, run_dir) for a in argv]
+
+
+def _inside(value: str, cwd: Path) -> bool:
+    if not value or RUN_DIR_VAR in value or value.startswith(("$", "~", "-")) or "://" in value:
+        return False
+    path = Path(value)
+    if path.is_absolute():
+        try:
+            path.resolve().relative_to(cwd.resolve())
+        except ValueError:
+            return False
+    return True
+
+
+def _script(argv: list[str], cwd: Path) -> Path | None:
+    for a in argv[:6]:
+        if a.endswith(".py") and (cwd / a).is_file():
+            return cwd / a
+    return None
+
+
+def fixed_output_warnings(argv: list[str], cwd: Path) -> list[str]:
+    """One warning per output flag that points inside the repository, given or defaulted."""
+    found: dict[str, tuple[str, str]] = {}  # flag -> (value, given|default)
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if not _OUTPUT_FLAG.match(name):
+            continue
+        value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        found[name] = (value, "given")
+    script = _script(argv, cwd)
+    if script is not None:
+        from expkit.entrypoints.analyze import analyze
+
+        try:
+            flags = analyze(script)["config"]["flags"]
+        except (OSError, ValueError, KeyError):
+            flags = []
+        given = {n.replace("_", "-") for n in found}
+        for f in flags:
+            name, default = f.get("name", ""), f.get("default")
+            if (_OUTPUT_FLAG.match(name) and isinstance(default, str) and name.replace("_", "-") not in given
+                    and (Path(default).suffix or name.lstrip("-").lower() in ("save", "checkpoint", "ckpt"))):
+                found[name] = (default, "default")
+    out = []
+    for name, (value, how) in found.items():
+        if not _inside(value, cwd):
+            continue
+        suggested = f"{name} '${RUN_DIR_VAR}/{Path(value).name}'"
+        out.append(f"{name} {value} ({'its default in ' + script.name if how == 'default' and script else how}) "
+                   f"writes inside the repository: every run overwrites it. Give each run its own: {suggested} "
+                   f"(expkit puts the run's folder there)")
+    return out

@@ -1,0 +1,2 @@
+FILE=$1
+wget -N $URL -O $ZIP_FILE

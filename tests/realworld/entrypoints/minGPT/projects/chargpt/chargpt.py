@@ -1,0 +1,11 @@
+# karpathy/minGPT projects/chargpt/chargpt.py: structure re-typed (imports, entry-point calls, flags), not the original code
+import os
+import sys
+import torch
+from mingpt.model import GPT
+from mingpt.trainer import Trainer
+if __name__ == '__main__':
+    config = get_config()
+    config.merge_from_args(sys.argv[1:])
+    trainer = Trainer(config.trainer, model, train_dataset)
+    trainer.run()

@@ -1,0 +1,191 @@
+"""The /run-experiment walk-through (tests/walkthrough/CHECKLIST.md) as a test: walk_run_experiment.py follows the
+skill on a small real project (a git repository, a README, an argparse script that saves to a fixed model.pt),
+and one regression test per friction point the walk-throughs on public projects found."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import expkit_env, git, run_expkit_cmd
+
+ROOT = Path(__file__).resolve().parents[2]
+SKILL = ROOT / "skills" / "run-experiment" / "SKILL.md"
+_spec = importlib.util.spec_from_file_location("walk_run_experiment", Path(__file__).parent / "walk_run_experiment.py")
+walker = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(walker)
+
+TRAIN = '''
+import argparse, os, random
+p = argparse.ArgumentParser()
+p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--save", type=str, default="model.pt", help="path to save the final model")
+args = p.parse_args()
+random.seed(int(os.environ.get("EXPKIT_SEED", "0")))
+loss = 3.0
+for epoch in range(1, args.epochs + 1):
+    for batch in range(10, 31, 10):
+        loss *= 0.9
+        print(f"| epoch {epoch:3d} | {batch:5d}/{30:5d} batches | ms/batch {12.5:5.2f} | loss {loss:5.2f}", flush=True)
+    print(f"| end of epoch {epoch:3d} | valid loss {loss + 0.1:5.2f}", flush=True)
+with open(args.save, "w") as f:
+    f.write("weights")
+'''
+
+
+@pytest.fixture
+def project(tmp_path):
+    repo = tmp_path / "lm"
+    repo.mkdir()
+    (repo / "main.py").write_text(textwrap.dedent(TRAIN))
+    (repo / "README.md").write_text("# Tiny LM\n\n```bash\npython main.py --epochs 2\n```\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "tiny lm")
+    return repo
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_walkthrough_checklist_passes_on_a_small_project(project):
+    """A new venv (the recommended answer), no torch needed, no W&B: every checklist item holds."""
+    w = walker.walk(project, [sys.executable, "-m", "expkit"], env=expkit_env())
+    failed = [(item, detail) for ok, item, detail in w.items if not ok]
+    assert not failed, failed
+    items = {item for _, item, _ in w.items}
+    assert "Launch: a fixed output path inside the repository is flagged with its fix" in items
+    assert len(w.items) >= 12
+
+
+def test_doctor_gives_branch_and_commit_for_the_confirmation_table(project):
+    out = run_expkit_cmd("doctor", "--json", cwd=project).json()
+    assert out["git"]["branch"] == "main" and len(out["git"]["commit"]) == 40 and out["git"]["dirty"] is False
+    assert "doctor's `git`" in SKILL.read_text()
+
+
+def test_python_is_known_in_phase_1(project):
+    rec = run_expkit_cmd("env", "detect", project, "--json", env={"VIRTUAL_ENV": "", "CONDA_PREFIX": ""}).json()
+    assert rec["recommendation"]["python"] == str(project.resolve() / ".venv" / "bin" / "python")
+    assert "recommendation.python" in SKILL.read_text()
+
+
+def test_skill_offers_i_dont_know_as_an_option_and_a_recommended_wandb_answer():
+    text = SKILL.read_text()
+    assert 'make the last option of each question "I don\'t know → use the recommended one"' in text
+    assert "`<repo folder name>` (recommended)" in text
+    assert "Already integrated (recommended)" in text
+
+
+def test_skill_shows_the_edit_list_first_and_the_diff_on_request():
+    text = SKILL.read_text()
+    assert "the `edits` as a short list" in text and "show the `diff`" in text and "when they ask for it" in text
+
+
+def test_offer_to_commit_uses_tools_the_skill_allows():
+    text = SKILL.read_text()
+    front = text.split("---", 2)[1]
+    assert "Bash(git add *)" in front and "Bash(git commit *)" in front
+    assert "`git add <script>`" in text and "`git commit -m" in text
+
+
+def test_runs_wait_json_on_timeout_is_one_object_and_its_hint_does_not_flood(project):
+    (project / "sleep.py").write_text("import time\ntime.sleep(30)\n")
+    r = run_expkit_cmd("launch", "--json", "--", sys.executable, "sleep.py", cwd=project)
+    run_id = r.json()["run_id"]
+    try:
+        w = run_expkit_cmd("runs", "wait", run_id, "--timeout", "0.5", "--json", cwd=project)
+        assert w.returncode == 124
+        out = json.loads(w.stdout)
+        assert out == {"run_id": run_id, "state": "running", "timed_out": True, "timeout_s": 0.5,
+                       "wait_exit_code": 124}
+        assert "--follow" not in w.stderr and f"expkit runs watch {run_id} --once" in w.stderr
+    finally:
+        run_expkit_cmd("runs", "stop", run_id, cwd=project)
+
+
+def test_fixed_output_path_gets_a_note_and_run_dir_keeps_each_runs_file(project):
+    r = run_expkit_cmd("launch", "--json", "--", sys.executable, "main.py", "--epochs", "1", cwd=project)
+    warnings = r.json()["warnings"]
+    assert any(w.startswith("--save model.pt (its default in main.py) writes inside the repository") and
+               "--save '$EXPKIT_RUN_DIR/model.pt'" in w for w in warnings), warnings
+    given = run_expkit_cmd("launch", "--json", "--", sys.executable, "main.py", "--save", "out.pt", cwd=project)
+    assert any(w.startswith("--save out.pt (given)") for w in given.json()["warnings"])
+    fixed = run_expkit_cmd("launch", "--json", "--", sys.executable, "main.py", "--epochs", "1", "--save",
+                           "$EXPKIT_RUN_DIR/model.pt", cwd=project)
+    assert not [w for w in fixed.json()["warnings"] if "EXPKIT_RUN_DIR" in w]
+    run_id = fixed.json()["run_id"]
+    done = run_expkit_cmd("runs", "wait", run_id, "--timeout", "60", "--json", cwd=project)
+    assert done.returncode == 0, done
+    run_dir = Path(fixed.json()["run_dir"])
+    assert (run_dir / "model.pt").read_text() == "weights"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert "$EXPKIT_RUN_DIR/model.pt" in manifest["command"]["argv"]  # a reproduction gets its own folder
+    assert "'$EXPKIT_RUN_DIR/…'" in SKILL.read_text()
+
+
+def test_skill_says_what_to_do_when_a_torch_project_has_no_torch():
+    assert re.search(r"It does use torch: install it\s+\(`expkit env install --env <env> --with torch --json`",
+                     SKILL.read_text())
+
+
+def test_sweep_dry_run_warns_when_every_trial_writes_the_same_file(project):
+    """Found walking the planner on word_language_model: a sweep over `--save model.pt` overwrites one file."""
+    (project / "sweep.yaml").write_text("name: s\nmethod: grid\nparameters:\n  epochs: {values: [1, 2]}\n"
+                                        f"command: {sys.executable} main.py --epochs ${{epochs}} --save model.pt\n")
+    out = run_expkit_cmd("sweep", "run", "sweep.yaml", "--dry-run", "--json", cwd=project).json()
+    assert [w for w in out["warnings"] if w.startswith("every trial: --save model.pt (given)")]
+    (project / "sweep.yaml").write_text((project / "sweep.yaml").read_text().replace(
+        "--save model.pt", "--save $EXPKIT_RUN_DIR/model.pt"))
+    out = run_expkit_cmd("sweep", "run", "sweep.yaml", "--dry-run", "--json", cwd=project).json()
+    assert out["warnings"] == [] and "$EXPKIT_RUN_DIR/model.pt" in out["trials"][0]["command"]
+    assert "act on its `warnings`" in (ROOT / "agents" / "ml-experiment-planner.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_reference_pattern_wraps_an_existing_script_in_a_plan(project):
+    """Found walking ml-experiment-runner on word_language_model: no pattern said how a handler runs the project's
+    own script. The reference's snippet, as written, runs it for real and its metric is judged."""
+    text = (ROOT / "references" / "handler-patterns.md").read_text()
+    section = text.split("## Wrapping an existing training script", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    # the project's script takes --seed like most do
+    (project / "main.py").write_text((project / "main.py").read_text().replace(
+        'p.add_argument("--epochs"', 'p.add_argument("--seed", type=int, default=0)\np.add_argument("--epochs"'))
+    r = run_expkit_cmd("plan", "new", "c1-wrap", "--sub", "e1_1", "--json", cwd=project)
+    assert r.returncode == 0, r
+    plan = project / "research" / "research_plan.yaml"
+    plan.write_text(plan.read_text().replace(
+        'loss: {target: 0.1, acceptable: 0.2, failure: 0.5, direction: lower, note: "TODO: your metric"}',
+        'valid_loss: {target: 2.5, acceptable: 2.8, failure: 3.5, direction: lower}'))
+    (project / "handlers" / "c1" / "__init__.py").write_text(snippet + "\n\ndef get_handlers():\n"
+                                                             "    return {'e1_1': e1_1}\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "plan")
+    run = run_expkit_cmd("plan", "run", "c1-wrap", "--json", cwd=project, timeout=240)
+    assert run.returncode == 0, run
+    results = (project / "research" / "experiments" / "c1-wrap" / "results.yaml").read_text()
+    assert "valid_loss" in results and "e1_1: 1.69" in results  # 3.0 * 0.9**6 + 0.1 after 2 epochs
+    assert not (project / "model.pt").exists()  # the output went to the artifacts folder
+
+
+def test_run_dir_variable_survives_the_slurm_script_and_modal():
+    """The fix launch suggests (`--save '$EXPKIT_RUN_DIR/model.pt'`) must mean the run's folder on every backend:
+    the Slurm script leaves the variable to the job's shell (which exports it); Modal's runner replaces it."""
+    import subprocess
+
+    from expkit.backends.slurm import shell_join
+
+    line = shell_join(["python", "main.py", "--save", "$EXPKIT_RUN_DIR/model.pt", "--note", "it's ${EXPKIT_RUN_DIR}"])
+    out = subprocess.run(["bash", "-c", f"printf '%s\\n' {line.split(' ', 2)[2]}"], capture_output=True, text=True,
+                         env={"EXPKIT_RUN_DIR": "/runs/r1", "PATH": "/usr/bin:/bin"}).stdout.splitlines()
+    assert out == ["--save", "/runs/r1/model.pt", "--note", "it's /runs/r1"]
+    assert shell_join(["echo", "$HOME"]) == "echo '$HOME'"  # any other variable stays literal, as before
+    source = (ROOT / "helpers" / "expkit" / "backends" / "modal_remote.py").read_text()
+    assert '.replace("$EXPKIT_RUN_DIR", str(run_dir))' in source
