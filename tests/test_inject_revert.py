@@ -46,13 +46,21 @@ def test_edits_away_from_expkit_lines_are_kept(expkit, tmp_path):
     folder, script = project(tmp_path)
     original = script.read_text()
     inject_file(script)
-    edited = script.read_text().replace("default=0.1, metavar='LR'", "default=0.3, metavar='LR'") + "# tuned\n"
-    assert edited != script.read_text()
-    script.write_text(edited)
+    edits = [("default=0.1, metavar='LR'", "default=0.3, metavar='LR'"),  # before the run starts
+             ('    torch.save(model.state_dict(), "mnist_cnn.pt")\n',  # inside main, after the training loop
+              '    torch.save(model.state_dict(), "mnist_cnn.pt")\n    print("saved")\n')]
+    edited = script.read_text()
+    for old, new in edits:
+        assert old in edited
+        edited = edited.replace(old, new)
+    script.write_text(edited + "# tuned\n")
     res = expkit("wandb", "revert", script, "--json", cwd=folder)
     assert res.returncode == 0, res
     assert res.json()["kept_edits"]
-    expected = original.replace("default=0.1, metavar='LR'", "default=0.3, metavar='LR'") + "# tuned\n"
+    expected = original
+    for old, new in edits:
+        expected = expected.replace(old, new)
+    expected += "# tuned\n"
     assert script.read_text() == expected, "exactly the user's edits, no W&B line left"
 
 
