@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "helpers"
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(HELPERS))
+pytest_plugins = ["pytester"]
 
 
 def expkit_env(extra: dict | None = None) -> dict:
@@ -77,3 +78,14 @@ def git_repo(tmp_path):
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "initial")
     return repo
+
+
+@pytest.fixture(autouse=True)
+def _slurm_jobs_cancelled_after_each_test(request):
+    """A test on the localhost Slurm cluster leaves no job behind, even when it failed half-way: the cluster is
+    shared by its module, and one leftover job would starve the next tests of CPUs."""
+    yield
+    if any(name.startswith("slurm_cluster") for name in request.fixturenames):
+        from slurm_cluster import cancel_jobs_of_live_clusters
+
+        cancel_jobs_of_live_clusters()

@@ -157,9 +157,25 @@ class SlurmCluster:
             parts.append(f"--- {f.name}\n" + f.read_text(errors="replace")[-3000:])
         return "\n".join(parts)
 
-    def stop(self) -> None:
+    def jobs(self) -> list[str]:
+        """Ids of the jobs this cluster still holds (pending, running or completing)."""
+        out = subprocess.run(["squeue", "-h", "-o", "%A"], env={**os.environ, **self.env}, capture_output=True,
+                             text=True, timeout=10)  # %A: an array's own id (cancels all its tasks), else the job's
+        return sorted(set(out.stdout.split()))
+
+    def cancel_all(self, timeout: float = 30) -> None:
+        """Cancel every job submitted to this cluster and wait until it has left the queue, so a test that failed
+        with jobs still running cannot starve the next test of CPUs."""
+        if not self.procs:
+            return
         env = {**os.environ, **self.env}
-        subprocess.run(["scancel", "--full", "--user", "root"], env=env, capture_output=True, timeout=10)
+        deadline = time.monotonic() + timeout
+        while (ids := self.jobs()) and time.monotonic() < deadline:  # every job of this private cluster
+            subprocess.run(["scancel", "--full", *ids], env=env, capture_output=True, timeout=10)
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        self.cancel_all()  # before the daemons go: a job step outlives a terminated slurmd
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
@@ -181,15 +197,25 @@ def _cluster(nodes: int):
     cluster = SlurmCluster(root, nodes).start()
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(cluster.conf)  # for in-process calls; subprocesses inherit it
+    LIVE.append(cluster)
     try:
         yield cluster
     finally:
+        LIVE.remove(cluster)
         cluster.stop()
         if old is None:
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = old
         shutil.rmtree(root, ignore_errors=True)
+
+
+LIVE: list[SlurmCluster] = []  # clusters of the running module: conftest cancels their jobs after each test
+
+
+def cancel_jobs_of_live_clusters() -> None:
+    for cluster in LIVE:
+        cluster.cancel_all()
 
 
 @pytest.fixture(scope="module")

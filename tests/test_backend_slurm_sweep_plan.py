@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401  (fixture)
 
 from conftest import expkit_env
@@ -189,14 +190,22 @@ def test_plan_asking_for_gpus_the_cluster_lacks_is_refused_before_anything_runs(
     assert not (proj / "research" / "experiments" / "lab-kill" / "results.yaml").exists()
 
 
-def test_ctrl_c_stops_following_and_the_trials_go_on(slurm_cluster, tmp_path, expkit):
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_ctrl_c_stops_following_and_the_trials_go_on(slurm_cluster, tmp_path, expkit, inherited):
+    """`ignored`: started like `expkit sweep run ... &` from a script, where SIGINT arrives ignored; the follower
+    installs its own handler, so Ctrl-C still stops it instead of leaving it following forever."""
     proj = _sweep_project(tmp_path)
     gate = proj / "release"
     (proj / "trial.py").write_text(f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.05)\n"
                                    + TRIAL)
     env = expkit_env(slurm_cluster.env)
     follower = subprocess.Popen([sys.executable, "-m", "expkit", "sweep", "run", "sweep.yaml", "--backend", "slurm"],
-                                cwd=proj, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=proj, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_ignore_sigint if inherited == "ignored" else None)
     seen = []
     for line in follower.stderr:  # the follower says when it is following (inside its Ctrl-C handling)
         seen.append(line)

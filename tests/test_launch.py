@@ -43,7 +43,8 @@ def test_launch_records_manifest_before_start_and_exports_env(expkit, git_repo):
     assert "manifest-before-start True" in log
     assert "env True 7 7 PCI_BUS_ID" in log
     m = json.loads((Path(out["run_dir"]) / "manifest.json").read_text())
-    assert m["seed"] == {"value": 7, "source": "explicit"}
+    assert {k: m["seed"][k] for k in ("value", "source", "applied", "exported")} == {
+        "value": 7, "source": "explicit", "applied": True, "exported": 7}  # check.py reads EXPKIT_SEED
     assert m["git"]["is_repo"] and not m["git"]["dirty"] and len(m["git"]["commit"]) == 40
     assert m["git"]["branch"] == "main"
     assert m["command"]["argv"] == [sys.executable, "check.py"]

@@ -69,3 +69,16 @@ def test_empty_queue_and_missing_command(expkit, tmp_path):
     assert r.returncode == 2 and "empty" in r.stderr and "hint:" in r.stderr
     r = expkit("queue", "add", cwd=tmp_path)
     assert r.returncode == 2
+
+
+def test_queue_add_env_reaches_the_job_and_shared_outputs_are_warned(expkit, tmp_path):
+    code = "import os; print('mode', os.environ.get('WANDB_MODE'))"
+    for _ in range(2):
+        r = expkit("queue", "add", "--env", "WANDB_MODE=offline", "--", sys.executable, "-c", code, "--save",
+                   "model.pt", cwd=tmp_path)
+        assert r.returncode == 0, r
+    r = expkit("queue", "run", "--gpus", "none", "--max-parallel", "2", cwd=tmp_path, env={"WANDB_MODE": "online"})
+    assert r.returncode == 0, r
+    assert "2 jobs write the same --save model.pt (j0001, j0002)" in r.stderr
+    logs = [p.read_text() for p in (tmp_path / "runs").glob("*/stdout.log")]
+    assert len(logs) == 2 and all("mode offline" in log for log in logs)

@@ -201,3 +201,29 @@ def test_bayes_needs_optuna_or_runs_with_it(expkit, tmp_path):
     assert r.returncode == 0, r
     jobs = [json.loads(p.read_text()) for p in (proj / "runs" / ".sweeps" / "b" / "jobs").glob("*.json")]
     assert len(jobs) == 6 and all(0.0 <= j["params"]["x"] <= 1.0 and "metric_value" in j for j in jobs)
+
+
+def test_a_run_prepared_but_never_recorded_is_removed_on_resume(expkit, tmp_path):
+    """A scheduler killed between creating a trial's run and writing it into the job file leaves a run no job
+    knows, `queued` forever: the next scheduler of that sweep removes it (a crash injected exactly there)."""
+    from expkit.runs.launch import prepare
+    from expkit.sweeps.batch import Batch
+    from expkit.sweeps.gpus import Slot
+    from expkit.sweeps.spec import load_spec
+    from expkit.sweeps.trials import RunOptions, sweep_request
+
+    proj = make_project(tmp_path, n_lr=1)
+    assert expkit("sweep", "run", "sweep.yaml", "--dry-run", cwd=proj).returncode == 0
+    spec = load_spec(proj / "sweep.yaml")
+    from expkit.sweeps.sweep import open_sweep
+
+    batch, _ = open_sweep(spec, proj / "runs", proj)
+    job = batch.load_job("t0001")
+    orphan, _env, _w = prepare(sweep_request(spec, batch, RunOptions(), proj / "runs", False)(job, Slot("cpu#0")))
+    assert orphan.raw_status()["state"] == "queued" and not batch.load_job("t0001")["attempts"]
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=proj)
+    assert r.returncode == 0, r
+    # (within the same second the trial's new run may take the removed run's name: then it is that new run)
+    assert not orphan.path.exists() or orphan.raw_status()["state"] == "succeeded"
+    states = [x["state"] for x in expkit("runs", "list", "--json", cwd=proj).json()["runs"]]
+    assert states == ["succeeded", "succeeded"]  # no run left queued

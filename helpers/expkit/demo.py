@@ -63,7 +63,7 @@ def run_section(project: Path, echo: Echo):
     echo(f"  state      {st['state']} (exit code {st.get('exit_code')}) in {human_duration(st.get('duration_s'))}")
     echo(f"  command    {m['command']['shell']}")
     echo(f"  code       commit {git['commit'][:12]} on {git.get('branch')}, dirty={git['dirty']}")
-    echo(f"  seed       {m['seed']['value']} ({m['seed']['source']}) -> PYTHONHASHSEED, EXPKIT_SEED")
+    echo(f"  seed       {m['seed']['value']} ({m['seed'].get('how') or m['seed']['source']})")
     echo(f"  config     {m['config']['copy']} (sha256 {m['config']['sha256'][:12]}), lr={m['config']['values']['lr']}")
     echo(f"  python     {py.get('version')} at {py.get('executable')}")
     echo(f"  host       {m['host']['hostname']}, {m['host']['cpu_count']} CPUs")

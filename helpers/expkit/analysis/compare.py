@@ -25,7 +25,9 @@ def run_config(run: Run) -> dict[str, Any]:
     cfg.update((m.get("sweep") or {}).get("params") or {})
     if not cfg:
         cfg["command"] = (m.get("command") or {}).get("shell")
-    cfg["seed"] = (m.get("seed") or {}).get("value")
+    # the seed the run used: a trial's own seed parameter (already in cfg) wins over what expkit exported
+    if not any(k.split(".")[-1] in ("seed", "random_seed", "seed_everything") for k in cfg):
+        cfg["seed"] = (m.get("seed") or {}).get("value")
     return cfg
 
 

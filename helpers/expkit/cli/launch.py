@@ -14,7 +14,9 @@ from expkit.cli.options import emit, json_option, runs_dir_option, warn
 @click.option("--gpus", help="GPU indices like 0,1; auto or auto:N for free GPUs (see `expkit gpus --free`); none for "
               "CPU only (default: inherit). With --backend slurm: a GPU count (2, or a100:2); with --backend modal: "
               "a GPU type (A100, H100:2).")
-@click.option("--seed", type=int, help="Seed, exported as PYTHONHASHSEED and EXPKIT_SEED (default: chosen and recorded).")
+@click.option("--seed", type=int, help="Seed, passed through the script's own --seed / seed= / Hydra or dataclass seed when it has one, and "
+              "exported as PYTHONHASHSEED and EXPKIT_SEED (default: the script's own default, else chosen; the "
+              "manifest records which seed the script really used).")
 @click.option("--config", type=click.Path(path_type=Path), help="Config file to record (copied into the run dir).")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="Extra environment variable (repeatable).")
 @click.option("--wandb-project", help="Sets WANDB_PROJECT, WANDB_NAME, WANDB_RUN_GROUP and WANDB_DIR for the run.")
@@ -68,9 +70,12 @@ def launch(name, gpus, seed, config, env_pairs, wandb_project, backend, partitio
             click.echo(f"submitted {result.run.id} to {result.backend} (job {result.job_id}, {result.state})")
         else:
             click.echo(f"launched {result.run.id} (pid {result.pid})")
+        sd = seed_info
+        click.echo(f"  seed:    {sd.get('value') if sd.get('value') is not None else 'unknown'} ({sd.get('how')})")
         click.echo(f"  log:     {result.run.log_path}")
         click.echo(f"  follow:  expkit runs logs {result.run.id} --follow")
         click.echo(f"  status:  expkit runs show {result.run.id}")
         click.echo(f"  stop:    expkit runs stop {result.run.id}")
 
-    emit(result.to_json(), as_json, text)
+    seed_info = result.run.manifest().get("seed") or {}
+    emit({**result.to_json(), "seed": seed_info}, as_json, text)

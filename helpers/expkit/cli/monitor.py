@@ -84,34 +84,37 @@ def watch(run_id, interval, once, timeout, runs_dir, as_json):
     interval = max(0.1, interval)
     last_len = 0
     last_key = None
-    while True:
-        snap = snapshot(run)
-        ended = snap["state"] in TERMINAL
-        key = change_key(snap)
-        changed, last_key = key != last_key, key
-        if as_json:
-            if changed or once:
-                click.echo(json.dumps({"event": "status", **snap}, default=str))
-        elif tty:
-            import shutil
+    from expkit.sigint import ctrl_c_stops
 
-            line = render(snap)[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
-            click.echo("\r" + line + " " * max(0, last_len - len(line)), nl=False)
-            last_len = len(line)
-        elif changed or once:
-            click.echo(f"[{snap['t'][11:19]}] {render(snap)}")
-        if ended or once:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            if tty:
-                click.echo("")
-            raise ExpkitError(f"run {run.id} is still {snap['state']} after {timeout:g}s",
-                              f"watch again later: expkit runs watch {run.id}", exit_code=124)
-        wait_until = time.monotonic() + interval
-        while time.monotonic() < wait_until:  # wake early when the run ends
-            time.sleep(min(0.2, interval))
-            if run.state() in TERMINAL:
+    with ctrl_c_stops():  # Ctrl-C stops watching (not the run), also when started in the background
+        while True:
+            snap = snapshot(run)
+            ended = snap["state"] in TERMINAL
+            key = change_key(snap)
+            changed, last_key = key != last_key, key
+            if as_json:
+                if changed or once:
+                    click.echo(json.dumps({"event": "status", **snap}, default=str))
+            elif tty:
+                import shutil
+
+                line = render(snap)[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
+                click.echo("\r" + line + " " * max(0, last_len - len(line)), nl=False)
+                last_len = len(line)
+            elif changed or once:
+                click.echo(f"[{snap['t'][11:19]}] {render(snap)}")
+            if ended or once:
                 break
+            if deadline is not None and time.monotonic() >= deadline:
+                if tty:
+                    click.echo("")
+                raise ExpkitError(f"run {run.id} is still {snap['state']} after {timeout:g}s",
+                                  f"watch again later: expkit runs watch {run.id}", exit_code=124)
+            wait_until = time.monotonic() + interval
+            while time.monotonic() < wait_until:  # wake early when the run ends
+                time.sleep(min(0.2, interval))
+                if run.state() in TERMINAL:
+                    break
     if tty:
         click.echo("")
     if once and not ended:

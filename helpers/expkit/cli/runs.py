@@ -127,7 +127,9 @@ def show(run_id, runs_dir, as_json):
             click.echo(f"git       {(git.get('commit') or 'no commit')[:12]} on {git.get('branch') or 'detached'}{dirty}")
         else:
             click.echo("git       not a git repository")
-        click.echo(f"seed      {m['seed']['value']} ({m['seed']['source']})")
+        sd = m["seed"]
+        click.echo(f"seed      {sd['value'] if sd['value'] is not None else 'unknown'} "
+                   f"({sd.get('how') or sd['source']})")
         py = m.get("python") or {}
         pk = py.get("packages") or {}
         extras = ", ".join(f"{k} {v}" for k, v in pk.items() if k in ("torch", "numpy", "wandb", "transformers"))
@@ -180,13 +182,18 @@ def logs(run_id, n, follow, runs_dir):
     run = RunStore(runs_dir).get(run_id)
     if not run.log_path.exists() and not follow:
         raise ExpkitError(f"run {run.id} has no log yet ({run.log_path})", "it may still be queued: try again shortly")
+    from contextlib import nullcontext
+
+    from expkit.sigint import ctrl_c_stops
+
     offset = run.log_path.stat().st_size if run.log_path.exists() else 0
-    for line in tail_lines(run.log_path, n):
-        click.echo(line)
-    if follow:
-        for chunk in follow_log(run, offset):
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
+    with ctrl_c_stops() if follow else nullcontext():  # Ctrl-C stops following, also in the background of a script
+        for line in tail_lines(run.log_path, n):
+            click.echo(line)
+        if follow:
+            for chunk in follow_log(run, offset):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
 
 
 @runs.command("stop")
@@ -230,10 +237,12 @@ def wait(run_id, timeout, runs_dir, as_json):
         expkit runs wait latest --timeout 3600
     """
     from expkit.runs.control import exit_code_of, wait as do_wait
+    from expkit.sigint import ctrl_c_stops
 
     run = RunStore(runs_dir).get(run_id)
     try:
-        st = do_wait(run, timeout)
+        with ctrl_c_stops():  # Ctrl-C stops waiting (not the run), also when started in the background
+            st = do_wait(run, timeout)
     except TimeoutError:
         state = run.state()
         if as_json:  # still one JSON object on stdout, so a caller reading it learns the run is alive

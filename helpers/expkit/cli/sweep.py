@@ -17,6 +17,10 @@ def sweep():
     """Hyperparameter sweeps on a GPU-aware local queue (expkit YAML or a W&B sweep.yaml as it is)."""
 
 
+env_option = click.option("--env", "env_pairs", multiple=True, metavar="K=V",
+                          help="Environment variable for every trial (repeatable; added to the spec's env:).")
+
+
 def _scheduling_options(fn):
     fn = click.option("--gpus", help="auto (every GPU, the default), indices like 0,1,2,3, or none for CPU only. "
                       "With --backend slurm: GPUs per trial (1, or a100:1).")(fn)
@@ -50,7 +54,7 @@ def _render(result: dict) -> None:
 
 
 def _exit(result: dict) -> None:
-    if result.get("stopped_reason") or result["counts"].get("failed"):
+    if (result.get("stopped_reason") and not result.get("target_reached")) or result["counts"].get("failed"):
         sys.exit(1)
 
 
@@ -59,13 +63,14 @@ def _exit(result: dict) -> None:
 @_scheduling_options
 @click.option("--dry-run", is_flag=True, help="Print the trials and their commands; start nothing.")
 @click.option("--wandb-project", help="Log each trial to this W&B project (default: the spec's project).")
+@env_option
 @backend_options
 @click.option("--detach", is_flag=True, help="With --backend slurm: return once the trials are submitted "
               "(follow them with `expkit sweep status NAME`).")
 @runs_dir_option
 @json_option
 def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failures, dry_run, wandb_project,
-        backend, partition, account, time_limit, cpus, mem, detach, runs_dir, as_json):
+        env_pairs, backend, partition, account, time_limit, cpus, mem, detach, runs_dir, as_json):
     """Run a sweep: every trial an expkit run in the sweep's group, GPUs leased one job each.
 
     Re-running the same command resumes the sweep: finished trials are not run again, lost ones are.
@@ -100,10 +105,12 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
     if detach and backend == "local":
         raise ExpkitError("--detach only applies to --backend slurm",
                           "a local sweep needs its scheduler running: start it in the background, e.g. with nohup")
+    from expkit.runs.launch import parse_env_pairs
+
     spec = load_spec(spec_path)
     opts = RunOptions(gpus=gpus, per_gpu=per_gpu, max_parallel=max_parallel, dry_run=dry_run, retries=retries,
                       backoff_s=backoff_s, same_failures=same_failures, wandb_project=wandb_project,
-                      backend=backend, backend_options=options, detach=detach)
+                      backend=backend, backend_options=options, detach=detach, env=parse_env_pairs(list(env_pairs)))
     result = run_sweep(spec, opts, runs_dir, spec_text=spec_path.read_text(encoding="utf-8"),
                        echo=_echo_progress(as_json))
     if dry_run:
@@ -112,11 +119,14 @@ def run(spec_path, gpus, per_gpu, max_parallel, retries, backoff_s, same_failure
         from expkit.runs.outputs import fixed_output_warnings
 
         first = result["trials"][0]["command"] if result["trials"] else []
-        result["warnings"] = [f"every trial: {w}" for w in fixed_output_warnings(first, Path.cwd())]
+        result["warnings"] = result.get("warnings", []) + [f"every trial: {w}"
+                                                           for w in fixed_output_warnings(first, Path.cwd())]
 
         def text():
             click.echo(f"sweep {result['sweep']} ({result['method']}): {len(result['trials'])} trial(s); "
                        f"{result['slots']}")
+            if result.get("env"):
+                click.echo("  env: " + " ".join(f"{k}={v}" for k, v in result["env"].items()))
             for w in result["warnings"]:
                 click.echo(f"  warning: {w}")
             for t in result["trials"]:
@@ -266,12 +276,14 @@ def report(name, metric, goal, out_dir, no_plots, runs_dir, as_json):
 @click.option("--smoke-seconds", type=float, default=20.0, show_default=True,
               help="Without past runs of this command: time one trial for this long to extrapolate.")
 @click.option("--no-smoke", is_flag=True, help="Never run a smoke trial; report unknown instead.")
+@env_option
 @runs_dir_option
 @json_option
-def estimate(spec_path, gpus, per_gpu, max_parallel, smoke_seconds, no_smoke, runs_dir, as_json):
+def estimate(spec_path, gpus, per_gpu, max_parallel, smoke_seconds, no_smoke, env_pairs, runs_dir, as_json):
     """Estimate GPU-hours, wall time on the available slots, and disk before launching a sweep.
 
     From past runs of the same command when there are any, otherwise from a short timed smoke run.
+    Exits 1 with the smoke run's diagnosis when the smoke run fails (there is nothing to estimate from).
 
     Example:
 
@@ -281,6 +293,27 @@ def estimate(spec_path, gpus, per_gpu, max_parallel, smoke_seconds, no_smoke, ru
     from expkit.sweeps.estimate import estimate_sweep, render_text
     from expkit.sweeps.spec import load_spec
 
+    from expkit.runs.launch import parse_env_pairs
+
     result = estimate_sweep(load_spec(spec_path), resolve_runs_dir(runs_dir).resolve(), gpus=gpus, per_gpu=per_gpu,
-                            max_parallel=max_parallel, smoke_seconds=None if no_smoke else smoke_seconds)
+                            max_parallel=max_parallel, smoke_seconds=None if no_smoke else smoke_seconds,
+                            env=parse_env_pairs(list(env_pairs)))
     emit(result, as_json, lambda: click.echo(render_text(result)))
+    if result["per_trial"].get("failed"):
+        sys.exit(1)
+
+
+@sweep.command("job", hidden=True)
+@click.argument("state_dir", type=click.Path(path_type=Path))
+@click.argument("job_id")
+@env_option
+@runs_dir_option
+def job(state_dir, job_id, env_pairs, runs_dir):
+    """Run one job of a batch as an expkit run in the foreground (what a script of `expkit schedule` calls)."""
+    from expkit.runs.launch import parse_env_pairs
+    from expkit.runs.store import resolve_runs_dir
+    from expkit.sweeps.schedule import run_job
+
+    code = run_job(state_dir.resolve(), job_id, resolve_runs_dir(runs_dir).resolve(), parse_env_pairs(list(env_pairs)),
+                   echo=click.echo)
+    sys.exit(code)

@@ -506,7 +506,7 @@ def _project_scripts(project: Path) -> list[dict[str, Any]]:
     path = project / "pyproject.toml"
     if not path.is_file():
         return []
-    import tomllib
+    from expkit import tomlcompat as tomllib
 
     try:
         scripts = (tomllib.loads(path.read_text(encoding="utf-8")).get("project") or {}).get("scripts") or {}

@@ -6,11 +6,11 @@ A malformed file is an ExpkitError naming the file and line, so nothing half-ins
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expkit import tomlcompat as tomllib
 from expkit.errors import ExpkitError
 
 # kind, glob, in priority order (the order: what a researcher most often means)

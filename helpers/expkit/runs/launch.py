@@ -239,6 +239,27 @@ def capture_context(argv: list[str], env: dict[str, str], cwd: Path, runs_dir: P
             "warnings": warnings}
 
 
+def plan_seed(req: LaunchRequest, cwd: Path):
+    """The seed the run will really use (expkit.runs.seeds): a sweep trial's own seed parameter, a plan's seed
+    (the plan runner applies it), or what the command and its entry point show; only `expkit launch` itself adds
+    the seed to a command that takes one (a sweep's, queue's or plan's command is theirs to define)."""
+    from expkit.runs import seeds
+
+    generated = random.SystemRandom().randrange(0, 2**31 - 1)
+    declared = None
+    params = (req.extra.get("sweep") or {}).get("params") or {}
+    name = next((k for k in params if k.split(".")[-1] in seeds.SEED_NAMES), None)
+    if name is not None:
+        declared = (params[name], f"'{name}'")
+    elif "plan" in req.extra and req.seed is not None:
+        declared = (req.seed, "plan seed (runner.seed)")
+    apply = not any(k in req.extra for k in ("sweep", "queue", "plan"))
+    sp = seeds.plan(req.argv, cwd, req.seed, generated, apply=apply, declared=declared)
+    if declared is not None and name is None:
+        sp.source, sp.how = "plan", "applied by the plan runner (runner.seed, every RNG seeded)"
+    return sp
+
+
 def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
             durable: bool = True) -> tuple[Run, dict[str, str], list[str]]:
     """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings).
@@ -270,7 +291,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
         req.config = cfg
     check_runs_dir(runs_dir)
 
-    seed = req.seed if req.seed is not None else random.SystemRandom().randrange(0, 2**31 - 1)
+    sp = plan_seed(req, cwd)
+    req.argv, seed = sp.argv, sp.exported
     name = _clean(req.name) if req.name else default_name(req.argv)
     run_dir = create_run_dir(runs_dir, name)
     run = Run(run_dir)
@@ -280,7 +302,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
     offline = _offline_without_login(req, env, cwd)
 
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
-    git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"])
+    git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"]) + sp.warnings
     warnings += fixed_output_warnings(req.argv, cwd)
     if offline:
         warnings.append(offline)
@@ -294,7 +316,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
         "created_at": now_iso(),
         "command": {"argv": redact_argv(req.argv), "cwd": str(cwd), "shell": shlex.join(redact_argv(req.argv))},
         "backend": {"name": req.backend, **({"options": req.backend_options} if req.backend_options else {})},
-        "seed": {"value": seed, "source": "explicit" if req.seed is not None else "generated"},
+        "seed": sp.manifest(),
         "config": None,
         "git": dict(git),
         "python": ctx["python"],

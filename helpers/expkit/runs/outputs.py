@@ -72,3 +72,24 @@ def fixed_output_warnings(argv: list[str], cwd: Path) -> list[str]:
                    f"writes inside the repository: every run overwrites it. Give each run its own: {suggested} "
                    f"(expkit puts the run's folder there)")
     return out
+
+
+def shared_output_warnings(commands: list[list[str]], ids: list[str]) -> list[str]:
+    """Jobs run side by side that name the same output path: one warning per path (a path with $EXPKIT_RUN_DIR
+    is each run's own)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for jid, argv in zip(ids, commands):
+        for i, arg in enumerate(argv):
+            name, eq, value = arg.partition("=")
+            if not _OUTPUT_FLAG.match(name):
+                continue
+            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            if value and RUN_DIR_VAR not in value:
+                seen.setdefault((name, value), []).append(jid)
+    out = []
+    for (name, value), who in seen.items():
+        if len(who) > 1:
+            names = ", ".join(who[:4]) + (f" and {len(who) - 4} more" if len(who) > 4 else "")
+            out.append(f"{len(who)} jobs write the same {name} {value} ({names}): run side by side they overwrite "
+                       f"each other's file; give each its own: {name} '${RUN_DIR_VAR}/{Path(value).name}'")
+    return out

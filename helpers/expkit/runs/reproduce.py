@@ -58,7 +58,8 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
     return {
         "source_run": run.id, "commit": commit, "repo": str(root), "worktree": str(worktree), "cwd": str(cwd),
         "patch": str(run.path / "git.patch") if git.get("patch") else None,
-        "patch_truncated": bool(git.get("patch_truncated")), "argv": argv, "seed": m["seed"]["value"],
+        "patch_truncated": bool(git.get("patch_truncated")), "argv": argv,
+        "seed": m["seed"].get("exported", m["seed"]["value"]),  # the same EXPKIT_SEED; a --seed on argv stays
         "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
         "missing_secrets": missing, "wandb_project": (m.get("wandb") or {}).get("project"),
         "name": m.get("name"), "group": m.get("group"),

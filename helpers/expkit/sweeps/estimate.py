@@ -17,7 +17,7 @@ from typing import Any
 from expkit.runs.store import RunStore
 from expkit.sweeps.gpus import plan_slots
 from expkit.sweeps.spec import SweepSpec, build_argv
-from expkit.sweeps.trials import plan_trials
+from expkit.sweeps.trials import first_trial, trial_count
 
 _PROGRESS = re.compile(r"(\d+)\s*/\s*(\d+)")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -69,12 +69,13 @@ def from_past_runs(store: RunStore, key: tuple[str, ...]) -> dict[str, Any] | No
             "source": f"median of {len(durations)} past run(s) of `{' '.join(key)}`"}
 
 
-def smoke_run(spec: SweepSpec, params: dict[str, Any], runs_dir: Path, seconds: float) -> dict[str, Any]:
+def smoke_run(spec: SweepSpec, params: dict[str, Any], runs_dir: Path, seconds: float,
+              env: dict[str, str] | None = None) -> dict[str, Any]:
     from expkit.runs.control import stop, tail_lines, wait
     from expkit.runs.launch import LaunchRequest, launch
 
     res = launch(LaunchRequest(argv=build_argv(spec, params), name=f"{spec.name}-smoke", runs_dir=runs_dir,
-                               group=f"{spec.name}-smoke", gpus=None))
+                               group=f"{spec.name}-smoke", gpus=None, env={**spec.env, **(env or {})}))
     try:
         st = wait(res.run, timeout=seconds)
         finished = True
@@ -82,9 +83,14 @@ def smoke_run(spec: SweepSpec, params: dict[str, Any], runs_dir: Path, seconds: 
         finished = False
     if finished:
         ok = st["state"] == "succeeded"
-        return {"seconds": st.get("duration_s") or 0.0, "disk_bytes": dir_size(res.run.path), "run_id": res.run.id,
-                "source": f"smoke run {res.run.id} ({'finished' if ok else st['state']} in {st.get('duration_s', 0):.1f}s)",
-                "failed": not ok}
+        out = {"seconds": st.get("duration_s") or 0.0, "disk_bytes": dir_size(res.run.path), "run_id": res.run.id,
+               "source": f"smoke run {res.run.id} ({'finished' if ok else st['state']} in "
+                         f"{st.get('duration_s') or 0:.1f}s)", "failed": not ok}
+        if not ok:  # its time says nothing about a working trial: no estimate, the diagnosis instead
+            from expkit.monitor.diagnose import diagnose
+
+            out.update(seconds=None, disk_bytes=None, diagnosis=diagnose(res.run))
+        return out
     elapsed = res.run.status().get("duration_s") or seconds
     size = dir_size(res.run.path)
     fraction = None
@@ -104,16 +110,16 @@ def smoke_run(spec: SweepSpec, params: dict[str, Any], runs_dir: Path, seconds: 
 
 
 def estimate_sweep(spec: SweepSpec, runs_dir: Path, gpus: str | None = None, per_gpu: int = 1,
-                   max_parallel: int | None = None, smoke_seconds: float | None = 20.0) -> dict[str, Any]:
-    trials = plan_trials(spec)
-    n = len(trials) if spec.method != "bayes" else spec.run_cap
+                   max_parallel: int | None = None, smoke_seconds: float | None = 20.0,
+                   env: dict[str, str] | None = None) -> dict[str, Any]:
+    n = trial_count(spec)
     slots, slot_desc = plan_slots(gpus, per_gpu, max_parallel)
     gpu_jobs = any(s.gpu_uuid for s in slots)
-    first = trials[0] if trials else {p.name: p.get("value", p.get("min")) for p in spec.params}
+    first = first_trial(spec)
     key = command_key(build_argv(spec, first))
     per = from_past_runs(RunStore(runs_dir), key)
     if per is None and smoke_seconds:
-        per = smoke_run(spec, first, runs_dir, smoke_seconds)
+        per = smoke_run(spec, first, runs_dir, smoke_seconds, env)
     if per is None:
         per = {"seconds": None, "disk_bytes": None, "source": "no past run of this command and no smoke run"}
     secs = per.get("seconds")
@@ -144,5 +150,9 @@ def render_text(r: dict[str, Any]) -> str:
     disk = r["disk_bytes"]
     lines.append(f"  disk:      {disk / 1e6:.1f} MB" if disk is not None else "  disk:      unknown")
     if per.get("failed"):
-        lines.append("  warning: the smoke run failed: fix it before launching the sweep")
+        from expkit.monitor.render import render_text as render_diagnosis
+
+        lines.append("  the smoke run failed, so there is no estimate: fix it before launching the sweep")
+        if per.get("diagnosis"):
+            lines += ["  " + line for line in render_diagnosis(per["diagnosis"], max_fixes=3, max_findings=2)]
     return "\n".join(lines)

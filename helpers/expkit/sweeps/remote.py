@@ -50,6 +50,8 @@ def not_applied(spec, opts) -> list[str]:
                    "`expkit sweep resume NAME --retry-failed` resubmits the failed trials")
     if spec.early_terminate:
         out.append(f"early_terminate is not applied on {opts.backend}: every trial runs to its end")
+    if (spec.metric or {}).get("target") is not None:
+        out.append(f"metric.target is not applied on {opts.backend}: every submitted trial runs")
     return out
 
 
@@ -162,8 +164,11 @@ def drive(batch: Batch, spec, opts, runs_dir: Path, echo, created: bool, retry_f
         submitted = submit(batch, spec, opts, runs_dir, echo)
         detached = bool(opts.detach)
         if not detached:
+            from expkit.sigint import ctrl_c_stops
+
             try:
-                result_counts = follow(batch, runs_dir, echo)
+                with ctrl_c_stops():
+                    result_counts = follow(batch, runs_dir, echo)
             except KeyboardInterrupt:  # the trials are Slurm's now: stop watching, not the sweep
                 echo(f"stopped following; the trials go on on {opts.backend}: `expkit sweep status {batch.name}`, "
                      f"`expkit sweep resume {batch.name}` to follow again")

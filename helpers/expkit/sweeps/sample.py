@@ -7,9 +7,9 @@ clamped to the range they were declared with (floating-point round trips can ste
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,12 @@ class Param:
     name: str
     distribution: str
     spec: dict[str, Any] = field(default_factory=dict)
+    children: list[tuple[str, "Param"]] = field(default_factory=list)  # W&B's nested `parameters:` (key, param)
 
     @property
     def is_constant(self) -> bool:
+        if self.distribution == "nested":
+            return all(child.is_constant for _, child in self.children)
         return self.distribution == "constant"
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -52,6 +55,8 @@ class Param:
         return None
 
     def to_wandb(self) -> dict[str, Any]:
+        if self.distribution == "nested":
+            return {"parameters": {key: child.to_wandb() for key, child in self.children}}
         if self.distribution == "constant":
             return {"value": self.get("value")}
         if self.distribution == "categorical":
@@ -64,9 +69,13 @@ def parse_param(name: str, raw: Any) -> Param:
     where = f"parameter '{name}'"
     if not isinstance(raw, dict):
         raw = {"value": raw}  # `lr: 0.1` is a constant, like W&B's {value: 0.1}
-    if "parameters" in raw:
-        raise ExpkitError(f"{where}: nested parameters are not supported",
-                          f"flatten them: write '{name}.child' as its own parameter")
+    if "parameters" in raw:  # W&B's nested parameters: the value is a dict of the children's values
+        children = raw["parameters"]
+        if set(raw) != {"parameters"} or not isinstance(children, dict) or not children:
+            raise ExpkitError(f"{where}: nested parameters take only a non-empty `parameters:` mapping",
+                              f"write {name}: {{parameters: {{child: {{values: [...]}}}}}}")
+        return Param(name, "nested", {"parameters": children},
+                     [(str(k), parse_param(f"{name}.{k}", v)) for k, v in children.items()])
     unknown = set(raw) - _KEYS
     if unknown:
         raise ExpkitError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
@@ -105,7 +114,13 @@ def _num(p: Param, key: str, where: str, default: Any = None, integer: bool = Fa
                           f"add {key}: <number> to {p.name}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
-        raise ExpkitError(f"{where}: '{key}' must be {kind}, got {value!r}", f"write {key}: <{kind.split()[-1]}>")
+        hint = f"write {key}: <{kind.split()[-1]}>"
+        if isinstance(value, str):
+            hint += " without quotes (1e-5, 5E-4 and +3 are numbers; '1e-5' in quotes is text)"
+        raise ExpkitError(f"{where}: '{key}' must be {kind}, got {value!r}", hint)
+    if not math.isfinite(value):
+        raise ExpkitError(f"{where}: '{key}' must be a finite number, got {value!r}",
+                          f"give {key} a real bound: .inf and .nan cannot be sampled from")
     return value
 
 
@@ -141,6 +156,9 @@ def _validate(p: Param, where: str) -> None:
         if d in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values") and lo <= 0:
             raise ExpkitError(f"{where}: {d} needs min > 0 (it samples in log space)",
                               "use a positive min, or log_uniform whose min/max are exponents")
+        if d in ("log_uniform", "q_log_uniform", "inv_log_uniform") and max(abs(lo), abs(hi)) > 700:
+            raise ExpkitError(f"{where}: {d} takes exponents (e^min .. e^max), and e^{max(abs(lo), abs(hi)):g} is "
+                              "beyond any float", f"did you mean distribution: {d}_values (min/max as the values)?")
     if d.startswith("q_"):
         if _num(p, "q", where, 1) <= 0:
             raise ExpkitError(f"{where}: q must be > 0", "q is the step values are rounded to")
@@ -179,6 +197,8 @@ def _clamp(x: float, bounds: tuple[float, float] | None) -> float:
 def sample(p: Param, rng: random.Random) -> Any:
     """One value drawn from p's distribution."""
     d, g = p.distribution, p.get
+    if d == "nested":
+        return {key: sample(child, rng) for key, child in p.children}
     if d == "constant":
         return g("value")
     if d == "categorical":
@@ -213,27 +233,67 @@ def sample(p: Param, rng: random.Random) -> Any:
     return _clamp(float(x), b)
 
 
-def grid_values(p: Param) -> list[Any]:
-    """The values a grid sweep tries for p."""
+class GridAxis:
+    """The values one parameter takes in a grid, computed on demand: `size` is a plain int (it may exceed what
+    len() can return) and `at(i)` the i-th value, so a grid of 10^30 points is never a list."""
+
+    def __init__(self, size: int, at):
+        self.size, self.at = size, at
+
+    def __iter__(self):
+        return (self.at(i) for i in range(self.size))
+
+
+def grid_values(p: Param) -> GridAxis:
+    """The values a grid sweep tries for p, in order."""
     d = p.distribution
+    if d == "nested":
+        axes = [(key, grid_values(child)) for key, child in p.children]
+
+        def at(i: int) -> dict[str, Any]:
+            out = {}
+            for key, axis in reversed(axes):  # the last child varies fastest, as at the top level
+                i, j = divmod(i, axis.size)
+                out[key] = axis.at(j)
+            return {key: out[key] for key, _ in axes}
+
+        return GridAxis(math.prod(axis.size for _, axis in axes), at)
     if d == "constant":
-        return [p.get("value")]
+        return GridAxis(1, lambda _i: p.get("value"))
     if d.startswith("categorical"):
-        return list(p.get("values"))
+        values = list(p.get("values"))
+        return GridAxis(len(values), values.__getitem__)
     if d == "int_uniform":
-        return list(range(p.get("min"), p.get("max") + 1))
+        lo = p.get("min")
+        return GridAxis(p.get("max") - lo + 1, lambda i: lo + i)
     if d == "q_uniform":
         q = p.get("q", 1)
         k_lo, k_hi = _multiples(p.get("min"), p.get("max"), q)
-        return [_quantize(k * q, q, None) for k in range(k_lo, k_hi + 1)]
+        return GridAxis(k_hi - k_lo + 1, lambda i: _quantize((k_lo + i) * q, q, None))
     raise ExpkitError(f"parameter '{p.name}': a grid sweep cannot enumerate the {d} distribution",
                       "give it values: [...], or use method: random or bayes")
 
 
-def grid(params: list[Param]) -> list[dict[str, Any]]:
-    """Every combination, in the order the parameters were declared (the last one varies fastest)."""
+def grid_size(params: list[Param]) -> int:
+    """How many combinations a grid over params has (computed, not enumerated)."""
+    return math.prod(grid_values(p).size for p in params)
+
+
+def grid(params: list[Param], limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The combinations in order (declared order, the last parameter varying fastest), the first `limit` only.
+
+    Each combination is computed from its index, so asking for 5 of 10^9 costs 5."""
+    axes = [grid_values(p) for p in params]
+    total = math.prod(a.size for a in axes)
     names = [p.name for p in params]
-    return [dict(zip(names, combo)) for combo in itertools.product(*(grid_values(p) for p in params))]
+    index = 0
+    while index < (total if limit is None else min(limit, total)):
+        combo, rest = [], index
+        for axis in reversed(axes):
+            rest, i = divmod(rest, axis.size)
+            combo.append(axis.at(i))
+        yield dict(zip(names, reversed(combo)))
+        index += 1
 
 
 def random_trial(params: list[Param], seed: int, index: int) -> dict[str, Any]:
@@ -245,6 +305,9 @@ def random_trial(params: list[Param], seed: int, index: int) -> dict[str, Any]:
 def check_value(p: Param, value: Any) -> bool:
     """True when `value` is one p could produce (type and bounds): used by tests and on resume."""
     d = p.distribution
+    if d == "nested":
+        return isinstance(value, dict) and set(value) == {k for k, _ in p.children} and all(
+            check_value(child, value[key]) for key, child in p.children)
     if d == "constant":
         return value == p.get("value")
     if d.startswith("categorical"):

@@ -1,16 +1,23 @@
 """A standalone bash script that runs jobs unattended, for those who want a script rather than a scheduler.
 
 The script: `set -euo pipefail`; one job per GPU slot at a time (each slot a background worker that claims the
-next unclaimed job with an atomic mkdir, so a free GPU takes the next job at once); timestamped logs under logs/; a job that already finished (its .done marker exists) is
-skipped, so running the script again continues where it stopped; `--dry-run` prints what would run; and a
-deadline after which no new job starts (`--deadline 07:30` or `DEADLINE=...`), so a night's batch never runs into
-the working day.
+next unclaimed job with an atomic mkdir, so a free GPU takes the next job at once); timestamped logs under logs/
+next to the script; a job that already finished (its .done marker exists) is skipped, so running the script
+again continues where it stopped; `--dry-run` prints what would run; and a deadline after which no new job starts
+(`--deadline 07:30` or `DEADLINE=...`), so a night's batch never runs into the working day.
+
+Every job runs from the directory `expkit schedule` was called in (recorded relative to the script, so the script
+works wherever it is written and the project can move), and every job is an expkit run: the trials of a sweep
+spec are the sweep's trials (`expkit sweep report/status NAME`), other commands are a batch named after the
+script (`expkit runs list --group schedule-<script>`). The script calls expkit's own interpreter for that
+(`expkit sweep job`, which launches the job's run, records it in the batch and waits for it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
+from pathlib import Path
 from typing import Any
 
 TEMPLATE = r"""#!/usr/bin/env bash
@@ -19,7 +26,8 @@ TEMPLATE = r"""#!/usr/bin/env bash
 # Safe to run again: a job whose logs/<id>.done exists is skipped. No new job starts after the deadline.
 set -euo pipefail
 
-cd "$(dirname "$0")"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE" && cd {root} && pwd)"  # where the commands run: where `expkit schedule` was called
 DRY_RUN=0
 DEADLINE="${{DEADLINE:-{deadline}}}"
 while [ $# -gt 0 ]; do
@@ -32,8 +40,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-LOG_DIR="{log_dir}"
+LOG_DIR="$HERE/{log_dir}"
 mkdir -p "$LOG_DIR"
+STATE={state}
+RUNS={runs}
+expkit_job() {{  # expkit_job ID: the job as an expkit run (launched, recorded in its batch, waited for)
+  {python} -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "expkit"; from expkit.cli import main; main()' \
+    {pkg} sweep job "$STATE" "$1" --runs-dir "$RUNS"{env}
+}}
 exec 9>"$LOG_DIR/.lock"
 flock -n 9 || {{ echo "another copy of this script is running (lock: $LOG_DIR/.lock)" >&2; exit 1; }}
 rm -rf "$LOG_DIR"/*.claim
@@ -48,7 +62,7 @@ if [ -n "$DEADLINE" ]; then
   fi
 fi
 
-run_job() {{  # run_job ID GPU COMMAND
+run_job() {{  # run_job ID GPU COMMAND (the command is shown; the job runs as an expkit run)
   local id="$1" gpu="$2" cmd="$3" where="CPU"
   [ -n "$gpu" ] && where="GPU $gpu"
   if [ -e "$LOG_DIR/$id.done" ]; then
@@ -67,7 +81,7 @@ run_job() {{  # run_job ID GPU COMMAND
   rm -f "$LOG_DIR/$id.failed"
   local rc=0
   ( export CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES="$gpu"
-    bash -c "$cmd" ) > >(while IFS= read -r line; do echo "[$(ts)] $line"; done >> "$LOG_DIR/$id.log") 2>&1 || rc=$?
+    cd "$ROOT" && expkit_job "$id" ) > >(while IFS= read -r line; do echo "[$(ts)] $line"; done >> "$LOG_DIR/$id.log") 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
     date -u +%Y-%m-%dT%H:%M:%SZ > "$LOG_DIR/$id.done"
     say "done $id"
@@ -102,28 +116,128 @@ def job_id(index: int, command: str) -> str:
     return f"job{index + 1:03d}-{hashlib.sha1(command.encode()).hexdigest()[:8]}"
 
 
-def render(commands: list[str], slots: list[str], name: str = "schedule.sh", deadline: str = "",
-           log_dir: str = "logs") -> str:
-    """`slots` are CUDA_VISIBLE_DEVICES values ("0", "1", or "" for CPU), one worker each."""
+def render(commands: list[str], slots: list[str], *, ids: list[str], state_dir: str, runs_dir: str, root: str,
+           name: str = "schedule.sh", deadline: str = "", log_dir: str = "logs", env: dict[str, str] | None = None) -> str:
+    """`slots` are CUDA_VISIBLE_DEVICES values ("0", "1", or "" for CPU), one worker each; `root`, `state_dir` and
+    `runs_dir` are written as given (relative paths are relative to the script's folder / to root)."""
+    import sys
+
+    import expkit
     from expkit.timeutil import now_iso
 
-    ids = " ".join(job_id(i, c) for i, c in enumerate(commands))
     cmds = "\n  ".join(shlex.quote(c) for c in commands)
     workers = "\n".join(f"worker {shlex.quote(gpu)} &" for gpu in slots)
     desc = ", ".join(f"GPU {g}" if g else "CPU" for g in slots)
+    env_args = "".join(f" \\\n    --env {shlex.quote(f'{k}={v}')}" for k, v in (env or {}).items())
     return TEMPLATE.format(created=now_iso(), n=len(commands), slots_desc=desc, name=name, deadline=deadline,
-                           log_dir=log_dir, workers=workers, ids=ids, cmds=cmds)
+                           log_dir=log_dir, workers=workers, ids=" ".join(ids), cmds=cmds, root=shlex.quote(root),
+                           state=shlex.quote(state_dir), runs=shlex.quote(runs_dir), python=shlex.quote(sys.executable),
+                           pkg=shlex.quote(str(Path(expkit.__file__).resolve().parent.parent)), env=env_args)
+
+
+def relative_or_absolute(path: Path, start: Path) -> str:
+    """`path` relative to `start` when one contains the other's project (so both can move together), else absolute."""
+    import os
+
+    try:
+        rel = os.path.relpath(path, start)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("../../..") else rel
+
+
+def plan_jobs(sources: dict[str, Any], runs_dir: Path, cwd: Path, script: Path) -> dict[str, Any]:
+    """The jobs of a schedule as a batch of expkit jobs: a sweep spec's trials (the sweep's own batch, created or
+    continued), or the given commands (a batch named after the script). Returns ids, shown commands, the batch."""
+    from expkit.errors import ExpkitError
+    from expkit.sweeps.batch import Batch, queue_root
+
+    ids: list[str] = []
+    shown: list[str] = []
+    batches = []
+    if sources.get("spec"):
+        from expkit.sweeps.spec import load_spec
+        from expkit.sweeps.sweep import open_sweep
+
+        spec = load_spec(sources["spec"])
+        batch, _created = open_sweep(spec, runs_dir, cwd, Path(sources["spec"]).read_text(encoding="utf-8"))
+        for job in batch.jobs():
+            ids.append(job["id"])
+            shown.append(shlex.join(job["argv"]))
+        batches.append(batch)
+    others = commands_from({"file": sources.get("file"), "commands": sources.get("commands")})
+    if others:
+        if batches:
+            raise ExpkitError("a schedule takes either --spec or commands (--cmd, --from-file), not both",
+                              "write two schedules, or add the commands to the spec's sweep as a separate queue")
+        batch = Batch(queue_root(runs_dir) / f"schedule-{script.stem}")
+        if not batch.exists():
+            batch.write_meta({"kind": "schedule", "name": batch.name})
+        for i, command in enumerate(others):
+            jid = job_id(i, command)
+            if not batch.job_path(jid).exists():
+                batch.new_job(jid, ["bash", "-c", command], cwd=str(cwd), name=jid, env={})
+            ids.append(jid)
+            shown.append(command)
+        batches.append(batch)
+    return {"ids": ids, "commands": shown, "batch": batches[0] if batches else None}
+
+
+def run_job(state_dir: Path, job_id: str, runs_dir: Path, env: dict[str, str], echo) -> int:
+    """One scheduled job as an expkit run, in the foreground: launched with the batch's identity (sweep trial or
+    schedule job), recorded in its job file, its output streamed, its exit code returned."""
+    import os
+
+    from expkit.errors import ExpkitError
+    from expkit.runs.control import follow
+    from expkit.runs.launch import launch
+    from expkit.sweeps.batch import Batch
+    from expkit.sweeps.gpus import Slot
+    from expkit.timeutil import now_iso
+
+    batch = Batch(state_dir)
+    if not batch.exists() or not batch.job_path(job_id).exists():
+        raise ExpkitError(f"no job {job_id} in {state_dir}", "regenerate the script with `expkit schedule`")
+    meta, job = batch.meta(), batch.load_job(job_id)
+    if job["state"] == "succeeded":
+        echo(f"{job_id} already succeeded ({job['attempts'][-1]['run_id']})")
+        return 0
+    if meta.get("kind") == "sweep":
+        from expkit.sweeps.spec import parse_spec
+        from expkit.sweeps.trials import RunOptions, sweep_request
+
+        spec = parse_spec(meta["spec"], default_name=batch.name)
+        req = sweep_request(spec, batch, RunOptions(env=env), runs_dir, gpu_machine=False)(job, Slot("schedule"))
+    else:
+        from expkit.sweeps.trials import job_request
+
+        req = job_request(job, Slot("schedule"), group=batch.name, runs_dir=runs_dir, gpu_machine=False,
+                          env={**env, **(job.get("env") or {}), "EXPKIT_SCHEDULE": batch.name, "EXPKIT_JOB_ID": job_id},
+                          wandb_project=None, record=("schedule", {"name": batch.name, "job_id": job_id,
+                                                                  "wandb_run_id": job["wandb_run_id"]}))
+    req.gpus = None  # the script's worker set CUDA_VISIBLE_DEVICES for this slot
+    req.cwd = Path.cwd()  # the script runs each job from its project root (it may have moved since)
+    result = launch(req)
+    att = {"run_id": result.run.id, "state": "running", "started_at": now_iso(), "backend": "schedule",
+           "gpu_index": os.environ.get("CUDA_VISIBLE_DEVICES") or None}
+    job["attempts"].append(att)
+    job["state"] = "running"
+    batch.save_job(job)
+    for chunk in follow(result.run, 0):
+        echo(chunk.rstrip("\n"))
+    st = result.run.status()
+    att.update(state=st["state"], ended_at=st.get("ended_at") or now_iso(), reason=st.get("reason"),
+               exit_code=st.get("exit_code"))
+    job["state"] = {"succeeded": "succeeded", "stopped": "stopped"}.get(st["state"], "failed")
+    batch.save_job(job)
+    if job["state"] == "succeeded":
+        return 0
+    return st.get("exit_code") or 1
 
 
 def commands_from(sources: dict[str, Any]) -> list[str]:
-    """Commands from a sweep spec's trials, a file with one command per line, or given directly."""
+    """Commands given directly or in a file with one command per line (blank lines and # comments skipped)."""
     out: list[str] = list(sources.get("commands") or [])
-    if sources.get("spec"):
-        from expkit.sweeps.spec import build_argv, load_spec
-        from expkit.sweeps.trials import plan_trials
-
-        spec = load_spec(sources["spec"])
-        out += [shlex.join(build_argv(spec, p)) for p in plan_trials(spec)]
     if sources.get("file"):
         text = open(sources["file"], encoding="utf-8").read()
         out += [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]

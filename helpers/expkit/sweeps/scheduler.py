@@ -30,6 +30,7 @@ from expkit.fsutil import atomic_write_json
 from expkit.runs import process
 from expkit.runs.control import tail_lines
 from expkit.runs.launch import LaunchRequest
+from expkit.runs.layout import STATUS
 from expkit.runs.store import STOP_REQUEST, TERMINAL, Run
 from expkit.sweeps.batch import Batch
 from expkit.sweeps.gpus import Slot, gpu_inventory
@@ -51,6 +52,7 @@ class Policy:
     metric: str | None = None
     goal: str = "minimize"
     early_terminate: dict[str, Any] | None = None
+    target: float | None = None                # W&B's metric.target: no new trial once one reaches it
     time_limit_s: float | None = None          # SIGTERM a run this long after it started (a loop trial's budget)
     kill_grace_s: float = 30.0                 # then SIGKILL what is left this long after the SIGTERM
 
@@ -76,6 +78,7 @@ class Summary:
     started: int = 0
     adopted: int = 0
     requeued: int = 0
+    target_reached: bool = False
 
 
 def failure_signature(run: Run, status: dict[str, Any]) -> str:
@@ -332,6 +335,24 @@ class Scheduler:
             self._worker.join()
             self._worker = None
 
+    def _drop_unrecorded(self) -> None:
+        """A scheduler killed between creating a run and recording it in its job file leaves a run no job knows,
+        `queued` forever although it never started: such runs of this batch (found by their manifest) go."""
+        key, id_key = {"sweep": ("sweep", "trial_id"), "queue": ("queue", "job_id")}.get(
+            self.batch.meta().get("kind"), (None, None))
+        if key is None or not self.runs_dir.is_dir():
+            return
+        known = {a.get("run_id") for job in self.jobs.values() for a in job["attempts"]}
+        for path in self.runs_dir.iterdir():
+            if path.name in known or not (path / STATUS).is_file():
+                continue
+            run = Run(path)
+            if run.raw_status().get("state") != "queued":
+                continue
+            rec = run.manifest().get(key) or {}
+            if rec.get("name") == self.batch.name and rec.get(id_key) in self.jobs:
+                self.backend.discard(Prepared(run, [], Path("."), {}))
+
     def _discard_prepared(self) -> None:
         self._stop_worker()
         for job_id, p in self.prepared.items():
@@ -432,6 +453,7 @@ class Scheduler:
             if entry:
                 job["metric_value"] = entry["final"]
                 job["metric_best"] = best_of(entry, self.policy.goal)
+                self._check_target(job)
         if state == "succeeded":
             job["state"] = "succeeded"
             self._record_outcome("ok")
@@ -480,6 +502,17 @@ class Scheduler:
         else:
             job["state"] = "failed"
             self.echo(f"{job['id']} failed: {sig} (log: {run.log_path})")
+
+    def _check_target(self, job: dict[str, Any]) -> None:
+        target, best = self.policy.target, job.get("metric_best")
+        if target is None or best is None or self.stopped:
+            return
+        if (best <= target) if self.policy.goal == "minimize" else (best >= target):
+            self.summary.target_reached = True
+            self.stopped = (f"{job['id']} reached the target {self.policy.metric} {target:g} ({best:g}): "
+                            "nothing more was started")
+            self.batch.update_meta(stopped_reason=self.stopped, stopped_at=now_iso())
+            self.echo(f"stopping: {self.stopped}")
 
     def _record_outcome(self, outcome: str) -> None:
         n = self.policy.same_failures
@@ -531,6 +564,7 @@ class Scheduler:
             else:
                 self.summary.adopted += 1
                 self.echo(f"adopted {job['id']}: its run {run.id} is still running")
+        self._drop_unrecorded()
         self._flush()
 
     # early termination ------------------------------------------------------------------------------------------
@@ -626,7 +660,8 @@ def _should_stop(et: dict[str, Any], job_id: str, mine: list[float], histories: 
             continue  # too few runs reached this bracket yet: judge it on a later check
         checked.add(b)
         keep = max(1, int(len(at_b) / eta))
-        threshold, best = at_b[keep - 1], min(mine[:b])
+        threshold = at_b[keep - 1]
+        best = mine[b - 1] if et.get("strict") else min(mine[:b])  # strict: the value at the bracket, as W&B
         if best > threshold:
             return f"hyperband: best {best:g} at step {b} is outside the top 1/{eta:g} (threshold {threshold:g})"
     return None

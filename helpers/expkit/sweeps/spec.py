@@ -14,16 +14,25 @@ W&B sweep.yaml runs unchanged. expkit adds:
     backoff_s: 30                   # first retry delay, doubled each time
     oom: {param: batch_size, factor: 0.5}   # an OOM is retried once, with this parameter scaled down
     stop_after_same_failures: 3     # stop the sweep when the first N finished trials all fail the same way
+    env: {WANDB_MODE: offline}      # environment variables of every trial
+
+Every W&B key is honoured or refused by name: `controller` (expkit is the controller), `apiVersion` and
+`kind: sweep` are accepted; `metric.target` stops the sweep once a trial reaches it; `early_terminate.strict`
+judges hyperband on the value at the bracket; W&B Launch (`job`, `image_uri`), custom engines (`scheduler`,
+`method: custom`), multi-objective `metrics` and bayes imputation (`metric.impute*`) are refused with the reason.
 
 A W&B `command` list uses the macros ${env} ${interpreter} ${program} ${args} ${args_no_hyphens}
-${args_json} ${args_no_boolean_flags}; without `command`, W&B's default [${env}, ${interpreter}, ${program},
-${args}] applies.
+${args_json} ${args_json_file} ${args_no_boolean_flags} ${args_no_equals} ${args_append_hydra}
+${args_override_hydra} ${envvar:NAME}, expanded as W&B's agent expands them (no ${args...} macro: no parameter
+on the command line); without `command`, W&B's default [${env}, ${interpreter}, ${program}, ${args}] applies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import re
 import shlex
 import shutil
@@ -37,12 +46,32 @@ from expkit.sweeps.sample import Param, parse_param
 
 METHODS = ("grid", "random", "bayes")
 WANDB_MACROS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}",
-                "${args_no_boolean_flags}")
+                "${args_no_boolean_flags}", "${args_no_equals}", "${args_append_hydra}", "${args_override_hydra}",
+                "${args_json_file}")
+ARGS_JSON_FILE = "${args_json_file}"  # stays in the stored command; each launch puts the trial's file there
 WANDB_DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 TOP_KEYS = {"name", "description", "method", "metric", "parameters", "run_cap", "max_trials", "early_terminate",
             "program", "command", "entity", "project", "seed", "fixed", "args", "retries", "backoff_s", "oom",
-            "stop_after_same_failures", "controller", "job", "image", "resume"}
+            "stop_after_same_failures", "controller", "apiVersion", "kind", "env"}
+# W&B sweep keys expkit cannot honour, and why (refused by name rather than silently ignored)
+REFUSED_KEYS = {
+    "job": ("it names a W&B Launch job", "expkit runs a command here or on a cluster: give command: or program:"),
+    "image_uri": ("it names a W&B Launch image", "expkit runs a command in the project's environment: give command:"),
+    "scheduler": ("custom W&B scheduler engines (optuna, ax) are not run by expkit",
+                  "use method: bayes (optuna's TPE) and remove scheduler:"),
+    "metrics": ("multi-objective sweeps are not supported", "optimise one metric: {name: ..., goal: ...}"),
+}
+METRIC_KEYS = {"name", "goal", "target"}
+REFUSED_METRIC_KEYS = {
+    "impute": "expkit's bayes search leaves failed trials out instead of imputing a value: remove metric.impute",
+    "impute_while_running": "expkit's bayes search only learns from finished trials: remove "
+                            "metric.impute_while_running",
+}
+HYPERBAND_KEYS = {"type", "min_iter", "max_iter", "s", "eta", "strict"}
+MEDIAN_KEYS = {"type", "min_trials", "warmup"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_+][A-Za-z0-9_.+-]*)\}")
+_ENVVAR = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -64,6 +93,8 @@ class SweepSpec:
     project: str | None = None
     entity: str | None = None
     description: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # W&B keys accepted with a caveat worth telling the user
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,7 +112,7 @@ class SweepSpec:
     def fingerprint(self) -> str:
         """Changes when anything that decides the trials changes (not the retry policy)."""
         keep = {k: v for k, v in self.raw.items() if k not in ("retries", "backoff_s", "stop_after_same_failures",
-                                                               "description")}
+                                                               "description", "env")}
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -89,16 +120,16 @@ def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise ExpkitError(f"sweep spec not found: {path}", "give the path of a sweep YAML (yours or a W&B sweep.yaml)")
-    import yaml
+    from expkit.yamlfile import YamlError, load_yaml
 
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ExpkitError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}",
-                          "fix the YAML at that line (a ${...} inside [ ] needs quotes, or write the list one "
-                          "item per line with -)") from None
+        raw = load_yaml(path)
+    except YamlError as exc:
+        hint = exc.hint
+        if "${" in path.read_text(encoding="utf-8", errors="replace") and exc.line:
+            hint = ("fix the YAML at that line (a ${...} inside [ ] needs quotes, or write the list one item per "
+                    "line with -)")
+        raise ExpkitError(str(exc), hint) from None
     return parse_spec(raw, default_name=path.stem)
 
 
@@ -106,20 +137,41 @@ def parse_spec(raw: Any, default_name: str = "sweep") -> SweepSpec:
     if not isinstance(raw, dict):
         raise ExpkitError("a sweep spec must be a mapping (method:, parameters:, command: ...)",
                           "see `expkit sweep run --help` for an example spec")
-    unknown = set(raw) - TOP_KEYS
+    for key, (why, hint) in REFUSED_KEYS.items():
+        if key in raw:
+            raise ExpkitError(f"the sweep spec's '{key}' key is not supported: {why}", hint)
+    unknown = {str(k) for k in raw} - TOP_KEYS
     if unknown:
         import difflib
 
         hints = [f"{k} -> {m[0]}" for k in sorted(unknown) if (m := difflib.get_close_matches(k, TOP_KEYS, n=1))]
         raise ExpkitError(f"unknown key(s) in the sweep spec: {', '.join(sorted(unknown))}",
                           ("did you mean: " + ", ".join(hints)) if hints else f"known keys: {', '.join(sorted(TOP_KEYS))}")
+    notes: list[str] = []
+    if raw.get("kind", "sweep") != "sweep":
+        raise ExpkitError(f"kind: {raw.get('kind')!r} is not a sweep", "W&B's sweep files say kind: sweep (or omit it)")
+    controller = raw.get("controller")
+    if controller is not None:
+        if not isinstance(controller, dict) or controller.get("type", "cloud") not in ("local", "cloud"):
+            raise ExpkitError("controller must be {type: local} or {type: cloud}", "or remove it")
+        notes.append(f"controller: {controller.get('type', 'cloud')}: expkit is the sweep's controller; trials are "
+                     "scheduled here, not by a W&B controller")
     method = raw.get("method", "grid")
+    if method == "custom":
+        raise ExpkitError("method: custom (a W&B scheduler engine) is not supported",
+                          "use method: grid, random or bayes")
     if method not in METHODS:
         raise ExpkitError(f"unknown sweep method '{method}'", f"use one of: {', '.join(METHODS)}")
     params_raw = raw.get("parameters") or {}
     if not isinstance(params_raw, dict) or (not params_raw and not raw.get("fixed")):
         raise ExpkitError("the sweep spec has no parameters", "add parameters: {lr: {values: [0.1, 0.01]}}")
     params = [parse_param(str(k), v) for k, v in params_raw.items()]
+    for p in params:
+        if p.distribution in ("log_uniform", "q_log_uniform") and 0 <= p.get("min") < p.get("max") <= 1:
+            lo, hi = p.bounds()
+            notes.append(f"parameter '{p.name}': {p.distribution} takes exponents, so values are drawn from "
+                         f"e^{p.get('min'):g}..e^{p.get('max'):g} = {lo:.4g}..{hi:.4g}; for {p.get('min'):g}.."
+                         f"{p.get('max'):g} write distribution: {p.distribution}_values")
     for k, v in (raw.get("fixed") or {}).items():
         if any(p.name == k for p in params):
             raise ExpkitError(f"'{k}' is both swept and fixed", "keep it in one of parameters: or fixed:")
@@ -130,6 +182,17 @@ def parse_spec(raw: Any, default_name: str = "sweep") -> SweepSpec:
             metric = {"name": metric}
         if not isinstance(metric, dict) or not metric.get("name"):
             raise ExpkitError("metric needs a name", "write metric: {name: val_loss, goal: minimize}")
+        for key, why in REFUSED_METRIC_KEYS.items():
+            if key in metric:
+                raise ExpkitError(f"metric.{key} is not supported", why)
+        odd = sorted(set(metric) - METRIC_KEYS)
+        if odd:
+            raise ExpkitError(f"unknown key(s) in metric: {', '.join(odd)}", "metric takes name, goal and target")
+        target = metric.get("target")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                                   or not math.isfinite(target)):
+            raise ExpkitError(f"metric.target must be a number, got {target!r}",
+                              "the sweep stops starting trials once one reaches it, e.g. target: 0.95")
         goal = {"min": "minimize", "max": "maximize"}.get(metric.get("goal", "minimize"), metric.get("goal"))
         if goal not in ("minimize", "maximize"):
             raise ExpkitError(f"metric goal must be minimize or maximize, got {metric.get('goal')!r}",
@@ -180,13 +243,18 @@ def parse_spec(raw: Any, default_name: str = "sweep") -> SweepSpec:
         seed = int(raw.get("seed", 0))
     except (TypeError, ValueError) as exc:
         raise ExpkitError(f"bad number in the sweep spec: {exc}", "retries, backoff_s, seed are numbers") from None
+    env = raw.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) and _ENV_NAME.match(k) for k in env) or any(
+            isinstance(v, (dict, list)) for v in env.values()):
+        raise ExpkitError("env must map variable names to values", "write env: {WANDB_MODE: offline, OMP_NUM_THREADS: 4}")
+    env = {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in env.items()}
     name = str(raw.get("name") or default_name)
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
         raise ExpkitError(f"sweep name {name!r} has characters a folder name cannot", "use letters, digits, . _ -")
     return SweepSpec(name=name, method=method, params=params, metric=metric, run_cap=run_cap, seed=seed,
                      early_terminate=et, program=program, command=command, args_style=args_style, retries=retries,
                      backoff_s=backoff, oom=oom, stop_after_same_failures=same, project=raw.get("project"),
-                     entity=raw.get("entity"), description=raw.get("description"), raw=raw)
+                     entity=raw.get("entity"), description=raw.get("description"), env=env, notes=notes, raw=raw)
 
 
 def _parse_early(et: Any, metric: dict | None) -> dict[str, Any]:
@@ -195,12 +263,23 @@ def _parse_early(et: Any, metric: dict | None) -> dict[str, Any]:
                           "e.g. early_terminate: {type: hyperband, min_iter: 3, eta: 3}")
     if not metric:
         raise ExpkitError("early termination needs a metric", "add metric: {name: val_loss, goal: minimize}")
+    allowed = HYPERBAND_KEYS if et["type"] == "hyperband" else MEDIAN_KEYS
+    odd = sorted(set(et) - allowed)
+    if odd:
+        raise ExpkitError(f"unknown key(s) in early_terminate ({et['type']}): {', '.join(odd)}",
+                          f"{et['type']} takes {', '.join(sorted(allowed))}")
+    for key in ("min_iter", "max_iter", "s", "min_trials", "warmup"):
+        v = et.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ExpkitError(f"early_terminate.{key} must be a positive integer, got {v!r}", f"e.g. {key}: 3")
+    if "strict" in et and not isinstance(et["strict"], bool):
+        raise ExpkitError("early_terminate.strict must be true or false", "strict: true judges the value at each bracket")
     et = dict(et)
     if et["type"] == "hyperband":
         if not et.get("min_iter") and not et.get("max_iter"):
             raise ExpkitError("hyperband needs min_iter or max_iter", "e.g. {type: hyperband, min_iter: 3}")
         eta = et.setdefault("eta", 3)
-        if not isinstance(eta, (int, float)) or eta <= 1:
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta <= 1:
             raise ExpkitError("hyperband eta must be > 1", "the usual value is 3")
     else:
         et.setdefault("min_trials", 3)
@@ -228,10 +307,18 @@ def interpreter() -> str:
     return shutil.which("python") or shutil.which("python3") or sys.executable
 
 
+def wandb_command(spec: SweepSpec) -> bool:
+    """A command in W&B's list form (it uses W&B's macros): the parameters go where its ${args...} macro says, and
+    nowhere when it has none, exactly as W&B's agent runs it (the trial reads them from wandb.config)."""
+    if any(m in spec.command for m in WANDB_MACROS if m.startswith("${args")):
+        return True  # also W&B's default command (no command: key), which ends in ${args}
+    return isinstance(spec.raw.get("command"), list) and any(m in spec.command for m in WANDB_MACROS)
+
+
 def build_argv(spec: SweepSpec, params: dict[str, Any]) -> list[str]:
     """The trial's command: W&B macros expanded, ${param} substituted, the rest appended per `args`."""
     used = {ph for item in spec.command for ph in _PLACEHOLDER.findall(item) if ph in params}
-    wandb_style = any(m in spec.command for m in WANDB_MACROS if m.startswith("${args"))
+    wandb_style = wandb_command(spec)
     rest = {k: v for k, v in params.items() if k not in used}
     argv: list[str] = []
     for item in spec.command:
@@ -241,15 +328,25 @@ def build_argv(spec: SweepSpec, params: dict[str, Any]) -> list[str]:
             argv.append(interpreter())
         elif item == "${program}":
             argv.append(str(spec.program))
+        # W&B's own macros format each value as W&B's agent does: Python's str(), e.g. ['a', 'b'] and True
         elif item == "${args}":
-            argv += [f"--{k}={_fmt(v)}" for k, v in rest.items()]
+            argv += [f"--{k}={v}" for k, v in rest.items()]
         elif item == "${args_no_boolean_flags}":
-            argv += [f"--{k}" if v is True else f"--{k}={_fmt(v)}" for k, v in rest.items() if v is not False]
+            argv += [f"--{k}" if v is True else f"--{k}={v}" for k, v in rest.items() if v is not False]
         elif item == "${args_no_hyphens}":
-            argv += [f"{k}={_fmt(v)}" for k, v in rest.items()]
+            argv += [f"{k}={v}" for k, v in rest.items()]
+        elif item == "${args_no_equals}":
+            argv += [x for k, v in rest.items() for x in (f"--{k}", str(v))]
+        elif item == "${args_append_hydra}":
+            argv += [f"+{k}={v}" for k, v in rest.items()]
+        elif item == "${args_override_hydra}":
+            argv += [f"++{k}={v}" for k, v in rest.items()]
         elif item == "${args_json}":
             argv.append(json.dumps(rest))
+        elif item == ARGS_JSON_FILE:
+            argv.append(item)
         else:
+            item = _ENVVAR.sub(lambda m: {**os.environ, **spec.env}.get(m.group(1), ""), item)  # W&B's ${envvar:X}
             argv.append(_PLACEHOLDER.sub(lambda m: _fmt(params[m.group(1)]) if m.group(1) in params else m.group(0),
                                          item))
     if not wandb_style and spec.args_style != "none":
@@ -296,7 +393,7 @@ def to_wandb(spec: SweepSpec) -> tuple[dict[str, Any], list[str]]:
             out["program"] = kept[py[0] + 1]
             kept = ["${env}", "${interpreter}", "${program}"] + kept[py[0] + 2:]
         out["command"] = kept + ["${args_no_hyphens}" if hydra else "${args}"]
-    dropped = [k for k in ("retries", "oom", "fixed", "seed", "stop_after_same_failures") if k in spec.raw]
+    dropped = [k for k in ("retries", "oom", "fixed", "seed", "stop_after_same_failures", "env") if k in spec.raw]
     if dropped:
         notes.append(f"expkit-only keys kept as-is where W&B has an equivalent, dropped otherwise: {', '.join(dropped)}"
                      " (fixed parameters became {value: ...})")

@@ -8,14 +8,15 @@ from typing import Any, Callable
 
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_text
+from expkit.redact import redact_env
 from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
+from expkit.runs.outputs import shared_output_warnings
 from expkit.runs.store import Run, resolve_runs_dir
-from expkit.sweeps import sample
 from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
 from expkit.sweeps.gpus import Slot, plan_slots
 from expkit.sweeps.scheduler import Policy, Scheduler
 from expkit.sweeps.spec import SweepSpec, build_argv, parse_spec
-from expkit.sweeps.trials import RunOptions, job_request, plan_trials, sweep_request
+from expkit.sweeps.trials import RunOptions, first_trial, job_request, plan_trials, sweep_request
 
 
 def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None = None) -> tuple[Batch, bool]:
@@ -27,6 +28,8 @@ def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None
             raise ExpkitError(f"a sweep named {spec.name} already exists with a different spec",
                               f"continue it with `expkit sweep resume {spec.name}`, or give this spec another name: "
                               "(name: ... in the YAML)")
+        if meta.get("spec") != spec.raw:  # same trials, other env: or retries: `sweep resume` uses the latest
+            batch.update_meta(spec=spec.raw)
         return batch, False
     trials = plan_trials(spec)
     batch.write_meta({"kind": "sweep", "name": spec.name, "fingerprint": spec.fingerprint(), "spec": spec.raw,
@@ -81,6 +84,8 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
                                                                                        or max(1, len(trials)))
         est = estimate_sweep(spec, runs_dir, gpus, opts.per_gpu, parallel, smoke_seconds=None)
         return {"dry_run": True, "estimate": est, "sweep": spec.name, "method": spec.method, "slots": slot_desc,
+                "warnings": list(spec.notes),  # the CLI adds the output paths every trial writes
+                "env": redact_env({**spec.env, **opts.env}),
                 "trials": [{"id": f"t{i + 1:04d}", "params": p, "command": build_argv(spec, p)}
                            for i, p in enumerate(trials)],
                 "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
@@ -151,9 +156,8 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
                     backoff_s=spec.backoff_s if opts.backoff_s is None else opts.backoff_s,
                     oom=spec.oom, same_failures=spec.stop_after_same_failures if opts.same_failures is None
                     else opts.same_failures, metric=spec.metric_name, goal=spec.goal,
-                    early_terminate=spec.early_terminate)
-    first_argv = build_argv(spec, plan_trials(spec)[0] if spec.method != "bayes" else
-                            {p.name: sample.sample(p, __import__("random").Random(0)) for p in spec.params})
+                    early_terminate=spec.early_terminate, target=(spec.metric or {}).get("target"))
+    first_argv = build_argv(spec, first_trial(spec))
     context = capture_context(first_argv, dict(os.environ), cwd, runs_dir)
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
     sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context,
@@ -161,12 +165,17 @@ def _drive(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, slot
                       rebuild_argv=lambda job: build_argv(spec, job["params"]), echo=echo)
     if spec.method == "bayes":
         sched.next_job = _bayes_source(spec, batch, cwd, lambda: list(sched.jobs.values()))
+    jobs = batch.jobs()
+    collisions = shared_output_warnings([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
+    for w in collisions:
+        echo(f"warning: {w}")
     echo(f"sweep {batch.name}: {'new' if created else 'resuming'}, {slot_desc}")
     summary = sched.run()
     return {"sweep": batch.name, "group": batch.name, "state_dir": str(batch.root), "runs_dir": str(runs_dir),
             "slots": slot_desc, "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
             "requeued": summary.requeued, "stopped_reason": summary.stopped_reason,
-            "warnings": context.get("warnings", []),
+            "target_reached": summary.target_reached,
+            "warnings": spec.notes + context.get("warnings", []) + collisions,
             "next": {"report": f"expkit sweep report {batch.name}", "status": f"expkit sweep status {batch.name}"}}
 
 
@@ -235,8 +244,11 @@ def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
     policy = Policy(retries=opts.retries or 0, backoff_s=30.0 if opts.backoff_s is None else opts.backoff_s,
                     same_failures=3 if opts.same_failures is None else opts.same_failures)
     sched = Scheduler(batch, slots, runs_dir=runs_dir, context=context, make_request=make, policy=policy, echo=echo)
+    collisions = shared_output_warnings([j["argv"] for j in jobs], [j["id"] for j in jobs]) if len(slots) > 1 else []
+    for w in collisions:
+        (echo or (lambda _m: None))(f"warning: {w}")
     (echo or (lambda _m: None))(f"queue {queue}: {slot_desc}")
     summary = sched.run()
     return {"queue": queue, "group": f"queue-{queue}", "state_dir": str(batch.root), "slots": slot_desc,
             "counts": summary.counts, "started": summary.started, "adopted": summary.adopted,
-            "requeued": summary.requeued, "stopped_reason": summary.stopped_reason}
+            "requeued": summary.requeued, "stopped_reason": summary.stopped_reason, "warnings": collisions}
