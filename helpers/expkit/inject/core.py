@@ -207,7 +207,7 @@ def _follow_sibling(a: Analysis, name: str, plan: Plan, opts: Options):
 
 
 def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = False) -> Result:
-    """Inject into a file: back it up next to itself first, write only a result that parses."""
+    """Inject into a file: back it up first (see inject.backup), write only a result that parses."""
     path = Path(path)
     if not path.is_file():
         raise ExpkitError(f"no such script: {path}", "give the path of the training script (a .py file)")
@@ -217,11 +217,13 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
     result = inject_source(source, opts, str(path))
     if result.changed and not dry_run:
         for r in [result, *result.also]:  # every result parsed: back up and write each file
-            target = Path(r.script) if r is not result else path
+            # A symlinked script stays a link: the file it points at is edited, with its mode kept.
+            target = backup.real_path(r.script if r is not result else path)
             raw = data if r is result else target.read_bytes()
             bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
-            r.backup = str(backup.write_backup(target, raw))
-            atomic_write_bytes(target, bom + r.new_source.encode(_encoding_of(raw)))
+            new = bom + r.new_source.encode(_encoding_of(raw))
+            r.backup = str(backup.write_backup(target, raw, written=new))
+            atomic_write_bytes(target, new, mode=target.stat().st_mode & 0o7777)
     return result
 
 
