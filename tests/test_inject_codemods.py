@@ -319,7 +319,8 @@ def test_backups_are_numbered_never_overwritten_and_revert_is_exact(tmp_path):
     assert Path(r.backup).name == "train.py.expkit-bak.1"
     assert (tmp_path / "train.py.expkit-bak").read_bytes() == b"older backup\n"
     assert not inject_file(path).changed  # second inject: nothing, no new backup
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py", "train.py.expkit-bak", "train.py.expkit-bak.1"]
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert visible == ["train.py", "train.py.expkit-bak", "train.py.expkit-bak.1"]
     revert(path)
     assert path.read_bytes() == original
     assert (tmp_path / "train.py.expkit-bak").read_bytes() == b"older backup\n"

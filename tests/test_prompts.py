@@ -436,9 +436,10 @@ def _walk(repo: Path, answers: dict, values: dict) -> dict:
             values["command"] = values["suggested"].replace("python", values["python"], 1)
         elif verb == "wandb inject" and "--dry-run" in args:
             assert out["changed"] and out["diff"].startswith("--- a/train.py")
-            assert not (repo / "train.py.expkit-bak").exists(), "a dry run writes nothing"
+            assert out["backup"] is None and not list(repo.glob("**/*.expkit-bak*")), "a dry run writes nothing"
+            assert not (repo / ".git" / "expkit").exists(), "a dry run writes nothing"
         elif verb == "wandb inject":
-            assert (repo / "train.py.expkit-bak").exists()
+            assert Path(out["backup"]) == repo / ".git" / "expkit" / "backups" / "train.py.expkit-bak"
             git(repo, "commit", "-q", "-am", "log to W&B")  # the user accepted the offer to commit
         elif verb == "launch":
             values["run-id"] = out["run_id"]

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True, mode: int | None = None) -> None:
     """Write `data` to a temp file in the same folder, fsync it, then rename it over `path`.
 
-    durable=False skips the fsync, for a record about to be replaced (readers still never see half a file)."""
+    durable=False skips the fsync, for a record about to be replaced (readers still never see half a file).
+    `mode` sets the file's permission bits (e.g. keep a script executable); default 0o644.
+    """
     path = Path(path)
     # A unique name beside the target (same filesystem, so the rename is atomic); no tempfile import,
     # which keeps every command's start-up fast.
@@ -23,6 +25,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,8 +1,9 @@
-"""A run's metrics, from what it left on disk, in this order of trust:
+"""A run's metrics, from what it left on disk:
 
-1. metrics.jsonl in the run dir: one JSON object per line ({"step": 3, "val_loss": 0.41, ...});
-2. a W&B run's wandb-summary.json under the run dir (offline or online runs with WANDB_DIR there): final values;
-3. `name=value` / `name: value` pairs printed to stdout.log (what most training loops print anyway).
+1. the W&B run it wrote (offline or online, read from its transaction log as `expkit runs metrics` does):
+   for every metric it holds;
+2. metrics.jsonl in the run dir: one JSON object per line ({"step": 3, "val_loss": 0.41, ...});
+3. else `name=value` / `name: value` pairs printed to stdout.log (what most training loops print anyway).
 
 The history of a metric is its values in logging order; "final" is the last value, "best" the min or max.
 """
@@ -84,20 +85,29 @@ class MetricReader:
         return data[:end].decode("utf-8", "replace").splitlines()
 
 
-def wandb_summary(run_dir: Path) -> dict[str, float]:
-    """Final values from the newest wandb-summary.json under the run dir (W&B runs with WANDB_DIR there)."""
-    files = sorted(Path(run_dir).glob("wandb/*run-*/files/wandb-summary.json"), key=lambda p: p.stat().st_mtime)
-    if not files:
+def wandb_history(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per metric of the W&B run an expkit run wrote, read exactly as `expkit runs metrics` reads it: from the
+    run's transaction log (offline runs have no summary file), with its whole history."""
+    from expkit.monitor.metrics import read_run_wandb
+
+    info = read_run_wandb(run_dir)
+    if info is None:
         return {}
-    try:
-        data = json.loads(files[-1].read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: x for k, v in data.items() if not k.startswith("_") and (x := _num(v)) is not None}
+    out = {}
+    for name, m in info["metrics"].items():
+        values = [float(v) for _, v in m["history"]] or [float(m["latest"])]
+        finite = [v for v in values if math.isfinite(v)]
+        out[name] = {"final": values[-1], "min": min(finite) if finite else None,
+                     "max": max(finite) if finite else None, "count": len(values), "source": "wandb"}
+    return out
 
 
 def run_metrics(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """{name: {final, min, max, count}} for every numeric metric the run logged."""
+    """{name: {final, min, max, count, source}} for every numeric metric the run logged.
+
+    A metric the run logged to W&B is read from W&B (its history, as `expkit runs metrics` does); the others
+    from metrics.jsonl, else stdout.log.
+    """
     reader = MetricReader(run_dir)
     hist = reader.refresh()
     out: dict[str, dict[str, Any]] = {}
@@ -105,9 +115,7 @@ def run_metrics(run_dir: Path) -> dict[str, dict[str, Any]]:
         finite = [v for v in values if math.isfinite(v)]
         out[k] = {"final": values[-1], "min": min(finite) if finite else None, "max": max(finite) if finite else None,
                   "count": len(values), "source": reader.source}
-    for k, v in wandb_summary(run_dir).items():
-        entry = out.setdefault(k, {"final": v, "min": v, "max": v, "count": 1, "source": "wandb"})
-        entry["final"] = v
+    out.update(wandb_history(run_dir))
     return out
 
 

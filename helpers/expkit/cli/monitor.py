@@ -143,6 +143,7 @@ def metrics(run_id, source, runs_dir, as_json):
 
         expkit runs metrics latest --json
     """
+    from expkit.cli.runs import render_wandb
     from expkit.monitor.metrics import read_metrics
     from expkit.runs.store import RunStore
 
@@ -154,8 +155,12 @@ def metrics(run_id, source, runs_dir, as_json):
             click.echo(f"{run.id}: no metrics found")
             for t in result["tried"]:
                 click.echo(f"  tried {t}")
+            for line in render_wandb(result["wandb"]):
+                click.echo(line)
             return
         click.echo(f"{run.id}: metrics from {result['source']} ({result['detail']})")
+        for line in render_wandb(result["wandb"]):
+            click.echo(line)
         click.echo(f"  {'METRIC':<28} {'LATEST':>12} {'BEST':>12} {'BEST AT':>11} {'N':>6}")
         for name, m in sorted(result["metrics"].items()):
             best = "-" if m["best"] is None else f"{m['best']:.6g}"

@@ -105,6 +105,8 @@ def show(run_id, runs_dir, as_json):
     """
     from expkit.monitor import resources
 
+    from expkit.monitor.metrics import wandb_identity
+
     run = RunStore(runs_dir).get(run_id)
     m, st = run.manifest(), run.status()
     if isinstance(m.get("config"), dict) and m["config"].get("values") is not None:  # runs recorded before redaction
@@ -112,6 +114,7 @@ def show(run_id, runs_dir, as_json):
 
         m["config"]["values"] = Redactor().obj(m["config"]["values"])
     sample = (resources.latest(run.path, 1) or [None])[0]
+    wb = wandb_identity(run, manifest=m)
 
     def text():
         click.echo(f"run       {run.id}")
@@ -149,12 +152,28 @@ def show(run_id, runs_dir, as_json):
         if m.get("config"):
             click.echo(f"config    {m['config']['source']} (copy: {m['config']['copy']})")
         click.echo(f"log       {run.log_path}")
+        for line in render_wandb(wb):
+            click.echo(line)
         if sample:
             peak = (st.get("resources") or {}).get("peak_rss_mib")
             click.echo(f"resources {resources.describe(sample)} ({human_ago(sample.get('t'))})"
                        + (f"; peak rss {peak / 1024:.2f} GiB" if peak else ""))
 
-    emit({"run_id": run.id, "run_dir": str(run.path), "status": st, "manifest": m, "resources": sample}, as_json, text)
+    emit({"run_id": run.id, "run_dir": str(run.path), "status": st, "manifest": m, "resources": sample, "wandb": wb},
+         as_json, text)
+
+
+def render_wandb(wb: dict | None) -> list[str]:
+    """Lines naming the W&B run: id and where it is, how to upload it, how to continue it."""
+    if not wb:
+        return []
+    state = f", {wb['state']}" if wb.get("state") else ""
+    lines = [f"wandb     run {wb['id']} ({wb['mode']}{state})" + (f"  {wb['url']}" if wb.get("url") else "")]
+    if wb["mode"] == "offline":
+        lines.append(f"          dir    {wb['dir']}")
+        lines.append(f"          sync   {wb['sync_command']}")
+    lines.append(f"          resume {wb['resume']}" + ("  (after wandb sync)" if wb["mode"] == "offline" else ""))
+    return lines
 
 
 @runs.command("logs")

@@ -44,6 +44,12 @@ def inject(script, project, entity, dry_run, sync_tensorboard, as_json):
                   "hint": exc.hint, "snippet": exc.snippet, "line": exc.line}, True)
             raise SystemExit(1)
         raise
+    if result.changed or result.framework == "wandb":
+        from expkit.monitor.wandb_local import not_logged_in_warning
+
+        login = not_logged_in_warning()
+        if login:
+            result.warnings.append(login)
     out = result.to_json()
     out["dry_run"] = dry_run
 
@@ -80,10 +86,16 @@ def inject(script, project, entity, dry_run, sync_tensorboard, as_json):
 
 @wandb.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--force", is_flag=True, help="Restore even when the script no longer holds W&B code.")
+@click.option("--force", is_flag=True,
+              help="Restore the backup even when your edits since inject touch expkit's lines "
+                   "(the current file is kept beside the backup).")
 @json_option
 def revert(script, force, as_json):
-    """Restore SCRIPT byte for byte from its newest backup (`SCRIPT.expkit-bak[.N]`).
+    """Undo `wandb inject` on SCRIPT without losing your edits.
+
+    Unchanged since inject: the newest backup comes back byte for byte. Edited since: only expkit's
+    changes are taken out and your edits stay; when your edits touch expkit's lines it refuses (exit 1),
+    shows your edits as a diff and changes nothing. A symlinked script stays a symlink; modes are kept.
 
     Example:
 
@@ -92,9 +104,27 @@ def revert(script, force, as_json):
     from pathlib import Path
 
     from expkit.inject import revert as do_revert
+    from expkit.inject.backup import RevertConflict
 
-    out = do_revert(Path(script), force=force)
-    emit(out, as_json, f"{script}: restored from {out['restored_from']}")
+    try:
+        out = do_revert(Path(script), force=force)
+    except RevertConflict as exc:
+        if as_json:
+            emit({"script": script, "changed": False, "error": exc.message, "hint": exc.hint, "diff": exc.diff}, True)
+            raise SystemExit(1)
+        click.echo(exc.diff, nl=False)
+        raise
+
+    def text():
+        if out["kept_edits"]:
+            click.echo(f"{script}: took out expkit's W&B lines and kept your edits since inject "
+                       f"(backup {out['restored_from']} removed)")
+        else:
+            click.echo(f"{script}: restored from {out['restored_from']}")
+        if out["saved_current"]:
+            click.echo(f"the file as it was before --force: {out['saved_current']}")
+
+    emit(out, as_json, text)
 
 
 @wandb.command()

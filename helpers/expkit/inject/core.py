@@ -207,7 +207,7 @@ def _follow_sibling(a: Analysis, name: str, plan: Plan, opts: Options):
 
 
 def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = False) -> Result:
-    """Inject into a file: back it up next to itself first, write only a result that parses."""
+    """Inject into a file: back it up first (see inject.backup), write only a result that parses."""
     path = Path(path)
     if not path.is_file():
         raise ExpkitError(f"no such script: {path}", "give the path of the training script (a .py file)")
@@ -221,13 +221,15 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
     if result.changed and not dry_run:
         done: list[tuple[Path, Path, bytes]] = []  # (file, its backup, its old bytes): undone on a failed write
         for r in [result, *result.also]:  # every result parsed: back up and write each file
-            target = Path(r.script) if r is not result else path
+            # A symlinked script stays a link: the file it points at is edited, with its mode kept.
+            target = backup.real_path(r.script if r is not result else path)
             made = None
             try:
                 raw = data if r is result else target.read_bytes()
                 bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
-                made = backup.write_backup(target, raw)
-                atomic_write_bytes(target, bom + r.new_source.encode(_encoding_of(raw)))
+                new = bom + r.new_source.encode(_encoding_of(raw))
+                made = backup.write_backup(target, raw, written=new)
+                atomic_write_bytes(target, new, mode=target.stat().st_mode & 0o7777)
             except OSError as exc:
                 _undo(done + ([(target, made, b"")] if made is not None else []), written=len(done))
                 raise ExpkitError(f"cannot write {target}: {exc.strerror}",
@@ -243,7 +245,7 @@ def _undo(done: list[tuple[Path, Path, bytes]], written: int) -> None:
     for i, (target, made, raw) in enumerate(done):
         try:
             if i < written:
-                atomic_write_bytes(target, raw)
+                atomic_write_bytes(target, raw, mode=target.stat().st_mode & 0o7777)
             made.unlink()
         except OSError:
             pass

@@ -103,16 +103,60 @@ def wandb_dirs(run_dir: Path, cwd: str | None, since: float | None) -> list[Path
     return sorted(found, key=lambda d: d.stat().st_mtime)
 
 
-def _from_wandb_local(folder: Path) -> list[dict[str, Any]] | None:
-    try:
-        from expkit.monitor.wandb_local import read_wandb_run
-    except ImportError:
+def wandb_run_dir(run_dir: Path, manifest: dict, status: dict) -> Path | None:
+    """The W&B run folder an expkit run wrote: the one named by its WANDB_RUN_ID (sweep trials set one), else
+    the newest written since the run started, under the run dir, else under its cwd."""
+    from expkit.timeutil import parse_iso
+
+    rid = (manifest.get("env") or {}).get("WANDB_RUN_ID")
+    cwd = (manifest.get("command") or {}).get("cwd")
+    if rid:
+        named = [d for d in wandb_dirs(run_dir, cwd, None) if d.name.endswith(f"-{rid}")]
+        if named:
+            return named[-1]
+    started = parse_iso(status.get("started_at") or manifest.get("created_at"))
+    dirs = wandb_dirs(run_dir, cwd, started.timestamp() - 5 if started else None)
+    return dirs[-1] if dirs else None
+
+
+def project_python(manifest: dict) -> str | None:
+    """The interpreter the run used: its `wandb` can read the run's log when expkit's environment has none."""
+    return (manifest.get("python") or {}).get("executable")
+
+
+def read_run_wandb(run_dir: Path) -> dict | None:
+    """read_wandb_run() of the W&B run an expkit run dir wrote (found as above), or None when there is none
+    or it cannot be read. What compare, sweep reports and plan plots use, so they agree with `runs metrics`."""
+    from expkit.monitor.wandb_local import read_wandb_run
+    from expkit.runs.store import Run
+
+    run = Run(run_dir)
+    manifest = run.manifest()
+    folder = wandb_run_dir(run.path, manifest, run.raw_status())
+    if folder is None:
         return None
-    rows: dict = {}  # back to rows by step; a summary-only value has no history and step None
-    for name, m in read_wandb_run(folder)["metrics"].items():
+    try:
+        return read_wandb_run(folder, project_python(manifest))
+    except Exception:  # a damaged or partial W&B folder: the other sources still count
+        return None
+
+
+def wandb_rows(info: dict) -> list[dict[str, Any]]:
+    """A read_wandb_run() result back to rows by step; a summary-only value has no history and step None."""
+    rows: dict = {}
+    for name, m in info["metrics"].items():
         for step, value in m.get("history") or [[m.get("step"), m["latest"]]]:
             rows.setdefault(step, {"step": step})[name] = value
     return [rows[k] for k in sorted(rows, key=lambda s: (s is None, s or 0))]
+
+
+def _from_wandb_local(folder: Path, manifest: dict) -> tuple[list[dict[str, Any]] | None, dict | None]:
+    try:
+        from expkit.monitor.wandb_local import read_wandb_run
+    except ImportError:
+        return None, None
+    info = read_wandb_run(folder, project_python(manifest))
+    return wandb_rows(info), info
 
 
 def _from_wandb_online(folder: Path, manifest: dict) -> list[dict[str, Any]] | None:
@@ -130,24 +174,29 @@ def _from_wandb_online(folder: Path, manifest: dict) -> list[dict[str, Any]] | N
 
 
 def read_metrics(run, source: str = "auto") -> dict[str, Any]:
-    """{source, detail, metrics: {...}, tried: [...]} for a Run."""
-    from expkit.timeutil import parse_iso
+    """{source, detail, metrics: {...}, tried: [...], wandb: identity or None} for a Run.
 
+    `wandb` names the W&B run the run wrote (id, URL when online, offline dir and its `wandb sync` command,
+    the wandb.init call that resumes it), whichever source the metrics came from.
+    """
     manifest, status = run.manifest(), run.status()
-    started = parse_iso(status.get("started_at") or manifest.get("created_at"))
-    since = started.timestamp() - 5 if started else None
+    folder = wandb_run_dir(run.path, manifest, status)
+    wandb_info = None
     tried: list[str] = []
     order = [source] if source != "auto" else ["wandb", "wandb-online", "jsonl", "log"]
+    found = None
     for name in order:
         rows, detail = None, None
         if name in ("wandb", "wandb-online"):
-            dirs = wandb_dirs(run.path, (manifest.get("command") or {}).get("cwd"), since)
-            if not dirs:
+            if folder is None:
                 tried.append(f"{name}: no W&B run folder")
                 continue
-            detail = str(dirs[-1])
+            detail = str(folder)
             try:
-                rows = _from_wandb_local(dirs[-1]) if name == "wandb" else _from_wandb_online(dirs[-1], manifest)
+                if name == "wandb":
+                    rows, wandb_info = _from_wandb_local(folder, manifest)
+                else:
+                    rows = _from_wandb_online(folder, manifest)
             except Exception as exc:  # a damaged or partial W&B file must not hide the other sources
                 tried.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
                 continue
@@ -163,6 +212,46 @@ def read_metrics(run, source: str = "auto") -> dict[str, Any]:
             rows = from_log(run.log_path)
         summary = summarize_rows(rows or [])
         if summary:
-            return {"run_id": run.id, "source": name, "detail": detail, "metrics": summary, "tried": tried}
+            found = {"run_id": run.id, "source": name, "detail": detail, "metrics": summary, "tried": tried}
+            break
         tried.append(f"{name}: nothing found in {detail}")
-    return {"run_id": run.id, "source": None, "detail": None, "metrics": {}, "tried": tried}
+    out = found or {"run_id": run.id, "source": None, "detail": None, "metrics": {}, "tried": tried}
+    out["wandb"] = wandb_identity(run, folder, wandb_info, manifest) if folder is not None else None
+    return out
+
+
+def wandb_identity(run, folder: Path | None = None, info: dict | None = None,
+                   manifest: dict | None = None) -> dict | None:
+    """The W&B run an expkit run wrote (see wandb_local.run_identity), with its state; None when it wrote none."""
+    from expkit.monitor.wandb_local import read_wandb_run, run_identity
+
+    manifest = manifest if manifest is not None else run.manifest()
+    if folder is None:
+        folder = wandb_run_dir(run.path, manifest, run.raw_status())
+        if folder is None:
+            return None
+    if info is None:
+        try:
+            info = read_wandb_run(folder, project_python(manifest))
+        except Exception:  # a damaged W&B folder: name it from its directory alone
+            info = {}
+    if not info.get("project"):
+        env = manifest.get("env") or {}
+        info = {**info, "project": (manifest.get("wandb") or {}).get("project") or env.get("WANDB_PROJECT")}
+    base_url = (manifest.get("env") or {}).get("WANDB_BASE_URL")
+    return {**run_identity(folder, info, _log_head(run.log_path), base_url), "state": info.get("state")}
+
+
+def _log_head(log: Path, limit: int = 256 << 10) -> str:
+    """The start and end of a run's log, where W&B prints the run's URL."""
+    try:
+        with open(log, "rb") as fh:
+            head = fh.read(limit)
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            if size > limit:
+                fh.seek(max(limit, size - limit))
+                head += b"\n" + fh.read(limit)
+    except OSError:
+        return ""
+    return head.decode("utf-8", "replace")

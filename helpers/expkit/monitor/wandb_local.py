@@ -20,6 +20,7 @@ import math
 import netrc
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,8 @@ from urllib.parse import urlparse
 
 from expkit.errors import ExpkitError
 
-# `wandb_status()` at the end answers "is W&B usable here?" from env, settings and netrc without importing wandb.
+# `wandb_status()` at the end answers "is W&B usable here?" from env, settings and netrc without importing wandb;
+# `not_logged_in_warning()` turns its answer into what a user must do before running an injected script.
 
 LOWER_IS_BETTER = ("loss", "error", "err", "perplexity", "ppl", "mse", "mae", "rmse", "wer", "cer")
 
@@ -58,10 +60,13 @@ def _is_run_dir(p: Path) -> bool:
     return p.name.startswith(("offline-run-", "run-")) and (any(p.glob("*.wandb")) or (p / "files").is_dir())
 
 
-def _wandb_command() -> list[str] | None:
-    exe = Path(sys.executable).with_name("wandb")
-    if exe.exists():
-        return [str(exe)]
+def _wandb_command(python: str | None = None) -> list[str] | None:
+    """The `wandb` CLI: beside this interpreter, beside the project's (`python`, e.g. the run's manifest),
+    on PATH, or as a module."""
+    for interpreter in (sys.executable, python):
+        exe = Path(interpreter).with_name("wandb") if interpreter else None
+        if exe is not None and exe.exists():
+            return [str(exe)]
     found = shutil.which("wandb")
     if found:
         return [found]
@@ -70,10 +75,10 @@ def _wandb_command() -> list[str] | None:
     return [sys.executable, "-m", "wandb"] if importlib.util.find_spec("wandb") else None
 
 
-def _records(run_dir: Path) -> list[dict] | None:
+def _records(run_dir: Path, python: str | None = None) -> list[dict] | None:
     """Every record of the run's .wandb log as dicts, or None when the reader is not available."""
     log = next(iter(sorted(run_dir.glob("*.wandb"))), None)
-    cmd = _wandb_command()
+    cmd = _wandb_command(python)
     if log is None or cmd is None:
         return None
     try:
@@ -130,12 +135,14 @@ def _metric_table(history: list[dict]) -> dict:
     return out
 
 
-def read_wandb_run(path: str | os.PathLike) -> dict:
+def read_wandb_run(path: str | os.PathLike, python: str | None = None) -> dict:
     """Config and metrics of one W&B run (a run dir, or anything holding runs: then the newest).
+
+    `python`: the project's interpreter, whose `wandb` reads the log when expkit's own environment has none.
 
     Returns {"run_dir", "run_id", "project", "entity", "state", "exit_code", "config",
     "metrics": {name: {"latest", "step", "best", "best_step", "goal", "count", "history": [[step, value]]}},
-    "source"}. `state` is "finished", "failed", "running" (no exit record yet: live or killed), or "unknown"
+    "source", "identity"} (identity: see run_identity). `state` is "finished", "failed", "running" (no exit record yet: live or killed), or "unknown"
     (read from files/ without a transaction log).
     """
     runs = find_wandb_runs(path)
@@ -145,7 +152,7 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
     run_dir = runs[-1]
     info = {"run_dir": str(run_dir), "run_id": run_dir.name.rsplit("-", 1)[-1], "project": None, "entity": None,
             "state": None, "exit_code": None, "config": {}, "metrics": {}, "source": None}
-    records = _records(run_dir)
+    records = _records(run_dir, python)
     if records is not None:
         info["source"] = "transaction log"
         history, summary, config = [], {}, {}
@@ -191,7 +198,45 @@ def read_wandb_run(path: str | os.PathLike) -> dict:
         info["state"] = "running"
     else:
         info["state"] = "finished" if info["exit_code"] == 0 else "failed"
+    info["identity"] = run_identity(run_dir, info)
     return info
+
+
+def app_url(base_url: str | None = None) -> str:
+    """The web app's address for an API host: api.wandb.ai -> https://wandb.ai; a W&B Server serves both."""
+    base = (base_url or os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
+    parsed = urlparse(base)
+    if parsed.hostname == "api.wandb.ai":
+        return "https://wandb.ai"
+    return f"{parsed.scheme or 'https'}://{parsed.netloc}"
+
+
+def run_identity(run_dir: str | os.PathLike, info: dict | None = None, log_text: str = "",
+                 base_url: str | None = None) -> dict:
+    """Who a W&B run is, and how to reach, upload or continue it.
+
+    {"id", "mode": "offline"|"online", "dir", "project", "entity", "url" (online runs whose entity and project
+    are known, or whose URL the run printed in `log_text`), "sync_command" (offline runs), "resume"
+    (the wandb.init call that continues this run; an offline run must be synced first)}.
+    """
+    run_dir = Path(run_dir)
+    info = info or {}
+    rid = info.get("run_id") or run_dir.name.rsplit("-", 1)[-1]
+    offline = run_dir.name.startswith("offline-run-")
+    project, entity = info.get("project"), info.get("entity")
+    url = None
+    if not offline:
+        printed = re.findall(r"https?://\S+?/runs/" + re.escape(rid) + r"\b", log_text or "")
+        if printed:
+            url = printed[-1]
+        elif entity and project:
+            url = f"{app_url(base_url)}/{entity}/{project}/runs/{rid}"
+    args = ([f"project={json.dumps(project)}"] if project else []) \
+        + ([f"entity={json.dumps(entity)}"] if entity else []) + [f"id={json.dumps(rid)}", 'resume="must"']
+    return {"id": rid, "mode": "offline" if offline else "online", "dir": str(run_dir), "project": project,
+            "entity": entity, "url": url,
+            "sync_command": f"wandb sync {shlex.quote(str(run_dir))}" if offline else None,
+            "resume": f"wandb.init({', '.join(args)})"}
 
 
 def _read_yaml(path: Path) -> dict:
@@ -206,11 +251,11 @@ def _read_yaml(path: Path) -> dict:
 # --- setup status ---------------------------------------------------------------------------------------
 
 
-def _settings() -> tuple[dict, str | None]:
+def _settings(env, cwd: Path) -> tuple[dict, str | None]:
     """Merged W&B settings files (global, then ./wandb/settings wins), and which file set the mode."""
     merged, mode_from = {}, None
-    config_dir = Path(os.environ.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb"))
-    for path in (config_dir / "settings", Path.cwd() / "wandb" / "settings"):
+    config_dir = Path(env.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb"))
+    for path in (config_dir / "settings", cwd / "wandb" / "settings"):
         parser = configparser.ConfigParser()
         try:
             parser.read(path)
@@ -224,9 +269,11 @@ def _settings() -> tuple[dict, str | None]:
     return merged, mode_from
 
 
-def wandb_status() -> dict:
+def wandb_status(env=None, cwd: str | os.PathLike | None = None) -> dict:
+    """Installed, logged in, mode: from `env` (default os.environ), the settings files and netrc."""
     from importlib import metadata, util
 
+    env = os.environ if env is None else env
     installed = util.find_spec("wandb") is not None
     version = None
     if installed:
@@ -234,21 +281,21 @@ def wandb_status() -> dict:
             version = metadata.version("wandb")
         except metadata.PackageNotFoundError:
             pass
-    settings, mode_file = _settings()
-    base_url = os.environ.get("WANDB_BASE_URL") or settings.get("base_url") or "https://api.wandb.ai"
+    settings, mode_file = _settings(env, Path(cwd) if cwd else Path.cwd())
+    base_url = env.get("WANDB_BASE_URL") or settings.get("base_url") or "https://api.wandb.ai"
     host = urlparse(base_url).hostname or "api.wandb.ai"
     credentials = None
-    if os.environ.get("WANDB_API_KEY"):
+    if env.get("WANDB_API_KEY"):
         credentials = "WANDB_API_KEY"
     else:
-        netrc_path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+        netrc_path = Path(env.get("NETRC", Path.home() / ".netrc"))
         try:
             if netrc_path.exists() and netrc.netrc(str(netrc_path)).authenticators(host):
                 credentials = str(netrc_path)
         except (netrc.NetrcParseError, OSError):
             pass
-    env_mode = os.environ.get("WANDB_MODE")
-    if os.environ.get("WANDB_DISABLED", "").lower() in ("true", "1", "yes"):
+    env_mode = env.get("WANDB_MODE")
+    if env.get("WANDB_DISABLED", "").lower() in ("true", "1", "yes"):
         mode, source = "disabled", "WANDB_DISABLED"
     elif env_mode:
         mode, source = env_mode, "WANDB_MODE"
@@ -264,5 +311,16 @@ def wandb_status() -> dict:
         hints.append("not logged in: `wandb login`, or run offline with WANDB_MODE=offline and `wandb sync` later")
     return {"installed": installed, "version": version, "logged_in": credentials is not None,
             "credentials": credentials, "host": host, "mode": mode, "mode_source": source,
-            "entity": os.environ.get("WANDB_ENTITY") or settings.get("entity"),
-            "project": os.environ.get("WANDB_PROJECT") or settings.get("project"), "hints": hints}
+            "entity": env.get("WANDB_ENTITY") or settings.get("entity"),
+            "project": env.get("WANDB_PROJECT") or settings.get("project"), "hints": hints}
+
+
+def not_logged_in_warning(cwd: str | os.PathLike | None = None, env=None) -> str | None:
+    """Why a script with `wandb.init` would stop when run directly here, and the fixes; None when it would not."""
+    st = wandb_status(env, cwd)
+    if st["mode"] != "online" or st["logged_in"]:
+        return None
+    return ("W&B has no credentials here (no WANDB_API_KEY, no `wandb login`) and is not in offline mode: "
+            "run directly, the script stops at wandb.init (it asks for an API key, or fails without a terminal). "
+            "Fix it with one of: WANDB_MODE=offline (log locally, `wandb sync` later), `wandb login`, or "
+            "`expkit launch --wandb-project NAME -- python SCRIPT` (logs offline into the run dir when not logged in)")

@@ -11,11 +11,12 @@ MAX_PANELS = 12
 
 
 def read_curves(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
-    """metric -> [(step, value)] from a run's metrics.jsonl (bad lines skipped)."""
+    """metric -> [(step, value)] from a run's metrics.jsonl (bad lines skipped), else from the W&B run it
+    wrote (read as `expkit runs metrics` does: an offline run's history comes from its transaction log)."""
     curves: dict[str, list[tuple[float, float]]] = {}
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
-        return curves
+        return wandb_curves(run_dir)
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
@@ -30,6 +31,16 @@ def read_curves(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
                     curves.setdefault(key, []).append((step if step is not None else len(curves.get(key, [])),
                                                        float(value)))
     return curves
+
+
+def wandb_curves(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
+    from expkit.monitor.metrics import read_run_wandb
+
+    info = read_run_wandb(run_dir)
+    if info is None:
+        return {}
+    return {name: [(float(step if step is not None else i), float(v)) for i, (step, v) in enumerate(m["history"])
+                   if math.isfinite(v)] for name, m in info["metrics"].items() if m["history"]}
 
 
 def plot_experiment(doc: dict[str, Any], out: Path) -> Path | None:

@@ -211,6 +211,21 @@ def build_env(req: LaunchRequest, seed: int, run_dir: Path, config_copy: str | N
     return env
 
 
+def _offline_without_login(req: LaunchRequest, env: dict[str, str], cwd: Path) -> str | None:
+    """A local W&B run with no credentials and no mode set would stop at wandb.init: log offline into the run
+    dir instead (WANDB_MODE=offline in `env`) and say so. Returns the warning, or None when nothing changed."""
+    if not req.wandb_project or req.backend != "local":
+        return None
+    from expkit.monitor.wandb_local import wandb_status
+
+    st = wandb_status(env, cwd)
+    if st["mode"] != "online" or st["logged_in"]:
+        return None
+    env["WANDB_MODE"] = "offline"
+    return ("W&B has no credentials here: the run logs offline into its run dir (WANDB_MODE=offline); "
+            "upload it later with `wandb sync` (see `expkit runs show`), or `wandb login` before launching")
+
+
 def _load_config(path: Path) -> tuple[str, Any]:
     """(format, values) of a --config file; YAML through the shared strict loader (size limit, alias budget)."""
     from expkit.yamlfile import MAX_BYTES, load_yaml
@@ -341,6 +356,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
     # one redactor for this run: it learns every secret value it masks, and those values are then scrubbed
     # from the config copy, git.patch and (by the supervisor) stdout.log
     red = Redactor(secret_values(os.environ, req.env))
+    offline = _offline_without_login(req, env, cwd)
     argv_shown = red.argv(req.argv)
     env_overrides = red.env(req.env, "--env")
     relevant = red.env(mf.relevant_env(env), "env")
@@ -350,6 +366,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
     git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"]) + sp.warnings
     warnings += fixed_output_warnings(req.argv, cwd)
+    if offline:
+        warnings.append(offline)
 
     manifest: dict[str, Any] = {
         "schema": 1,
