@@ -246,6 +246,7 @@ def _undo(done: list[tuple[Path, Path, bytes]], written: int) -> None:
         try:
             if i < written:
                 atomic_write_bytes(target, raw, mode=target.stat().st_mode & 0o7777)
+            backup.written_path(made).unlink(missing_ok=True)
             made.unlink()
         except OSError:
             pass
