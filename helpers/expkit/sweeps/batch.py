@@ -45,6 +45,12 @@ class Batch:
     def name(self) -> str:
         return self.root.name
 
+    def status_command(self) -> str:
+        """The command that shows this batch: a queue's, or a sweep's."""
+        if self.root.parent.name == ".queue":
+            return f"expkit queue status --queue {self.name}"
+        return f"expkit sweep status {self.name}"
+
     def exists(self) -> bool:
         return (self.root / "batch.json").exists()
 
@@ -111,7 +117,7 @@ class Batch:
         except LockBusy as busy:
             raise ExpkitError(f"a scheduler is already working on {self.name}"
                               + (f" (pid {busy.pid})" if busy.pid else ""),
-                              f"watch it with `expkit sweep status {self.name}`, or stop that process first")
+                              f"watch it with `{self.status_command()}`, or stop that process first")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
