@@ -461,6 +461,7 @@ def _child(request: Dict[str, Any], server_pid: int) -> None:
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by the server around the fork
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -514,10 +515,13 @@ def serve(runner_pid: int) -> int:
         request = json.loads(line)
         sys.stdout.flush()
         sys.stderr.flush()
+        # the runner's death (SIGTERM) waits until the new unit is in `current`, so it never outlives the server
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid == 0:
             _child(request, me)
         current.append(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         _send({"started": pid})
         _, status = os.waitpid(pid, 0)
         current.clear()
