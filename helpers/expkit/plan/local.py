@@ -164,13 +164,14 @@ class LocalProcess:
         timeout = self.job.timeout
         status = self.server.wait(max(0.0, self.started + timeout - time.monotonic()) if timeout else None)
         if status is None:  # timed out
-            try:  # where was it stuck? the stack goes to stdout.log before the kill
+            try:  # where was it stuck? the unit writes its stack to stdout.log, then dies of SIGUSR1
                 os.kill(self.pid, signal.SIGUSR1)
-                time.sleep(0.2)
             except ProcessLookupError:
                 pass
-            self.kill()
-            self.server.wait(30)  # the server reaps it
+            if self.server.wait(5) is None:  # it would not die of it (a handler of its own for SIGUSR1)
+                self.kill()
+                self.server.wait(30)  # the server reaps it
+            self.kill()  # anything it started
             return Outcome("failed", f"timed out after {timeout:g}s: killed", None, signal.SIGKILL)
         self.kill()  # anything the handler left running in its group
         if os.WIFSIGNALED(status):

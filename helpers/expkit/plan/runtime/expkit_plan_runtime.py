@@ -469,7 +469,9 @@ def _child(request: Dict[str, Any], server_pid: int) -> None:
         import faulthandler
 
         faulthandler.enable()  # a segfault leaves the Python stack in stdout.log
-        faulthandler.register(signal.SIGUSR1, all_threads=True)  # so does a timeout (the runner sends SIGUSR1)
+        # so does a timeout: the runner sends SIGUSR1; the stack is written, then the signal's default action
+        # (chain) ends the unit, so the runner knows the stack is complete when it hears the unit ended
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=True)
         code = run_job(request["run_dir"])
     except BaseException:  # noqa: BLE001
         try:
