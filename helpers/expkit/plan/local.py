@@ -136,22 +136,26 @@ class UnitServer:
         self._err.close()
 
 
+def supervised_status() -> dict[str, Any]:
+    """A local unit's status.json fields before its pid is known: running, under this runner. Written when the
+    run is prepared (before the fork: the unit may start before the runner hears its pid), so a runner killed
+    from then on leaves a lost run, never one that reads as queued forever."""
+    me = os.getpid()
+    return {"state": "running", "supervisor_pid": me, "supervisor_start_ticks": process.start_ticks(me),
+            "boot_id": process.boot_id(), "host": os.uname().nodename, "started_at": now_iso()}
+
+
 class LocalProcess:
     """A sub-experiment forked by the unit server: a separate process without an interpreter start-up."""
 
     def __init__(self, job: SubJob, server: UnitServer):
         self.job = job
         self.server = server
-        # "running" under this runner before the fork: a runner killed while its unit runs leaves a lost run,
-        # never one that reads as queued forever (the unit can start before the runner hears its pid)
-        raw = job.run.raw_status()
-        raw.update(state="running", supervisor_pid=os.getpid(), supervisor_start_ticks=process.start_ticks(os.getpid()),
-                   boot_id=process.boot_id(), host=os.uname().nodename, started_at=now_iso())
-        job.run.write_status(raw, durable=False)
         self.pid = server.start(job.run.path, job.cwd, job.env, job.run.log_path)
         self.started = time.monotonic()
         self._status: int | None = None
-        raw.update(pid=self.pid, pgid=self.pid, pid_start_ticks=process.start_ticks(self.pid))
+        raw = job.run.raw_status()
+        raw.update(supervised_status(), pid=self.pid, pgid=self.pid, pid_start_ticks=process.start_ticks(self.pid))
         job.run.write_status(raw, durable=False)  # replaced when it ends
 
     def kill(self) -> None:
