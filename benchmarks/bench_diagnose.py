@@ -6,6 +6,10 @@ Prints, side by side in one run:
   - tail-first: diagnose() of the same log whose failure is in the last MB                      (target <= 100 ms)
 
     python benchmarks/bench_diagnose.py [--size-mb 1024] [--repeat 3] [--keep]
+
+With --single-line the log is one line of tqdm `\r` redraws with the failure at its very end (no newline at all):
+the same ratio against `grep -c -E` on that file, and the peak memory of `diagnose` and of `runs watch --once`
+on it (target <= 100 MB each, whatever the size: try --size-mb 2048).
 """
 
 from __future__ import annotations
@@ -61,6 +65,82 @@ def make_log(path: Path, size_mb: int) -> None:
         fh.write(b"\n" + FAILURE)
 
 
+def make_single_line_log(path: Path, size_mb: int) -> None:
+    """One line without a newline: tqdm redraws joined by \\r, the CUDA OOM message after the last one."""
+    bar = "".join(f"\r{p % 100:3d}%|{'#' * (p % 100 // 10):<10}| {p}/100000 [01:{p % 60:02d}<02:00, 9.{p % 10}it/s, "
+                  f"loss={(p % 997) / 1000:.4f}]" for p in range(20000)).encode()
+    with open(path, "wb") as fh:
+        for _ in range(max(1, (size_mb << 20) // len(bar))):
+            fh.write(bar)
+        fh.write(b"\r" + FAILURE.replace(b"\n", b" "))
+
+
+WATCH_CHILD = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from expkit.cli import main
+main(["runs", "watch", sys.argv[2], "--once", "--json"])
+"""
+
+
+def watch_peak(log: Path) -> float:
+    """Peak RSS (MB) of `expkit runs watch --once` on a finished run whose stdout.log is `log` (hard-linked)."""
+    run_dir = log.parent / "runs" / "single_20261201-000000"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "manifest.json").write_text(json.dumps({"run_id": run_dir.name, "command": {"argv": ["x"]}}))
+    (run_dir / "status.json").write_text(json.dumps({"state": "failed", "exit_code": 1,
+                                                     "started_at": "2026-12-01T00:00:00Z",
+                                                     "ended_at": "2026-12-01T01:00:00Z"}))
+    if not (run_dir / "stdout.log").exists():
+        os.link(log, run_dir / "stdout.log")
+    code = ("import resource, subprocess, sys\n"
+            "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2], sys.argv[3]], stdout=subprocess.DEVNULL)\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, WATCH_CHILD, str(ROOT / "helpers"), str(run_dir)],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def single_line(args) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="expkit-bench-"))
+    log = folder / "single.log"
+    t = time.perf_counter()
+    make_single_line_log(log, args.size_mb)
+    print(f"generated a {log.stat().st_size / 2**20:.0f} MiB log of ONE line in {time.perf_counter() - t:.1f}s")
+    subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL)
+    ratios, greps, fulls = [], [], []
+    for _ in range(args.repeat):
+        g = time_grep(log)
+        f = run_child(log, "full")
+        assert f["cause"] == "cuda_oom", f
+        greps.append(g)
+        fulls.append(f["seconds"])
+        ratios.append(f["seconds"] / g)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # includes grep -c's own peak
+    print(f"full scan:  diagnose {statistics.median(fulls):.3f}s (engine {f['engine']})  vs  "
+          f"grep -c -E {statistics.median(greps):.3f}s  ->  ratio {statistics.median(ratios):.2f}x (target <= 1.5)")
+    dpeak = diagnose_peak(log)
+    print(f"peak memory: diagnose {dpeak:.1f} MB (its grep included), runs watch --once {watch_peak(log):.1f} MB "
+          f"(target <= 100); for scale, grep -c -E alone peaked at {peak:.0f} MB on this file")
+    if args.keep:
+        print(f"kept {log}")
+    else:
+        import shutil
+
+        shutil.rmtree(folder)
+
+
+def diagnose_peak(log: Path) -> float:
+    """Peak RSS (MB) of a process that diagnoses `log` in full, and of every process it starts (grep)."""
+    code = ("import resource, subprocess, sys\n"
+            "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2], sys.argv[3], 'full'], "
+            "stdout=subprocess.DEVNULL, check=True)\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, CHILD, str(ROOT / "helpers"), str(log)], capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
 def time_grep(path: Path) -> float:
     t = time.perf_counter()
     subprocess.run(["grep", "-c", "-E", "-e", rules.combined_pattern(), str(path)], env=dict(os.environ, LC_ALL="C"),
@@ -94,7 +174,11 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the generated log")
+    ap.add_argument("--single-line", action="store_true", help="a log of one tqdm line without a newline")
     args = ap.parse_args()
+    if args.single_line:
+        single_line(args)
+        return
     folder = Path(tempfile.mkdtemp(prefix="expkit-bench-"))
     log = folder / "train.log"
     t = time.perf_counter()

@@ -63,3 +63,31 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
             return json.load(fh)
     except FileNotFoundError:
         return default
+
+
+class LockBusy(Exception):
+    """Another live process holds the lock; `pid` is the one it recorded, when known."""
+
+    def __init__(self, pid: int | None):
+        super().__init__(f"held by pid {pid}" if pid else "held by another process")
+        self.pid = pid
+
+
+def hold_lock(lock_path: Path, holder_path: Path) -> int:
+    """Take an exclusive flock on `lock_path` for as long as this process keeps the returned fd open (the kernel
+    frees it on any death, kill -9 included) and record our pid in `holder_path` for the next one's error message.
+    Raises LockBusy when another process holds it."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LockBusy((read_json(holder_path, default={}) or {}).get("pid")) from None
+    os.set_inheritable(fd, False)
+    from expkit.timeutil import now_iso
+
+    atomic_write_json(holder_path, {"pid": os.getpid(), "started_at": now_iso()}, durable=False)
+    return fd

@@ -79,6 +79,17 @@ def _report(message: str, hint: str | None) -> None:
         click.echo(f"hint: {hint}", err=True)
 
 
+def _os_hint(exc: OSError) -> str:
+    import errno
+
+    return {errno.ENOSPC: "free some disk space, then retry",
+            errno.EDQUOT: "your disk quota is used up: free some space, then retry",
+            errno.EROFS: "the file system is read-only: work on a writable copy",
+            errno.EPERM: "the file is immutable or protected (see `lsattr`; `chattr -i FILE`): fix that, then retry",
+            errno.EACCES: "check the permissions of the file and its folder",
+            errno.EISDIR: "give a file, not a folder"}.get(exc.errno, "check the path and its permissions, then retry")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
@@ -111,6 +122,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # a file that cannot be read or written: the user can act on it, it is not a bug
+        if debug:
+            raise
+        target = exc.filename2 or exc.filename  # a rename over a file names the file, not the temp copy
+        where = f" {target}" if target else ""
+        _report(f"cannot use{where}: {exc.strerror or exc}", _os_hint(exc))
+        sys.exit(2)
     except Exception as exc:  # a bug: say so plainly, traceback only with --debug
         if debug:
             raise

@@ -26,17 +26,38 @@ runs_dir_option = click.option(
 
 
 def emit(obj: Any, as_json: bool, text: Callable[[], None] | str | None = None) -> None:
-    """Print `obj` as one JSON object, or call/print the human form."""
+    """Print `obj` as one JSON object, or call/print the human form. Both pass the secret redactor."""
+    from expkit.redact import Redactor
+
+    red = Redactor()
     if as_json:
         # indented for a person at a terminal; compact (and C-encoded, so faster) for a program
         indent = 2 if sys.stdout.isatty() else None
-        sys.stdout.write(json.dumps(obj, indent=indent, default=str) + "\n")
+        sys.stdout.write(json.dumps(red.strings(obj), indent=indent, default=str) + "\n")
         sys.stdout.flush()
         return
     if callable(text):
-        text()
+        real = sys.stdout
+        sys.stdout = _RedactingStream(real, red)
+        try:
+            text()
+        finally:
+            sys.stdout = real
     elif text is not None:
-        click.echo(text)
+        click.echo(red.text(text))
+
+
+class _RedactingStream:
+    """stdout for a command's text output: every write passes the redactor (click.echo writes whole lines)."""
+
+    def __init__(self, stream, red):
+        self._stream, self._red = stream, red
+
+    def write(self, s):
+        return self._stream.write(self._red.text(s) if isinstance(s, str) else s)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def warn(message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -34,7 +35,14 @@ def add(name, env_pairs, queue_name, runs_dir, as_json, command):
     from expkit.runs.launch import parse_env_pairs
     from expkit.sweeps.sweep import queue_add
 
-    job = queue_add(list(command), runs_dir, queue=queue_name, name=name, env=parse_env_pairs(list(env_pairs)))
+    from expkit.cli.options import warn
+    from expkit.redact import MASK
+
+    env = parse_env_pairs(list(env_pairs))
+    job = queue_add(list(command), runs_dir, queue=queue_name, name=name, env=env)
+    for key, value in (job.get("env") or {}).items():
+        if value == MASK and os.environ.get(key) != env.get(key):
+            warn(f"{key} is not written to the queue file: export it in the shell that runs `expkit queue run`")
     emit({"queue": queue_name, "job_id": job["id"], "command": job["argv"], "state": job["state"]}, as_json,
          f"queued {job['id']} in {queue_name}: {' '.join(job['argv'])}")
 
@@ -95,8 +103,10 @@ def status(queue_name, runs_dir, as_json):
     from expkit.sweeps.batch import Batch, queue_root
     from expkit.sweeps.sweep import status as batch_status
 
+    from expkit.paths import plain_name
+
     root = resolve_runs_dir(runs_dir).resolve()
-    batch = Batch(queue_root(root) / queue_name)
+    batch = Batch(queue_root(root) / plain_name(queue_name, "queue name"))
     if not batch.exists():
         raise ExpkitError(f"no queue named {queue_name} in {root}", "add a job with `expkit queue add -- CMD`")
     result = batch_status(batch, root)

@@ -73,6 +73,10 @@ def list_runs(states, group, limit, runs_dir, as_json):
         rows = [r for r in rows if r["group"] == group]
     if limit:
         rows = rows[:limit]
+    problems = [f"run {r['run_id']}: {r['reason']}" for r in rows if r["state"] == "unknown"]
+    if not as_json:
+        for p in problems:
+            warn(p + " (listed as unknown)")
 
     def text():
         if not rows:
@@ -85,7 +89,7 @@ def list_runs(states, group, limit, runs_dir, as_json):
             click.echo(f"{r['run_id']:<36} {r['state']:<10} {human_ago(r['started_at']):<12} "
                        f"{human_duration(r['duration_s']):<9} {str(code):<8} {cmd}")
 
-    emit({"runs_dir": str(store.root), "runs": rows}, as_json, text)
+    emit({"runs_dir": str(store.root), "runs": rows, "warnings": problems}, as_json, text)
 
 
 @runs.command("show")
@@ -105,6 +109,10 @@ def show(run_id, runs_dir, as_json):
 
     run = RunStore(runs_dir).get(run_id)
     m, st = run.manifest(), run.status()
+    if isinstance(m.get("config"), dict) and m["config"].get("values") is not None:  # runs recorded before redaction
+        from expkit.redact import Redactor
+
+        m["config"]["values"] = Redactor().obj(m["config"]["values"])
     sample = (resources.latest(run.path, 1) or [None])[0]
     wb = wandb_identity(run, manifest=m)
 
@@ -113,8 +121,11 @@ def show(run_id, runs_dir, as_json):
         click.echo(f"state     {st['state']}" + (f"  ({st['reason']})" if st.get("reason") else ""))
         if st.get("note"):
             click.echo(f"note      {st['note']}")
-        click.echo(f"command   {m['command']['shell']}")
-        click.echo(f"cwd       {m['command']['cwd']}")
+        if not m:
+            click.echo("manifest  missing or unreadable (manifest.json)")
+        cmd = m.get("command") or {}
+        click.echo(f"command   {cmd.get('shell', '?')}")
+        click.echo(f"cwd       {cmd.get('cwd', '?')}")
         click.echo(f"started   {human_ago(st.get('started_at'))}   duration {human_duration(st.get('duration_s'))}")
         if st.get("pid"):
             click.echo(f"pid       {st['pid']}")
@@ -127,16 +138,16 @@ def show(run_id, runs_dir, as_json):
             click.echo(f"git       {(git.get('commit') or 'no commit')[:12]} on {git.get('branch') or 'detached'}{dirty}")
         else:
             click.echo("git       not a git repository")
-        sd = m["seed"]
-        click.echo(f"seed      {sd['value'] if sd['value'] is not None else 'unknown'} "
-                   f"({sd.get('how') or sd['source']})")
+        sd = m.get("seed") or {}  # a damaged manifest shows as unknown, never a crash
+        click.echo(f"seed      {sd['value'] if sd.get('value') is not None else 'unknown'} "
+                   f"({sd.get('how') or sd.get('source', '?')})")
         py = m.get("python") or {}
         pk = py.get("packages") or {}
         extras = ", ".join(f"{k} {v}" for k, v in pk.items() if k in ("torch", "numpy", "wandb", "transformers"))
         cuda = f", CUDA {py['torch_cuda']}" if py.get("torch_cuda") else ""
         click.echo(f"python    {py.get('version', '?')} at {py.get('executable', '?')}" + (f" [{extras}{cuda}]" if extras else ""))
         gpus = m.get("gpus") or {}
-        names = ", ".join(d["name"] for d in gpus.get("devices", [])) or f"none ({gpus.get('reason')})"
+        names = ", ".join(d.get("name", "?") for d in gpus.get("devices", [])) or f"none ({gpus.get('reason')})"
         click.echo(f"gpus      {names}; CUDA_VISIBLE_DEVICES={gpus.get('cuda_visible_devices')}")
         if m.get("config"):
             click.echo(f"config    {m['config']['source']} (copy: {m['config']['copy']})")
@@ -288,6 +299,10 @@ def reproduce(run_id, dry_run, runs_dir, as_json):
                 click.echo(f"  config   {p['config']}")
             for k in p["missing_secrets"]:
                 click.echo(f"  warning: {k} was set for the original run and is not set now")
+            for k in p["inherited_secrets"]:
+                click.echo(f"  note:    {k} comes from your environment now, not from the recorded run")
+            if p["redacted"]:
+                click.echo("  recorded as *** (supply these yourself): " + ", ".join(p["redacted"]))
 
         emit({"dry_run": True, **p}, as_json, text)
         return
@@ -295,6 +310,10 @@ def reproduce(run_id, dry_run, runs_dir, as_json):
     if not as_json:
         for k in p["missing_secrets"]:
             warn(f"{k} was set for the original run and is not set now")
+        for k in p["inherited_secrets"]:
+            warn(f"{k} comes from your environment now, not from the recorded run")
+        if p["redacted"]:
+            warn("recorded as *** (supply these yourself): " + ", ".join(p["redacted"]))
     emit({"reproduces": run.id, **result.to_json()}, as_json,
          f"launched {result.run.id} (pid {result.pid}) reproducing {run.id}\n"
          f"  code:   {p['worktree']} at {p['commit'][:12]}\n"

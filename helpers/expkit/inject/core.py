@@ -212,19 +212,44 @@ def inject_file(path: str | Path, opts: Options | None = None, dry_run: bool = F
     if not path.is_file():
         raise ExpkitError(f"no such script: {path}", "give the path of the training script (a .py file)")
     opts = opts or Options()
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExpkitError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
     source = _decode(data.removeprefix(codecs.BOM_UTF8), path.name)
     result = inject_source(source, opts, str(path))
     if result.changed and not dry_run:
+        done: list[tuple[Path, Path, bytes]] = []  # (file, its backup, its old bytes): undone on a failed write
         for r in [result, *result.also]:  # every result parsed: back up and write each file
             # A symlinked script stays a link: the file it points at is edited, with its mode kept.
             target = backup.real_path(r.script if r is not result else path)
-            raw = data if r is result else target.read_bytes()
-            bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
-            new = bom + r.new_source.encode(_encoding_of(raw))
-            r.backup = str(backup.write_backup(target, raw, written=new))
-            atomic_write_bytes(target, new, mode=target.stat().st_mode & 0o7777)
+            made = None
+            try:
+                raw = data if r is result else target.read_bytes()
+                bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+                new = bom + r.new_source.encode(_encoding_of(raw))
+                made = backup.write_backup(target, raw, written=new)
+                atomic_write_bytes(target, new, mode=target.stat().st_mode & 0o7777)
+            except OSError as exc:
+                _undo(done + ([(target, made, b"")] if made is not None else []), written=len(done))
+                raise ExpkitError(f"cannot write {target}: {exc.strerror}",
+                                  "the file or its folder is read-only or immutable (see `lsattr`, `chattr -i`): "
+                                  "make it writable, then retry; nothing was changed") from None
+            r.backup = str(made)
+            done.append((target, made, raw))
     return result
+
+
+def _undo(done: list[tuple[Path, Path, bytes]], written: int) -> None:
+    """Put back the files already rewritten and remove every backup made by this call."""
+    for i, (target, made, raw) in enumerate(done):
+        try:
+            if i < written:
+                atomic_write_bytes(target, raw, mode=target.stat().st_mode & 0o7777)
+            backup.written_path(made).unlink(missing_ok=True)
+            made.unlink()
+        except OSError:
+            pass
 
 
 def _encoding_of(data: bytes) -> str:

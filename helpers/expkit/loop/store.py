@@ -13,7 +13,6 @@ The best commit, the counts and the noise floor are always derived from the ledg
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from expkit.errors import ExpkitError
-from expkit.fsutil import atomic_write_json, atomic_write_text, read_json
+from expkit.fsutil import LockBusy, atomic_write_json, atomic_write_text, hold_lock, read_json
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -111,20 +110,12 @@ class LoopStore:
 
     # one process at a time ------------------------------------------------------------------------------------------
     def lock(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "loop.lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = (read_json(self.root / "lock.json", default={}) or {}).get("pid")
+            self._lock_fd = hold_lock(self.root / "loop.lock", self.root / "lock.json")
+        except LockBusy as busy:
             raise ExpkitError(f"another expkit process is working on loop {self.name}"
-                              + (f" (pid {holder})" if holder else ""),
+                              + (f" (pid {busy.pid})" if busy.pid else ""),
                               f"wait for it to finish; `expkit loop status {self.name}` shows the trial in progress")
-        os.set_inheritable(fd, False)
-        self._lock_fd = fd
-        with open(self.root / "lock.json", "w", encoding="utf-8") as fh:  # a hint for the error above only
-            json.dump({"pid": os.getpid()}, fh)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

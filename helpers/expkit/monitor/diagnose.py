@@ -263,8 +263,15 @@ def _status_evidence(status: dict) -> dict[str, Any]:
 
 
 def _from_exit(status: dict, ctx: dict, findings: list[dict], tail: bytes) -> list[dict]:
-    """Findings that only the exit code or signal can give (a SIGKILL prints nothing)."""
+    """Findings that only the exit code or signal can give (a SIGKILL prints nothing; a full disk may leave no
+    message in a log that could not be written, but the supervisor records it)."""
     sig, code = status.get("signal"), status.get("exit_code")
+    if status.get("disk_full") and not any(f["category"] == "disk_full" for f in findings):
+        rule = rules.BY_ID["disk_full"]
+        numbers = {"kind": "disk_full"}
+        f = _finding(rule, numbers, [_status_evidence(status)], ctx, 1 << 62)
+        f["summary"] = f"no space left on device: {status.get('reason') or 'the disk filled up'}"
+        return [f]
     if sig is None and code in (137, 143, 130, 139, 134, 135):  # a shell reports a child's signal as 128+N
         sig = code - 128
     if sig is None:

@@ -24,7 +24,7 @@ from expkit.plan.interpreter import Interpreter, choose
 from expkit.plan.local import LocalProcess, ProjectPython, runtime_argv, supervised_status
 from expkit.plan.runtime.expkit_plan_runtime import JOB, RESULT, write_json_fast
 from expkit.plan.schema import Experiment, Plan, SubExperiment
-from expkit.plan.units import Outcome, SubJob, finish_status, in_flight, results_lock, unit_result
+from expkit.plan.units import Outcome, SubJob, finish_status, in_flight, read_result, results_lock, unit_result
 from expkit.plan.verdict import assess
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso
@@ -425,7 +425,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                 handle.kill()  # (a child forked a moment earlier dies with the runner: PDEATHSIG)
             finish_status(run, Outcome("failed", "interrupted: the plan runner was stopped"), stopped=True)
             raise
-        result = read_json(run.path / RESULT) or {}
+        result = read_result(run)
     unit = {"run_id": run.id, **unit_result(outcome, result, run)}
     finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"], durable=False)
     return unit

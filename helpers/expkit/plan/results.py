@@ -56,9 +56,14 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def save(path: Path, doc: dict[str, Any], durable: bool = True) -> None:
-    """Atomic always; durable=False leaves the fsync to the caller (the plan runner does it in the background)."""
+    """Atomic always; durable=False leaves the fsync to the caller (the plan runner does it in the background).
+    Results are shared: no URL password, token or secret value of this environment goes into them."""
+    import os
+
+    from expkit.redact import Redactor, secret_values
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dump(doc), durable)
+    atomic_write_text(path, dump(Redactor(secret_values(os.environ)).strings(doc)), durable)
 
 
 def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any], *, stub: bool,

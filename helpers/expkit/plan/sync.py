@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from expkit.errors import ExpkitError
-from expkit.fsutil import read_json
 from expkit.plan.remote import EXPERIMENT_SUBDIR
-from expkit.plan.units import SUBMITTED, Outcome, finish_status, in_flight, results_lock, unit_result
+from expkit.plan.units import SUBMITTED, Outcome, finish_status, in_flight, read_result, results_lock, unit_result
 
 
 def _move_artifacts(run_path: Path, exp_dir: Path) -> list[str]:
@@ -68,7 +67,6 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
     from expkit import backends
     from expkit.plan import results as res
     from expkit.plan.execute import RunReport, finish
-    from expkit.plan.worker import RESULT
     from expkit.runs.store import TERMINAL, RunStore, default_runs_dir
     from expkit.timeutil import now_iso
 
@@ -123,7 +121,7 @@ def sync_experiment(plan, exp_id: str, *, stub: bool = False, runs_dir: Path | N
             ok = raw["state"] == "succeeded"
             outcome = Outcome("succeeded" if ok else "failed", None if ok else raw.get("reason"),
                               raw.get("exit_code"), raw.get("signal") if isinstance(raw.get("signal"), int) else None)
-            unit = {"run_id": run.id, **unit_result(outcome, read_json(run.path / RESULT) or {}, run)}
+            unit = {"run_id": run.id, **unit_result(outcome, read_result(run), run)}
             finish_status(run, outcome, reason=unit.get("reason"), state=unit["status"])
             if raw.get("ended_at"):  # when it ended on Modal, not when it was brought back
                 run.write_status({**run.raw_status(), "ended_at": raw["ended_at"]})

@@ -18,6 +18,23 @@ from expkit.runs.store import Run
 from expkit.timeutil import now_iso
 
 SUBMITTED = "submitted"  # a unit handed to Modal and not brought back yet
+RESULT = "result.json"  # what the plan runtime writes in the run dir (expkit_plan_runtime.RESULT)
+
+
+def read_result(run: Run) -> dict[str, Any]:
+    """A unit's result.json, passed through the redactor (the handler may have returned a token or a URL with a
+    password): rewritten in the run dir when anything was masked, since run dirs are shared."""
+    from expkit.fsutil import atomic_write_json, read_json
+    from expkit.redact import Redactor, secret_values
+
+    try:
+        result = read_json(run.path / RESULT) or {}
+    except (OSError, ValueError):  # cut short by a crash: the unit failed, its log says why
+        return {}
+    clean = Redactor(secret_values(os.environ)).strings(result)
+    if clean != result:
+        atomic_write_json(run.path / RESULT, clean)
+    return clean
 
 
 @dataclass

@@ -8,6 +8,7 @@ Anything the researcher writes outside those markers is kept on every re-render.
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ def merge(old: str | None, rendered: str) -> str:
 def _write(path: Path, rendered: str) -> Path:
     old = path.read_text(encoding="utf-8") if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, merge(old, rendered))
+    from expkit.redact import Redactor, secret_values
+
+    atomic_write_text(path, Redactor(secret_values(os.environ)).text(merge(old, rendered)))
     return path
 
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from expkit.redact import redact_url
+from expkit.redact import looks_secret_content, looks_secret_file, redact_url
 
 PATCH_CAP_BYTES = 20 * 1024 * 1024  # the whole git.patch
 UNTRACKED_FILE_CAP_BYTES = 1024 * 1024  # one untracked file
@@ -118,10 +118,13 @@ def capture(cwd: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any
     elif tracked_changed:
         notes.append("the repository has no commit yet: staged files are recorded as new files")
         untracked = tracked_changed + untracked
-    included, skipped = [], []
+    included, skipped, secret = [], [], []
     size = sum(len(p) for p in parts)
     for rel in untracked:
         path = root / rel
+        if looks_secret_file(rel):  # .env, credentials.json, id_rsa ...: never copied into a shareable patch
+            secret.append(rel)
+            continue
         try:
             if path.is_symlink() or not path.is_file():
                 continue
@@ -134,6 +137,9 @@ def capture(cwd: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any
             continue
         if not _is_text(data):
             skipped.append(f"{rel} (binary)")
+            continue
+        if looks_secret_content(data.decode("utf-8")):
+            secret.append(rel)
             continue
         chunk = _new_file_diff(rel, data)
         if size + len(chunk) > PATCH_CAP_BYTES:
@@ -149,10 +155,14 @@ def capture(cwd: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any
         info["patch_truncated"] = True
     else:
         info["patch_truncated"] = False
+    if secret:
+        notes.append(f"{len(secret)} untracked file(s) left out of git.patch because they look secret "
+                     f"(by name or content): {', '.join(secret[:20])}; copy them by hand to reproduce this run")
     if skipped:
         notes.append(f"{len(skipped)} untracked file(s) not in the patch: " + "; ".join(skipped[:20]))
     info["untracked_in_patch"] = included
     info["untracked_skipped"] = skipped
+    info["secret_files_skipped"] = secret
     info["patch_notes"] = notes
     info["patch_bytes"] = len(patch)
     return info, patch

@@ -21,13 +21,16 @@ from expkit.backends.local import start_supervisor
 from expkit.errors import ExpkitError, Failure
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
 from expkit.hardware.gpus import is_auto, resolve_auto
-from expkit.redact import redact_argv, redact_env, scrub, secret_values
-from expkit.runs import gitstate, interpreter, manifest as mf
+from expkit.paths import plain_name
+from expkit.redact import SCRUB_ENV, Redactor, is_secret_name, secret_values
+from expkit.runs import gitstate, interpreter, manifest as mf, process
 from expkit.runs.outputs import fixed_output_warnings
 from expkit.runs.store import MANIFEST, Run, default_runs_dir
 from expkit.timeutil import now_iso, stamp
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
+MAX_SEED = 2**32 - 1  # numpy's and most frameworks' seed range
+MAX_GPU_INDEX = 255
 _LAUNCHERS = {"python", "python3", "torchrun", "accelerate", "deepspeed", "bash", "sh", "uv", "uvx", "conda",
               "mamba", "micromamba", "poetry", "pipenv", "srun", "mpirun", "nohup", "env", "time", "run", "launch",
               "exec", "-m"}
@@ -103,14 +106,41 @@ def parse_gpus(gpus: str | None) -> str | None:
     if gpus is None:
         return None
     text = gpus.strip().lower()
-    if text in ("none", "cpu", ""):
+    hint = ("list GPU indices separated by commas (see `expkit gpus`), auto:N for N free GPUs, "
+            "or --gpus none for CPU")
+    if text in ("none", "cpu"):
         return ""
+    if not text:
+        raise ExpkitError("--gpus is empty", hint)
     items = [g.strip() for g in text.split(",")]
     if not all(re.match(r"^\d+$", g) or re.match(r"^gpu-[0-9a-f-]+$", g) for g in items):
-        raise ExpkitError(f"--gpus expects indices like 0,1, auto, auto:N or 'none', got '{gpus}'",
-                          "list GPU indices separated by commas (see `expkit gpus`), auto:N for N free GPUs, "
-                          "or --gpus none for CPU")
-    return ",".join(gpus.strip().split(","))
+        raise ExpkitError(f"--gpus expects indices like 0,1, auto, auto:N or 'none', got '{gpus}'", hint)
+    if len(set(items)) != len(items):
+        raise ExpkitError(f"--gpus lists a GPU twice: '{gpus}'", hint)
+    too_big = [g for g in items if g.isdigit() and int(g) > MAX_GPU_INDEX]
+    if too_big:
+        raise ExpkitError(f"--gpus {gpus}: no machine has a GPU with index {too_big[0]}", hint)
+    return ",".join(g.strip() for g in gpus.strip().split(","))
+
+
+def check_gpus_exist(gpus: str | None) -> None:
+    """Indices beyond the GPUs this machine shows are refused (when the driver can tell)."""
+    text = parse_gpus(gpus)
+    if not text:
+        return
+    from expkit.hardware.gpus import driver_present, list_gpus
+
+    if not driver_present():
+        return  # nothing to check against (a CPU machine passes --gpus through to CUDA_VISIBLE_DEVICES)
+    listed = list_gpus()
+    if not listed.get("devices") and listed.get("reason"):
+        return
+    indices = {str(d.get("index")) for d in listed["devices"]}
+    missing = [g for g in text.split(",") if g.isdigit() and g not in indices]
+    if missing:
+        raise ExpkitError(f"--gpus {gpus}: this machine has no GPU {missing[0]} (it has {len(indices)}: "
+                          f"{', '.join(sorted(indices, key=int)) or 'none'})",
+                          "see `expkit gpus` for the indices, or use --gpus auto")
 
 
 def _indices(gpus: str | None) -> list[int] | None:
@@ -197,14 +227,18 @@ def _offline_without_login(req: LaunchRequest, env: dict[str, str], cwd: Path) -
 
 
 def _load_config(path: Path) -> tuple[str, Any]:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return "json", json.loads(text)
-    if suffix in (".yaml", ".yml"):
-        import yaml
+    """(format, values) of a --config file; YAML through the shared strict loader (size limit, alias budget)."""
+    from expkit.yamlfile import MAX_BYTES, load_yaml
 
-        return "yaml", yaml.safe_load(text)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "yaml", load_yaml(path)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ExpkitError(f"the config {path} is {size / 2**20:.1f} MB, over the {MAX_BYTES >> 20} MB limit",
+                          "--config records a config file; pass a small one (or none)")
+    if suffix == ".json":
+        return "json", json.loads(path.read_bytes().decode("utf-8"))
     return "text", None
 
 
@@ -273,12 +307,20 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: 
     cwd = Path(req.cwd or os.getcwd()).resolve()
     runs_dir = (Path(req.runs_dir) if req.runs_dir else default_runs_dir(cwd)).resolve()
     requested_gpus = req.gpus
+    if req.seed is not None and (isinstance(req.seed, bool) or not isinstance(req.seed, int)
+                                 or not 0 <= req.seed <= MAX_SEED):
+        raise ExpkitError(f"--seed {req.seed} is outside 0..{MAX_SEED}",
+                          "seeds are unsigned 32-bit integers (numpy, torch and random all accept that range)")
     if req.backend == "local":
         if is_auto(req.gpus):  # auto / auto:N -> the lowest-index free GPUs, now
             req = replace(req, gpus=",".join(map(str, resolve_auto(req.gpus)[0])))
+        else:
+            check_gpus_exist(req.gpus)
         parse_gpus(req.gpus)
-    config_fmt, config_values = None, None
+    config_fmt, config_values, config_data = None, None, b""
     if req.config is not None:
+        from expkit.yamlfile import YamlError
+
         cfg = Path(req.config)
         if not cfg.is_absolute():
             cfg = cwd / cfg
@@ -286,10 +328,23 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: 
             raise ExpkitError(f"config file not found: {req.config}", "pass an existing YAML or JSON file to --config")
         try:
             config_fmt, config_values = _load_config(cfg)
+            config_data = cfg.read_bytes()  # read now: a file that cannot be read stops the launch before a run exists
+        except YamlError as exc:
+            where = f" (line {exc.line})" if exc.line else ""
+            raise ExpkitError(f"cannot parse the config {req.config}{where}: {exc.problem}",
+                              "fix the file, or rename it without .yaml/.json to record it as plain text"
+                              if exc.line else exc.hint) from None
+        except ExpkitError:
+            raise  # names the file and the limit itself
+        except OSError as exc:
+            raise ExpkitError(f"cannot read the config {req.config}: {exc.strerror}",
+                              "check the path and its permissions") from None
         except Exception as exc:
             raise ExpkitError(f"cannot parse the config {req.config}: {exc}",
                               "fix the file, or rename it without .yaml/.json to record it as plain text") from None
         req.config = cfg
+    if req.name is not None and ("/" in req.name or "\\" in req.name or req.name.strip() in ("", ".", "..")):
+        plain_name(req.name, "run name")  # a path is refused (not silently flattened): raises with a hint
     check_runs_dir(runs_dir)
 
     sp = plan_seed(req, cwd)
@@ -299,8 +354,15 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: 
     run = Run(run_dir)
     config_copy = f"config{req.config.suffix.lower() or '.txt'}" if req.config else None
     env = build_env(req, seed, run_dir, config_copy)
-    secrets = secret_values(os.environ, req.env)
+    # one redactor for this run: it learns every secret value it masks, and those values are then scrubbed
+    # from the config copy, git.patch and (by the supervisor) stdout.log
+    red = Redactor(secret_values(os.environ, req.env))
     offline = _offline_without_login(req, env, cwd)
+    argv_shown = red.argv(req.argv)
+    env_overrides = red.env(req.env, "--env")
+    relevant = red.env(mf.relevant_env(env), "env")
+    if config_values is not None:
+        config_values = red.obj(config_values, "")
 
     ctx = context or capture_context(req.argv, env, cwd, runs_dir)
     git, patch, warnings = ctx["git"], ctx["patch"], list(ctx["warnings"]) + sp.warnings
@@ -315,7 +377,7 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: 
         "name": name,
         "group": req.group,
         "created_at": now_iso(),
-        "command": {"argv": redact_argv(req.argv), "cwd": str(cwd), "shell": shlex.join(redact_argv(req.argv))},
+        "command": {"argv": argv_shown, "cwd": str(cwd), "shell": shlex.join(argv_shown)},
         "backend": {"name": req.backend, **({"options": req.backend_options} if req.backend_options else {})},
         "seed": sp.manifest(),
         "config": None,
@@ -324,27 +386,35 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: 
         "host": ctx["host"],
         "gpus": {"requested": requested_gpus, "resolved": _indices(req.gpus) if req.backend == "local" else None,
                  "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), **ctx["gpus"]},
-        "env": mf.relevant_env(env),
-        "env_overrides": redact_env(req.env),
+        "env": relevant,
+        "env_overrides": env_overrides,
+        # names only: which secrets the run inherited, so `runs reproduce` can say which ones to supply
+        "env_secrets": sorted(k for k in env if is_secret_name(k) and k not in req.env and not k.endswith("_SOCK")),
         "wandb": ({"project": req.wandb_project, "name": env["WANDB_NAME"], "group": env["WANDB_RUN_GROUP"],
                    "dir": env["WANDB_DIR"]} if req.wandb_project else None),
         "warnings": warnings,
     }
     if req.config is not None:
-        data = req.config.read_bytes()
-        atomic_write_bytes(run_dir / config_copy, scrub(data, secrets))
+        data = config_data
+        atomic_write_bytes(run_dir / config_copy, red.config_bytes(data))
         import hashlib
 
         manifest["config"] = {"source": str(req.config), "copy": config_copy, "format": config_fmt,
                               "sha256": hashlib.sha256(data).hexdigest(), "values": config_values}
     if patch:
-        atomic_write_bytes(run_dir / "git.patch", scrub(patch, secrets))
+        atomic_write_bytes(run_dir / "git.patch", red.patch_bytes(patch))
         manifest["git"]["patch"] = "git.patch"
-    manifest.update(req.extra)
-    atomic_write_json(run_dir / MANIFEST, scrub(manifest, secrets), durable)
+    manifest.update(red.strings(req.extra))
+    manifest["redacted"] = red.names  # what was masked, so `runs reproduce` can say what to supply
+    manifest = red.scrub_obj(manifest)
+    atomic_write_json(run_dir / MANIFEST, manifest, durable)
+    if req.backend == "local" and red.sorted_values():
+        # handed to the supervisor (never written): it scrubs these exact values from stdout.log
+        env[SCRUB_ENV] = json.dumps(red.sorted_values())
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],
-                      "command": manifest["command"]["shell"], **(status or {})}, durable=durable)
+                      "command": manifest["command"]["shell"], "creator": process.identity(os.getpid()),
+                      **(status or {})}, durable=durable)
     return run, env, warnings
 
 

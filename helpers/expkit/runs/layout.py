@@ -4,7 +4,7 @@ It sits below both the run store and the backends, which speak about the same fi
 importing each other.
 """
 
-STATES = ("queued", "running", "succeeded", "failed", "stopped", "lost")
+STATES = ("queued", "running", "succeeded", "failed", "stopped", "lost", "unknown")  # unknown: unreadable status.json
 TERMINAL = ("succeeded", "failed", "stopped", "lost")
 MANIFEST = "manifest.json"
 STATUS = "status.json"

@@ -46,6 +46,11 @@ def start_ticks(pid: int) -> int | None:
     return st.start_ticks if st else None
 
 
+def identity(pid: int) -> dict:
+    """What makes `pid` recognisable later (see is_same_process_alive), and on which machine it runs."""
+    return {"pid": pid, "start_ticks": start_ticks(pid), "boot_id": boot_id(), "host": os.uname().nodename}
+
+
 def is_same_process_alive(pid: int | None, ticks: int | None, boot: str | None) -> bool:
     """True when `pid` is still the process that was recorded (not a reused PID, not a zombie)."""
     if not pid:

@@ -34,25 +34,30 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         raise ExpkitError(f"commit {commit[:12]} of run {run.id} is not in {root}",
                           "fetch it (`git fetch --all`), or restore the branch it was on; it may have been rebased away")
     argv = m["command"]["argv"]
-    if any(MASK in a for a in argv):
-        raise ExpkitError(f"run {run.id}'s command had a secret argument that was not recorded",
-                          "pass the secret through an environment variable instead, and launch it again by hand")
     env, missing = {}, []
     for key, value in (m.get("env_overrides") or {}).items():
-        if value == MASK:
+        if MASK in str(value):  # the value, or a password inside it (a URL), was not recorded
             if key in os.environ:
                 env[key] = os.environ[key]
             else:
                 missing.append(key)
         else:
             env[key] = value
+    # secrets the original run inherited (WANDB_API_KEY, HF_TOKEN ... from the shell), recorded only as ***
+    inherited, overrides = [], m.get("env_overrides") or {}
+    names = set(m.get("env_secrets") or []) | {k for k, v in (m.get("env") or {}).items() if v == MASK}
+    for key in sorted(names - set(overrides)):
+        (inherited if key in os.environ else missing).append(key)
     worktree = runs_dir / ".worktrees" / f"{run.id}-repro-{stamp()}"
     cwd = worktree / git.get("cwd_relative", ".")
     config = None
+    left_out = list(git.get("secret_files_skipped") or [])  # untracked files that looked secret: not in git.patch
     if m.get("config"):
         src = Path(m["config"]["source"])
         try:
-            config = worktree / src.relative_to(root)
+            rel = src.relative_to(root)
+            # an untracked config left out of git.patch is not in the worktree: use the recorded (masked) copy
+            config = run.path / m["config"]["copy"] if rel.as_posix() in left_out else worktree / rel
         except ValueError:
             config = run.path / m["config"]["copy"]  # lived outside the repo: use the recorded copy
     return {
@@ -61,7 +66,10 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         "patch_truncated": bool(git.get("patch_truncated")), "argv": argv,
         "seed": m["seed"].get("exported", m["seed"]["value"]),  # the same EXPKIT_SEED; a --seed on argv stays
         "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
-        "missing_secrets": missing, "wandb_project": (m.get("wandb") or {}).get("project"),
+        "missing_secrets": missing, "inherited_secrets": inherited,
+        "redacted": [r for r in (m.get("redacted") or []) if not r.startswith(("env ", "--env "))]
+                    + [f"env {k}" for k in missing] + [f"file {f} (left out of git.patch)" for f in left_out],
+        "wandb_project": (m.get("wandb") or {}).get("project"),
         "name": m.get("name"), "group": m.get("group"),
         "backend": (m.get("backend") or {}).get("name", "local"),
         "backend_options": (m.get("backend") or {}).get("options") or {},
@@ -70,6 +78,10 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
 
 def reproduce(run: Run, runs_dir: Path) -> tuple[LaunchResult, dict[str, Any]]:
     p = plan(run, runs_dir)
+    if any(MASK in a for a in p["argv"]):
+        flags = [r for r in p["redacted"] if not r.startswith(("env ", "config "))]
+        raise ExpkitError(f"run {run.id}'s command had a secret argument that was not recorded ({', '.join(flags)})",
+                          "pass the secret through an environment variable instead, and launch it again by hand")
     worktree = Path(p["worktree"])
     worktree.parent.mkdir(parents=True, exist_ok=True)
     add = subprocess.run(["git", "worktree", "add", "--detach", str(worktree), p["commit"]], cwd=p["repo"],

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json, read_json
+from expkit.redact import Redactor
 from expkit.runs import process
 from expkit.runs.layout import LOG, MANIFEST, STATES, STATUS, STOP_REQUEST, TERMINAL  # noqa: F401 (the store's words)
 from expkit.timeutil import seconds_between
@@ -63,14 +65,27 @@ class Run:
         return self.path / LOG
 
     def manifest(self) -> dict[str, Any]:
-        return read_json(self.path / MANIFEST, default={}) or {}
+        try:
+            data = read_json(self.path / MANIFEST, default={}) or {}
+        except (OSError, ValueError):  # empty, truncated, binary or unreadable: shown as missing, never a crash
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def raw_status(self) -> dict[str, Any]:
-        return read_json(self.path / STATUS, default={}) or {}
+        try:
+            data = read_json(self.path / STATUS, default={}) or {}
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not valid JSON (empty, truncated or binary)"
+            return {"run_id": self.id, "state": "unknown", "unreadable": True,
+                    "reason": f"{STATUS} cannot be read: {why}"}
+        if not isinstance(data, dict):
+            return {"run_id": self.id, "state": "unknown", "unreadable": True,
+                    "reason": f"{STATUS} does not hold a JSON object"}
+        return data
 
     def write_status(self, status: dict[str, Any], durable: bool = True) -> None:
         """durable=False for a state about to be replaced (queued, running): atomic, without the fsync."""
-        atomic_write_json(self.path / STATUS, status, durable)
+        atomic_write_json(self.path / STATUS, Redactor().strings(status), durable)
 
     live = None  # a backend status fetched in one batch by RunStore.all(); used once by status()
     prefetched = None  # status.json as RunStore.all() read it; used once by status(), so it is read once
@@ -85,7 +100,7 @@ class Run:
 
                 live = refresh([self]).get(self.id, raw)
             return derive_status(live)
-        return derive_status(raw)
+        return derive_status({**raw, "run_dir": str(self.path)})
 
     def state(self) -> str:
         return self.status()["state"]
@@ -103,8 +118,13 @@ def derive_status(raw: dict[str, Any]) -> dict[str, Any]:
     running + both gone without a recorded end                      -> lost
     """
     st = dict(raw)
+    run_dir = st.pop("run_dir", None)  # given by Run.status(), not part of the status
     state = st.get("state") or "queued"
     backend = st.get("backend", "local")
+    if state == "queued" and backend == "local" and _creator_gone(st):
+        state = "failed"
+        st["reason"] = "launcher died: the process that created this run ended before starting it"
+        st.setdefault("ended_at", st.get("created_at"))
     if state == "running" and backend == "local":
         host = st.get("host")
         if host and host != os.uname().nodename:
@@ -120,11 +140,33 @@ def derive_status(raw: dict[str, Any]) -> dict[str, Any]:
                     "the process is gone and no exit was recorded "
                     "(machine rebooted, or the run and its supervisor were killed)"
                 )
+                if _disk_full(run_dir):
+                    st["reason"] = "the process is gone and no exit was recorded: the disk of its run dir is full"
+                    st["disk_full"] = True
             elif child and not sup:
                 st["note"] = "the supervisor is gone: the exit code of this run cannot be recorded"
     st["state"] = state
     st["duration_s"] = seconds_between(st.get("started_at"), st.get("ended_at")) if st.get("started_at") else None
     return st
+
+
+def _disk_full(run_dir: str | None) -> bool:
+    if not run_dir:
+        return False
+    try:
+        return shutil.disk_usage(run_dir).free < (256 << 10)
+    except OSError:
+        return False
+
+
+def _creator_gone(st: dict[str, Any]) -> bool:
+    """A queued local run whose creator (launch, a sweep or a plan runner) is gone will never start."""
+    creator = st.get("creator")
+    if not isinstance(creator, dict) or st.get("supervisor_pid"):
+        return False
+    if creator.get("host") and creator["host"] != os.uname().nodename:
+        return False  # cannot be checked from here
+    return not process.is_same_process_alive(creator.get("pid"), creator.get("start_ticks"), creator.get("boot_id"))
 
 
 class RunStore:

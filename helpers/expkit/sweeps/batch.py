@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from expkit.errors import ExpkitError
-from expkit.fsutil import atomic_write_json, read_json
+from expkit.fsutil import LockBusy, atomic_write_json, hold_lock, read_json
 from expkit.timeutil import now_iso
 
 JOB_STATES = ("pending", "running", "succeeded", "failed", "stopped", "early_stopped")
@@ -44,6 +44,12 @@ class Batch:
     @property
     def name(self) -> str:
         return self.root.name
+
+    def status_command(self) -> str:
+        """The command that shows this batch: a queue's, or a sweep's."""
+        if self.root.parent.name == ".queue":
+            return f"expkit queue status --queue {self.name}"
+        return f"expkit sweep status {self.name}"
 
     def exists(self) -> bool:
         return (self.root / "batch.json").exists()
@@ -106,18 +112,12 @@ class Batch:
     # the one scheduler per batch ------------------------------------------------------------------------------
     def lock(self) -> None:
         """Take the scheduler lock or explain who holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "scheduler.lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = (read_json(self.root / "scheduler.json", default={}) or {}).get("pid")
-            raise ExpkitError(f"a scheduler is already working on {self.name}" + (f" (pid {holder})" if holder else ""),
-                              f"watch it with `expkit sweep status {self.name}`, or stop that process first")
-        os.set_inheritable(fd, False)
-        self._lock_fd = fd
-        atomic_write_json(self.root / "scheduler.json", {"pid": os.getpid(), "started_at": now_iso()})
+            self._lock_fd = hold_lock(self.root / "scheduler.lock", self.root / "scheduler.json")
+        except LockBusy as busy:
+            raise ExpkitError(f"a scheduler is already working on {self.name}"
+                              + (f" (pid {busy.pid})" if busy.pid else ""),
+                              f"watch it with `{self.status_command()}`, or stop that process first")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

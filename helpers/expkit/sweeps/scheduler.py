@@ -542,7 +542,8 @@ class Scheduler:
                 continue
             run = Run(self.runs_dir / att["run_id"])
             st = run.status() if run.path.exists() else {"state": "queued"}
-            if st["state"] == "queued":  # prepared, never started: the scheduler stopped in between
+            if (run.raw_status().get("state") if run.path.exists() else "queued") == "queued":
+                # prepared, never started: the scheduler stopped in between (shown as failed, launcher died)
                 self.backend.discard(Prepared(run, [], Path("."), {}))
                 job["attempts"].pop()
                 job["state"] = "pending"

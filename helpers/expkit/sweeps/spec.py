@@ -126,7 +126,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         raw = load_yaml(path)
     except YamlError as exc:
         hint = exc.hint
-        if "${" in path.read_text(encoding="utf-8", errors="replace") and exc.line:
+        if exc.line and "${" in path.read_text(encoding="utf-8", errors="replace"):
             hint = ("fix the YAML at that line (a ${...} inside [ ] needs quotes, or write the list one item per "
                     "line with -)")
         raise ExpkitError(str(exc), hint) from None

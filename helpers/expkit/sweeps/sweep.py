@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_text
-from expkit.redact import redact_env
+from expkit.paths import plain_name
+from expkit.redact import MASK, Redactor, is_secret_name, redact_env
 from expkit.runs.launch import LaunchRequest, capture_context, check_runs_dir
 from expkit.runs.outputs import shared_output_warnings
 from expkit.runs.store import Run, resolve_runs_dir
@@ -205,7 +206,7 @@ def status(batch: Batch, runs_dir: Path) -> dict[str, Any]:
 
 # the plain queue -----------------------------------------------------------------------------------------------
 def queue_batch(name: str, runs_dir: Path) -> Batch:
-    batch = Batch(queue_root(runs_dir) / name)
+    batch = Batch(queue_root(runs_dir) / plain_name(name, "queue name"))
     if not batch.exists():
         batch.write_meta({"kind": "queue", "name": name})
     return batch
@@ -215,17 +216,28 @@ def queue_add(argv: list[str], runs_dir: Path | None, queue: str = "default", na
               cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     if not argv:
         raise ExpkitError("no command to queue", "put it after --: expkit queue add -- python train.py --lr 0.1")
+    plain_name(queue, "queue name")
+    if name is not None:
+        plain_name(name, "run name")
+    red = Redactor()
+    if red.argv(argv) != list(argv):  # a queue file is plain JSON beside the runs: no secret goes into it
+        raise ExpkitError("the command holds a secret (" + ", ".join(red.names) + ") that would be written in clear "
+                          "to the queue's job file",
+                          "pass it through an environment variable instead (export it in the shell that runs "
+                          "`expkit queue run`, or --env NAME=VALUE) and read it in the script")
+    env = dict(env or {})
+    for key in [k for k in env if is_secret_name(k)]:
+        env[key] = MASK  # taken from the environment of `expkit queue run` when the job starts
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     batch = queue_batch(queue, runs_dir)
-    job = batch.add_job_exclusive("j", argv, cwd=str(Path(cwd or os.getcwd()).resolve()), name=name,
-                                  env=env or {})
+    job = batch.add_job_exclusive("j", argv, cwd=str(Path(cwd or os.getcwd()).resolve()), name=name, env=env)
     return job
 
 
 def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
               echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     runs_dir = resolve_runs_dir(runs_dir).resolve()
-    batch = Batch(queue_root(runs_dir) / queue)
+    batch = Batch(queue_root(runs_dir) / plain_name(queue, "queue name"))
     if not batch.exists() or not batch.job_ids():
         raise ExpkitError(f"the queue {queue} is empty", "add jobs with `expkit queue add -- CMD`")
     check_runs_dir(runs_dir)
@@ -235,8 +247,15 @@ def queue_run(opts: RunOptions, runs_dir: Path | None, queue: str = "default",
     context = capture_context(first["argv"], dict(os.environ), Path(first["cwd"]), runs_dir)
     gpu_machine = any(s.gpu_uuid for s in slots) or bool((context.get("gpus") or {}).get("devices"))
 
+    unset = sorted({k for j in jobs for k, v in (j.get("env") or {}).items() if v == MASK and k not in os.environ})
+    if unset:  # secrets are never written to the queue: they come from this shell, and here they are missing
+        (echo or (lambda _m: None))(f"warning: {', '.join(unset)} not set in this shell: the jobs that were given "
+                                    "them with --env start without them (export them and run the queue again)")
+
     def make(job: dict, slot: Slot) -> LaunchRequest:
-        env = {**opts.env, **(job.get("env") or {}), "EXPKIT_QUEUE": queue, "EXPKIT_JOB_ID": job["id"]}
+        job_env = {k: (os.environ[k] if v == MASK else v) for k, v in (job.get("env") or {}).items()
+                   if v != MASK or k in os.environ}
+        env = {**opts.env, **job_env, "EXPKIT_QUEUE": queue, "EXPKIT_JOB_ID": job["id"]}
         return job_request(job, slot, group=f"queue-{queue}", env=env, runs_dir=runs_dir, gpu_machine=gpu_machine,
                            wandb_project=opts.wandb_project,
                            record=("queue", {"name": queue, "job_id": job["id"], "wandb_run_id": job["wandb_run_id"]}))

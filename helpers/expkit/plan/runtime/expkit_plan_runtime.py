@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, List
 
 JOB = "job.json"
 RESULT = "result.json"
+SCRUB_ENV = "EXPKIT_SCRUB_SECRETS"  # = expkit.redact.SCRUB_ENV (this file imports nothing from expkit)
 METRICS_FILE = "metrics.jsonl"
 RESULT_KEYS = ("finding", "metrics", "artifacts")
 STUB_NOTE = "STUB: placeholder result from the stub handler; the real handler was not run"
@@ -143,6 +144,11 @@ class ResultsWriter:
             raise ValueError(f"artifact filename {filename!r} must be a relative path inside the artifacts dir "
                              "(no '..', no absolute path)")
         path = self.artifacts_dir / name
+        root = self.artifacts_dir.resolve()
+        real = path.resolve()  # through any symlink planted in the artifacts dir
+        if real == root or root not in real.parents:
+            raise ValueError(f"artifact filename {filename!r} leads outside the artifacts dir (to {real}): "
+                             "a symlink in it points elsewhere; remove it or pick another name")
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -443,6 +449,23 @@ def _send(msg: Dict[str, Any]) -> None:
     os.write(1, (json.dumps(msg) + "\n").encode("utf-8"))
 
 
+class _Scrubbing:
+    """A text stream that writes every given value as *** (the handler's own print() and logging)."""
+
+    def __init__(self, stream: Any, values: List[str]) -> None:
+        self._stream = stream
+        self._values = sorted((v for v in values if v), key=len, reverse=True)
+
+    def write(self, text: str) -> int:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, "***")
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _child(request: Dict[str, Any], server_pid: int) -> None:
     """The forked unit: its own session, its output in stdout.log, the run's environment. Never returns."""
     code = 1
@@ -465,6 +488,9 @@ def _child(request: Dict[str, Any], server_pid: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        hidden = json.loads(os.environ.pop(SCRUB_ENV, "") or "[]")  # the secret values expkit masked for this run
+        if hidden:  # what the handler prints reaches stdout.log with them replaced by ***
+            sys.stdout, sys.stderr = _Scrubbing(sys.stdout, hidden), _Scrubbing(sys.stderr, hidden)
         sys.argv = [sys.argv[0], request["run_dir"]]  # as `python expkit_plan_runtime.py RUN_DIR` would see it
         import faulthandler
 
