@@ -55,15 +55,39 @@ def dump(doc: dict[str, Any]) -> str:
     return fast_dump(doc)
 
 
+class _Rendered:
+    """What the last save redacted and rendered, reused while it is unchanged: the runner saves results.yaml after
+    every unit, and all but one or two entries are as they were. One redactor across saves: a value it learned to
+    mask (a URL password, a token) is masked everywhere, so anything rendered before it learned it is redone."""
+
+    def __init__(self) -> None:
+        self.known: list[str] | None = None
+        self.redactor: Any = None
+        self.lines: dict = {}
+
+    def text(self, doc: dict[str, Any]) -> str:
+        from expkit.plan.yamlout import dump_reusing
+        from expkit.redact import Redactor, secret_values
+
+        known = secret_values(os.environ)
+        if known != self.known:
+            self.known, self.redactor, self.lines = known, Redactor(known), {}
+        while True:
+            learned = len(self.redactor.values)
+            text, self.lines = dump_reusing(doc, self.redactor.strings, self.lines)
+            if len(self.redactor.values) == learned:
+                return text
+            self.lines = {}
+
+
+_RENDERED = _Rendered()
+
+
 def save(path: Path, doc: dict[str, Any], durable: bool = True) -> None:
     """Atomic always; durable=False leaves the fsync to the caller (the plan runner does it in the background).
     Results are shared: no URL password, token or secret value of this environment goes into them."""
-    import os
-
-    from expkit.redact import Redactor, secret_values
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dump(Redactor(secret_values(os.environ)).strings(doc)), durable)
+    atomic_write_text(path, _RENDERED.text(doc), durable)
 
 
 def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any], *, stub: bool,
