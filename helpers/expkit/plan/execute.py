@@ -353,7 +353,8 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         record["ended_at"] = now_iso()
         res.record_unit(doc, record)
         verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
-        res.apply_verdict(doc, exp, verdict, final=False)
+        # after the first unit every summary is current: only the sub-experiment that ran since changes
+        res.apply_verdict(doc, exp, verdict, final=False, changed=[sub.id] if report.ran else None)
         _join(syncing)  # the previous record and this unit's manifest are on disk ...
         res.save(path, doc, durable=False)  # ... and this record atomically in place: a killed runner loses nothing
         _fsync_in_background(path, syncing)  # on disk (fsync) while the next unit starts

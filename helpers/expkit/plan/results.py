@@ -183,8 +183,12 @@ def match_keys(sub_ids: list[str], keys: list[str]) -> tuple[dict[str, str], lis
     (`e3_1_sanity_check` is e3_1; the longest planned id wins). Returns ({sub: key}, keys matching no sub)."""
     found: dict[str, str] = {}
     unplanned = []
+    planned = set(sub_ids)
     for key in keys:
-        cands = [s for s in sub_ids if key == s or (key.startswith(s) and key[len(s):len(s) + 1] in ("_", "-", "."))]
+        if key in planned:  # the id itself: no other id that matches is as long (what expkit writes)
+            found[key] = key
+            continue
+        cands = [s for s in sub_ids if key.startswith(s) and key[len(s):len(s) + 1] in ("_", "-", ".")]
         if not cands:
             unplanned.append(key)
             continue
@@ -255,11 +259,14 @@ def _sub_entry(exp: Experiment, sub: str, items: list[dict[str, Any]], status: s
     return entry
 
 
-def apply_verdict(doc: dict[str, Any], exp: Experiment, verdict: dict[str, Any], final: bool) -> None:
+def apply_verdict(doc: dict[str, Any], exp: Experiment, verdict: dict[str, Any], final: bool,
+                  changed: list[str] | None = None) -> None:
+    """The verdict and every sub-experiment's summary into the document; `changed`: only these sub-experiments
+    have new runs since the last call (the runner after one unit), the others' summaries stand."""
     runs = doc["expkit"]["runs"]
     experiments = doc["results"]["experiments"]
     for sub in exp.sub_ids:
-        if sub in runs:
+        if sub in runs and (changed is None or sub in changed):
             entry = _sub_entry(exp, sub, runs[sub], sub_status(doc, sub, exp.seeds))
             old = experiments.get(sub) if isinstance(experiments.get(sub), dict) else {}
             experiments[sub] = {**old, **entry}
