@@ -832,3 +832,95 @@ def test_a_queued_secret_comes_from_the_shell_that_runs_the_queue(git_repo, expk
     assert r.returncode == 0 and "HF_TOKEN not set in this shell" in r.stderr, r
     logs = sorted((p.stat().st_mtime, p.read_text()) for p in (git_repo / "runs").glob("show_*/stdout.log"))
     assert logs[-1][1] == "token <unset>\n"
+
+
+# ------------------------------------------------------------------------------------------------ scrubbed logs
+def _talking_plan(repo: Path, body: str) -> None:
+    """A plan whose one handler runs `body` (with os, subprocess, sys, time imported) and scores 0.95."""
+    (repo / "research").mkdir(exist_ok=True)
+    (repo / "research" / "research_plan.yaml").write_text(textwrap.dedent("""\
+        project: {name: talk, hypothesis: "secrets stay home"}
+        experiments:
+          talk-a:
+            name: "Handler with a chatty subprocess"
+            phase: 1
+            sub_experiments: [spawn]
+            success_criteria:
+              score: {target: 0.9, acceptable: 0.8, failure: 0.5, direction: higher}
+    """))
+    pkg = repo / "handlers" / "talk"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text("import os, subprocess, sys, time\n\n\ndef spawn(runner):\n"
+                                     + textwrap.indent(textwrap.dedent(body), "    ")
+                                     + "    return {'finding': 'done', 'metrics': {'score': 0.95}, 'artifacts': []}\n\n\n"
+                                       "def get_handlers():\n    return {'spawn': spawn}\n")
+
+
+def test_a_plan_handlers_subprocess_output_is_scrubbed(git_repo, expkit):
+    """A handler that starts a subprocess writing straight to fd 1/2 (and writes to fd 1 itself with os.write):
+    the unit's stdout.log is scrubbed by the same pump as a launched run, not only the handler's print()."""
+    secret = "subPr0c-Secret-99213"
+    _talking_plan(git_repo, """\
+        print("py print", os.environ["PLAN_AUTH_TOKEN"], flush=True)
+        os.write(1, ("fd1 " + os.environ["PLAN_AUTH_TOKEN"] + "\\n").encode())
+        subprocess.run([sys.executable, "-c", "import os, sys; print('child out', os.environ['PLAN_AUTH_TOKEN']);"
+                        "print('child err', os.environ['PLAN_AUTH_TOKEN'], file=sys.stderr)"], check=True)
+        subprocess.run(["sh", "-c", 'echo "shell $PLAN_AUTH_TOKEN"'], check=True)
+    """)
+    r = expkit("plan", "run", "talk-a", "--json", cwd=git_repo, env={"PLAN_AUTH_TOKEN": secret}, timeout=120)
+    assert r.returncode == 0, r
+    logs = [p.read_text() for p in (git_repo / "runs").glob("*/stdout.log")]
+    assert len(logs) == 1, logs
+    log = logs[0]
+    for line in ("py print ***", "fd1 ***", "child out ***", "child err ***", "shell ***"):
+        assert line in log, log
+    assert secret not in log and secret not in r.stdout + r.stderr
+
+
+def _processes_with(marker: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_of_a_plan_runner_with_a_scrubbed_log_leaves_nothing_running(git_repo, expkit):
+    """With a log pump between the unit and stdout.log, kill -9 of the runner still kills the handler and its
+    subprocess, and the pump ends with them: no process of the run is left (found by a marker in their env)."""
+    secret = "k1ll9-Secret-44120"
+    marker = f"EXPKIT_TEST_MARKER_{os.getpid()}_{time.monotonic_ns()}"
+    _talking_plan(git_repo, """\
+        child = subprocess.Popen([sys.executable, "-c", "import os, time\\nwhile True:\\n"
+                                  "    print('tick', os.environ['PLAN_AUTH_TOKEN'], flush=True); time.sleep(0.1)"])
+        child.wait()
+    """)
+    env = {**expkit_env(), "PLAN_AUTH_TOKEN": secret, marker: "1"}
+    runner = subprocess.Popen([sys.executable, "-m", "expkit", "plan", "run", "talk-a"], cwd=git_repo, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        log = None
+        while time.monotonic() < deadline:
+            log = next((git_repo / "runs").glob("*/stdout.log"), None) if (git_repo / "runs").is_dir() else None
+            if log is not None and log.read_text().count("tick ***") >= 3:
+                break
+            time.sleep(0.1)
+        assert log is not None and "tick ***" in log.read_text(), "the handler's subprocess never printed"
+        assert len(_processes_with(marker)) >= 4  # runner, unit server, unit, its subprocess, the pump
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _processes_with(marker):
+            time.sleep(0.1)
+        assert _processes_with(marker) == [], "processes of the killed plan run are still running"
+        assert secret not in log.read_text()
+    finally:
+        for pid in _processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
