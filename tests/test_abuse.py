@@ -963,3 +963,45 @@ def test_a_slurm_runs_log_is_scrubbed_as_it_is_written(slurm_cluster, git_repo, 
             assert flag.encode() not in data or path.name == "slurm.sbatch", path
     logs = [p.read_text() for p in (git_repo / "runs").glob("slurm-secret*/stdout.log")]
     assert logs and all("env ***" in text and "sub ***" in text for text in logs), logs
+
+
+def test_a_modal_runs_log_is_scrubbed_in_the_remote_body(git_repo, tmp_path):
+    """The Modal function body through Modal's own `.local()` path (a temp folder stands in for the Volume, the
+    one boundary that needs Modal's cloud): stdout.log on the "Volume" holds *** for a secret flag sent in the
+    call, a URL password and a variable of the container's own (a Modal Secret), also from a subprocess; a
+    secret that does not travel in the call (an --env value) is not sent just to be scrubbed."""
+    modal = pytest.importorskip("modal", reason="the optional modal extra is not installed")
+    import warnings
+
+    from expkit import backends
+    from expkit.backends import modal as mb
+    from expkit.runs.launch import LaunchRequest, prepare
+
+    flag, url_pw, container, local = "modalFlag-Secret-1200", "modalUrlPw-8871", "modalCont-Secret-3390", \
+        "modalLocal-Secret-6621"
+    (git_repo / "say.py").write_text(
+        "import os, subprocess, sys\n"
+        "print('argv', ' '.join(sys.argv[1:]), flush=True)\n"
+        "subprocess.run(['sh', '-c', 'echo container $WANDB_API_KEY'], check=True)\n")
+    argv = ["python3", "say.py", "--api-key", flag, "--data", f"https://u:{url_pw}@host/x"]
+    run, env, _ = prepare(LaunchRequest(argv=argv, cwd=git_repo, runs_dir=git_repo / "runs", backend="modal",
+                                        seed=1, env={"HF_TOKEN": local}))
+    app, fn, spec, _ = backends.get("modal").build_app(run, argv, git_repo, env)
+    assert set(spec["scrub"]) == {flag, url_pw}  # sent anyway in argv; the --env secret is not in the call
+    assert local not in json.dumps(spec)
+    spec.update(volume_mount=str(tmp_path / "volume"), cwd=str(git_repo))
+    os.environ["WANDB_API_KEY"] = container  # what a Modal Secret puts in the container's environment
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = fn.local(spec)
+    finally:
+        del os.environ["WANDB_API_KEY"]
+    assert result["state"] == "succeeded", result
+    mb.sync_files(run, mb.local_dir_files(tmp_path / "volume" / run.id))
+    log = run.log_path.read_text()
+    assert "argv --api-key *** --data https://u:***@host/x" in log and "container ***" in log, log
+    for path in list(run.path.rglob("*")) + list((tmp_path / "volume").rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(v.encode() in data for v in (flag, url_pw, container, local)), path

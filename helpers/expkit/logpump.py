@@ -63,7 +63,8 @@ def pump(src, write, secrets):
             return error
 
 
-def _write_all(fd):
+def fd_writer(fd):
+    """write(bytes) that writes all of it to `fd` (os.write may write less)."""
     def write(data):
         view = memoryview(data)
         while view:
@@ -91,7 +92,7 @@ def start(log_fd, secrets, close=()):
                     os.close(fd)
                 except OSError:
                     pass
-            error = pump(read_fd, _write_all(log_fd), secrets)
+            error = pump(read_fd, fd_writer(log_fd), secrets)
             code = 0 if error is None else 28 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 1
         finally:
             os._exit(code)
@@ -118,7 +119,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     secrets = secrets_from(os.environ.get(SCRUB_ENV))
-    error = pump(0, _write_all(1), secrets)
+    error = pump(0, fd_writer(1), secrets)
     return 0 if error is None else 28 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 1
 
 
