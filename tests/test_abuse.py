@@ -951,8 +951,8 @@ def test_a_slurm_runs_log_is_scrubbed_as_it_is_written(slurm_cluster, git_repo, 
     assert "env ***" in log and "argv --api-key ***" in log and "sub ***" in log, log
     assert "list visible: False" in log, log
     # a sweep on Slurm: one job array, each task's log scrubbed too
-    (git_repo / "sweep.yaml").write_text("name: slurm-secret\nmethod: grid\ncommand: python3 say.py --api-key "
-                                         "${key}\nargs: none\nparameters:\n  key: {values: [a1]}\n")
+    (git_repo / "sweep.yaml").write_text("name: slurm-secret\nmethod: grid\ncommand: python3 say.py --lr ${lr}\n"
+                                         "parameters:\n  lr: {values: [0.1, 0.2]}\n")
     r = expkit("sweep", "run", "sweep.yaml", "--backend", "slurm", "--json", cwd=git_repo, env=env, timeout=180)
     assert r.returncode == 0, r
     for path in (git_repo / "runs").rglob("*"):
@@ -962,7 +962,7 @@ def test_a_slurm_runs_log_is_scrubbed_as_it_is_written(slurm_cluster, git_repo, 
             # the batch script must run the real command: a secret given as a flag is in it (a documented limit)
             assert flag.encode() not in data or path.name == "slurm.sbatch", path
     logs = [p.read_text() for p in (git_repo / "runs").glob("slurm-secret*/stdout.log")]
-    assert logs and all("env ***" in text and "sub ***" in text for text in logs), logs
+    assert len(logs) == 2 and all("env ***" in text and "sub ***" in text for text in logs), logs
 
 
 def test_a_modal_runs_log_is_scrubbed_in_the_remote_body(git_repo, tmp_path):
@@ -1005,3 +1005,128 @@ def test_a_modal_runs_log_is_scrubbed_in_the_remote_body(git_repo, tmp_path):
         if path.is_file():
             data = path.read_bytes()
             assert not any(v.encode() in data for v in (flag, url_pw, container, local)), path
+
+
+# ------------------------------------------------------------------------------------------------ sweep specs
+SWEEP_SECRETS = {"env_token": "sweepEnv-Secret-40021", "env_url": "sweepUrlPa55-7713",
+                 "env_shape": "hf_" + "Sw33pSh4peAbCdEfGhIjKlMn"}
+
+
+def _secret_sweep(repo: Path) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(SWEEP_SECRETS["env_token"].encode()).hexdigest()
+    (repo / "show.py").write_text(textwrap.dedent(f"""\
+        import hashlib, os, pathlib, sys
+        tok = os.environ.get("HF_TOKEN")
+        print("tok", tok, "db", os.environ.get("DB_URL"), "note", os.environ.get("NOTE"), flush=True)
+        print("real token:", tok is not None and hashlib.sha256(tok.encode()).hexdigest() == "{digest}", flush=True)
+        marker = pathlib.Path("failed-once-" + sys.argv[-1])
+        if sys.argv[-1] == "--lr=0.2" and not marker.exists():
+            marker.touch()
+            sys.exit(3)
+    """))
+    s = SWEEP_SECRETS
+    (repo / "sweep.yaml").write_text(textwrap.dedent(f"""\
+        name: secret-sweep
+        method: grid
+        program: show.py
+        command: [python3, show.py, "${{args}}"]
+        parameters:
+          lr: {{values: [0.1, 0.2]}}
+        env:
+          HF_TOKEN: {s['env_token']}
+          DB_URL: "postgres://me:{s['env_url']}@db.example.com/x"
+          NOTE: {s['env_shape']}
+          WANDB_MODE: offline
+    """))
+
+
+def _grep_sweep_secrets(texts: dict[str, str], root: Path) -> dict[str, list[str]]:
+    hits: dict[str, list[str]] = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for name, value in SWEEP_SECRETS.items():
+                if value.encode() in data:
+                    hits.setdefault(name, []).append(str(path.relative_to(root)))
+    for where, text in texts.items():
+        for name, value in SWEEP_SECRETS.items():
+            if value in text:
+                hits.setdefault(name, []).append(where)
+    return hits
+
+
+@pytest.mark.timeout(240)
+def test_secrets_in_a_sweep_specs_env_stay_out_of_its_state_and_resume_takes_them_from_the_shell(git_repo, expkit):
+    """env: secrets (by name, a URL password, a token shape) reach the trials with their real values, but the
+    batch meta, spec.yaml, the job files, the run dirs and every command's output hold ***; `sweep resume` takes
+    the value from its own shell, and warns (the trial starts without it) when that shell does not have it."""
+    _secret_sweep(git_repo)
+    outputs: dict[str, str] = {}
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=git_repo, timeout=120)
+    assert r.returncode == 1 and r.json()["counts"]["succeeded"] == 1 and r.json()["counts"]["failed"] == 1, r
+    assert any("HF_TOKEN, DB_URL, NOTE from the spec's env: are not written" in w for w in r.json()["warnings"]), r
+    outputs["sweep run"] = r.stdout + r.stderr
+    state = git_repo / "runs" / ".sweeps" / "secret-sweep"
+    assert json.loads((state / "batch.json").read_text())["spec"]["env"] == {
+        "HF_TOKEN": "***", "DB_URL": "***", "NOTE": "***", "WANDB_MODE": "offline"}
+    assert "HF_TOKEN: ***" in (state / "spec.yaml").read_text()
+    logs = {p.parent.name: p.read_text() for p in (git_repo / "runs").glob("secret-sweep-t*/stdout.log")}
+    assert all("real token: True" in log and "tok *** db postgres://me:***@db.example.com/x note ***" in log
+               for log in logs.values()), logs
+
+    # resume from a shell that has the token: the failed trial runs again with the real value
+    r = expkit("sweep", "resume", "secret-sweep", "--gpus", "none", "--retry-failed", "--json", cwd=git_repo,
+               env={"HF_TOKEN": SWEEP_SECRETS["env_token"], "DB_URL": "x", "NOTE": "y"}, timeout=120)
+    assert r.returncode == 0 and r.json()["counts"]["succeeded"] == 2, r
+    assert not [w for w in r.json()["warnings"] if "not set in this shell" in w], r
+    outputs["sweep resume"] = r.stdout + r.stderr
+    newest = max((git_repo / "runs").glob("secret-sweep-t0002_*/stdout.log"), key=lambda p: p.stat().st_mtime)
+    assert "real token: True" in newest.read_text()
+    # resume from a shell without it: a warning, and the trial starts without it
+    (git_repo / "failed-once---lr=0.2").unlink()
+    job = json.loads((state / "jobs" / "t0002.json").read_text())
+    job["state"] = "failed"
+    (state / "jobs" / "t0002.json").write_text(json.dumps(job))
+    r = expkit("sweep", "resume", "secret-sweep", "--gpus", "none", "--retry-failed", cwd=git_repo, timeout=120)
+    assert "warning: HF_TOKEN, DB_URL, NOTE not set in this shell" in r.stderr, r
+    outputs["sweep resume (no token)"] = r.stdout + r.stderr
+    for args in (("sweep", "status", "secret-sweep"), ("sweep", "status", "secret-sweep", "--json"),
+                 ("sweep", "report", "secret-sweep", "--no-plots"), ("sweep", "report", "secret-sweep", "--json",
+                                                                     "--no-plots"),
+                 ("sweep", "run", "sweep.yaml", "--dry-run"), ("sweep", "run", "sweep.yaml", "--dry-run", "--json"),
+                 ("runs", "list", "--json"), ("runs", "list")):
+        r = expkit(*args, cwd=git_repo, timeout=60)
+        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, (args, r)
+        outputs[" ".join(args)] = r.stdout + r.stderr
+    assert _grep_sweep_secrets(outputs, git_repo / "runs") == {}
+
+
+@pytest.mark.parametrize("command,params,what", [
+    ("python3 show.py --api-key sk-proj-AbCdEf0123456789xyz --lr ${lr}", "", "flag --api-key"),
+    ("python3 show.py --token=tok123abc456 --lr ${lr}", "", "flag --token"),
+    ("python3 show.py --lr ${lr}", "  data: {value: 'https://u:pw99887766@host/x'}\n", "URL password"),
+    ("python3 show.py --lr ${lr}", "  note: {values: ['hf_AbCdEfGhIjKlMnOpQrStUv12']}\n", "token"),
+    ("python3 show.py --lr ${lr}", "  db_password: {values: [hunter2hunter]}\n", "flag --db_password"),
+    ("python3 show.py --token ${envvar:SOME_TOKEN} --lr ${lr}", "", "flag --token"),
+])
+def test_a_secret_literal_in_a_sweeps_command_or_parameters_is_refused(git_repo, expkit, command, params, what):
+    """It would be in every job file: exit 2 with a hint to use an environment variable, nothing written (a dry
+    run too, whose output would show it)."""
+    (git_repo / "sweep.yaml").write_text(f"name: lit\nmethod: grid\ncommand: {command}\nparameters:\n"
+                                         f"  lr: {{values: [0.1]}}\n{params}")
+    for extra in ((), ("--dry-run",)):
+        r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", *extra, cwd=git_repo, timeout=60,
+                   env={"SOME_TOKEN": "fromEnv-Secret-1234"})
+        assert r.returncode == 2 and "hold a secret" in r.stderr and what in r.stderr, (extra, r)
+        assert "hint:" in r.stderr and "environment variable" in r.stderr, r
+        assert "Traceback" not in r.stderr and "fromEnv-Secret" not in r.stdout + r.stderr
+    assert not (git_repo / "runs").exists() or not any((git_repo / "runs").rglob("*.json"))
+
+
+def test_a_secret_looking_hyperparameter_with_a_number_is_not_refused(git_repo, expkit):
+    (git_repo / "sweep.yaml").write_text("name: kd\nmethod: grid\ncommand: python3 train.py\n"
+                                         "parameters:\n  key_dim: {values: [64, 128]}\n")
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--dry-run", cwd=git_repo, timeout=60)
+    assert r.returncode == 0 and "--key_dim=64" in r.stdout, r
