@@ -36,7 +36,10 @@ SECRETS = {
     "credentials": "cr3dentials-Secret-2231",          # untracked credentials.json
     "content": "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2",  # an untracked notes file holding a GitHub token
     "queue_env": "qu3ueEnv-Secret-6650",               # queue add --env WANDB_API_KEY=...
-    "plan_env": "pl4nEnv-Secret-1177",                 # a plan handler's environment
+    "plan_env": "pl4nEnv-Secret-1177",                 # a plan handler's environment (printed by a subprocess too)
+    "sweep_env": "sw33pEnv-Secret-5520",               # a sweep spec's env: {WANDB_API_KEY: ...}
+    "sweep_url": "sw33pUrlPa55-8834",                  # a sweep spec's env: {DATA_URL: https://u:PASS@host}
+    "sweep_flag": "sw33pFl4g-Secret-2290",             # a sweep spec's command: --api-key VALUE (refused)
 }
 
 
@@ -49,6 +52,7 @@ def _project(tmp_path: Path) -> Path:
         print("env", os.environ.get("MY_API_KEY"), os.environ.get("HF_TOKEN"), flush=True)
         print("argv", " ".join(sys.argv[1:]), flush=True)
         print("config", open(os.environ["EXPKIT_CONFIG"]).read() if os.environ.get("EXPKIT_CONFIG") else "", flush=True)
+        print("sweep env", os.environ.get("WANDB_API_KEY"), os.environ.get("DATA_URL"), flush=True)
         print("loss=0.5 step=1", flush=True)
     """))
     git(repo, "init", "-q", "-b", "main")
@@ -106,9 +110,13 @@ def _plan_project(repo: Path) -> None:
     (pkg / "__init__.py").write_text(textwrap.dedent(f"""\
         import os
 
+        import subprocess, sys
+
         def talk(runner):
             secret = os.environ.get("PLAN_AUTH_TOKEN")
             print("handler sees", secret, flush=True)
+            subprocess.run([sys.executable, "-c", "import os; print('subprocess sees', os.environ['PLAN_AUTH_TOKEN'])"],
+                           check=True)
             return {{"finding": "token was " + str(secret) + " and {SECRETS['token_shape']}",
                      "metrics": {{"score": 0.95}}, "artifacts": []}}
 
@@ -193,6 +201,39 @@ def test_planted_secrets_appear_nowhere(tmp_path):
         outputs.append((" ".join(args), r.stdout + r.stderr))
     results = repo / "research" / "experiments" / "leak-a" / "results.yaml"
     assert results.exists() and "***" in results.read_text()
+    plan_logs = [p.read_text() for p in (repo / "runs").glob("*/stdout.log") if "handler sees" in p.read_text()]
+    assert plan_logs and all("subprocess sees ***" in log for log in plan_logs), plan_logs
+
+    # a sweep whose spec holds secrets in env: (stored as ***, given to the trials) and one with a secret flag
+    (repo / "sweep.yaml").write_text(textwrap.dedent(f"""\
+        name: leaky-sweep
+        method: grid
+        command: python3 train.py --lr ${{lr}}
+        parameters:
+          lr: {{values: [0.1, 0.2]}}
+        env:
+          WANDB_API_KEY: {s['sweep_env']}
+          DATA_URL: "https://u:{s['sweep_url']}@data.example.com/x"
+          WANDB_MODE: offline
+    """))
+    (repo / "flag-sweep.yaml").write_text(f"name: flag-sweep\nmethod: grid\ncommand: python3 train.py --api-key "
+                                          f"{s['sweep_flag']} --lr ${{lr}}\nparameters:\n  lr: {{values: [0.1]}}\n")
+    for args in (("sweep", "run", "sweep.yaml", "--gpus", "none"), ("sweep", "run", "sweep.yaml", "--dry-run"),
+                 ("sweep", "run", "sweep.yaml", "--dry-run", "--json"),
+                 ("sweep", "resume", "leaky-sweep", "--gpus", "none", "--json"),
+                 ("sweep", "status", "leaky-sweep"), ("sweep", "status", "leaky-sweep", "--json"),
+                 ("sweep", "report", "leaky-sweep", "--no-plots"),
+                 ("sweep", "report", "leaky-sweep", "--no-plots", "--json"), ("runs", "list", "--group",
+                                                                               "leaky-sweep", "--json")):
+        r = cli(*args)
+        outputs.append((" ".join(args), r.stdout + r.stderr))
+    sweep_logs = [p.read_text() for p in (repo / "runs").glob("leaky-sweep-t*/stdout.log")]
+    assert len(sweep_logs) == 2 and all("loss=0.5" in log and "sweep env *** https://u:***@data" in log
+                                        for log in sweep_logs), sweep_logs
+    r = cli("sweep", "run", "flag-sweep.yaml", "--gpus", "none", check=False)
+    assert r.returncode == 2 and "environment variable" in r.stderr, r
+    outputs.append(("sweep run flag-sweep.yaml", r.stdout + r.stderr))
+    assert not (repo / "runs" / ".sweeps" / "flag-sweep").exists()
     assert list((repo / "research").rglob("FINDINGS.md")), "the plan wrote no FINDINGS.md to check"
 
     hits = _grep_tree(repo / "runs")
@@ -219,6 +260,8 @@ def test_redactor_policy_covers_names_flags_urls_and_shapes():
                                               "id_rsa", "id_rsa.pub", ".netrc", "my_secret.txt"))
     assert not any(looks_secret_file(n) for n in ("train.py", "environment.yml", "README.md"))
     assert looks_secret_content("export WANDB_API_KEY=0123abcd4567ef89aa01\n")
+    assert looks_secret_content("command: python train.py --api-key 9f8e7d6c5b4a3210ff --lr 0.1\n")
+    assert not looks_secret_content("parser.add_argument('--api-key', default=None)\n--tokenizer bert-base-uncased\n")
     assert looks_secret_content("mirror: https://u:pw@host/x\n") and looks_secret_content("t = 'ghp_" + "a1" * 18 + "'")
     assert not looks_secret_content("monitor_key: val_loss_epoch_2\nself.api_key = config.get('key')\n")
     from expkit.plan.runtime import expkit_plan_runtime
