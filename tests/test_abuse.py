@@ -1173,3 +1173,35 @@ def test_a_secret_looking_hyperparameter_with_a_number_is_not_refused(git_repo, 
                                          "parameters:\n  key_dim: {values: [64, 128]}\n")
     r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--dry-run", cwd=git_repo, timeout=60)
     assert r.returncode == 0 and "--key_dim=64" in r.stdout, r
+
+
+@pytest.mark.timeout(180)
+def test_a_scheduled_sweep_takes_its_env_secret_from_the_scripts_shell(tmp_path, expkit):
+    """`expkit schedule --spec` writes the sweep's state with the env: secret as ***; the script's jobs take the
+    value from the shell that runs the script (and say so when it is missing there)."""
+    secret = "sched-Secret-88213"
+    (tmp_path / "t.py").write_text("import os\nprint('tok', os.environ.get('HF_TOKEN'), "
+                                   f"os.environ.get('HF_TOKEN') == {secret!r}, flush=True)\n")
+    (tmp_path / "s.yaml").write_text(f"name: nightly\nmethod: grid\nparameters: {{lr: {{values: [0.3]}}}}\n"
+                                     f"command: {sys.executable} t.py --lr ${{lr}}\nenv: {{HF_TOKEN: {secret}}}\n")
+    r = expkit("schedule", "--spec", "s.yaml", "-o", "night.sh", cwd=tmp_path)
+    assert r.returncode == 0, r
+    out = subprocess.run(["bash", str(tmp_path / "night.sh")], cwd=tmp_path, capture_output=True, text=True,
+                         env={**expkit_env(), "HF_TOKEN": secret}, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    logs = [p.read_text() for p in (tmp_path / "runs").glob("nightly-t*/stdout.log")]
+    assert logs == ["tok *** True\n"], logs
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name not in ("s.yaml", "t.py"):  # the two files the user wrote
+            assert secret.encode() not in path.read_bytes(), path
+    # the same job again from a shell without it: started without it, with a warning in the job's log
+    job = tmp_path / "runs" / ".sweeps" / "nightly" / "jobs" / "t0001.json"
+    data = json.loads(job.read_text())
+    data["state"] = "failed"
+    job.write_text(json.dumps(data))
+    for done in (tmp_path / "logs").glob("*.done"):
+        done.unlink()
+    out = subprocess.run(["bash", str(tmp_path / "night.sh")], cwd=tmp_path, capture_output=True, text=True,
+                         env=expkit_env(), timeout=120)
+    job_logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("t0001*.log"))
+    assert "HF_TOKEN not set in this shell" in job_logs, job_logs
