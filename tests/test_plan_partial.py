@@ -57,7 +57,8 @@ def score(value):
 def wait(runner):
     markers = os.environ.get("GATE_MARKERS")
     if markers:
-        pathlib.Path(markers, "wait.started").write_text(str(os.getpid()))
+        pathlib.Path(markers, ".wait.tmp").write_text(str(os.getpid()))  # atomically: never read half-written
+        os.replace(pathlib.Path(markers, ".wait.tmp"), pathlib.Path(markers, "wait.started"))
         while not pathlib.Path(markers, "wait.release").exists():
             time.sleep(0.05)
     return {"finding": "waited", "metrics": {}, "artifacts": []}
@@ -170,11 +171,11 @@ def test_a_runner_killed_midway_leaves_in_progress_and_investigate(gate_project,
         runner.send_signal(signal.SIGKILL)  # no cleanup at all: the runner just vanishes
         runner.wait(timeout=30)
 
-        def gone():
+        def gone():  # a killed process nobody has reaped yet (a zombie) is gone too
             try:
-                os.kill(child, 0)
-                return False
-            except ProcessLookupError:
+                with open(f"/proc/{child}/stat") as fh:
+                    return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+            except FileNotFoundError:
                 return True
         _wait_for(gone, "the orphaned sub-experiment to die with its runner")
     finally:

@@ -107,7 +107,10 @@ def test_kill_9_of_the_runner_loses_nothing_completed(tmp_path, expkit):
     runner = subprocess.Popen([sys.executable, "-m", "expkit", "plan", "run", "lab-kill"], cwd=proj, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = _wait_for(lambda: list(markers.glob("block.*.started")), "the blocking handler to start")
-    child = int(started[0].read_text())
+    seen = json.loads(started[0].read_text())
+    child = seen["pid"]
+    # on record as running before the handler runs, so a kill from then on leaves a lost run, not a queued one
+    assert seen["state"] == "running"
     before = results(proj, "lab-kill")
     runner.send_signal(signal.SIGKILL)
     runner.wait()
@@ -263,7 +266,7 @@ def test_ctrl_c_stops_the_current_sub_experiment_and_keeps_the_rest(tmp_path, ex
     runner = subprocess.Popen([sys.executable, "-m", "expkit", "plan", "run", "lab-kill"], cwd=proj, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = _wait_for(lambda: list(markers.glob("block.*.started")), "the blocking handler to start")
-    child = int(started[0].read_text())
+    child = json.loads(started[0].read_text())["pid"]
     runner.send_signal(signal.SIGINT)
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 130 and "error: " in err and "Traceback" not in err

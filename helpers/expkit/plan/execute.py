@@ -21,7 +21,7 @@ from expkit.plan import results as res
 from expkit.plan.api import wandb_configured
 from expkit.plan.handlers import source_for
 from expkit.plan.interpreter import Interpreter, choose
-from expkit.plan.local import LocalProcess, ProjectPython, runtime_argv
+from expkit.plan.local import LocalProcess, ProjectPython, runtime_argv, supervised_status
 from expkit.plan.runtime.expkit_plan_runtime import JOB, RESULT, write_json_fast
 from expkit.plan.schema import Experiment, Plan, SubExperiment
 from expkit.plan.units import Outcome, SubJob, finish_status, in_flight, read_result, results_lock, unit_result
@@ -386,7 +386,8 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                         group=f"plan:{exp_id}", backend=backend, backend_options=dict(backend_options),
                         extra={"plan": {"plan": str(plan.path), "plan_sha256": plan.sha256, "experiment": exp_id,
                                         "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
-    run, env, _ = prepare(req, context=ctx, durable=False)
+    run, env, _ = prepare(req, context=ctx, durable=False,
+                          status=supervised_status() if backend == "local" and import_error is None else None)
     _fsync_in_background(run.path / MANIFEST, syncing)
     config = dict(exp.raw)
     config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}

@@ -136,6 +136,15 @@ class UnitServer:
         self._err.close()
 
 
+def supervised_status() -> dict[str, Any]:
+    """A local unit's status.json fields before its pid is known: running, under this runner. Written when the
+    run is prepared (before the fork: the unit may start before the runner hears its pid), so a runner killed
+    from then on leaves a lost run, never one that reads as queued forever."""
+    me = os.getpid()
+    return {"state": "running", "supervisor_pid": me, "supervisor_start_ticks": process.start_ticks(me),
+            "boot_id": process.boot_id(), "host": os.uname().nodename, "started_at": now_iso()}
+
+
 class LocalProcess:
     """A sub-experiment forked by the unit server: a separate process without an interpreter start-up."""
 
@@ -146,9 +155,7 @@ class LocalProcess:
         self.started = time.monotonic()
         self._status: int | None = None
         raw = job.run.raw_status()
-        raw.update(state="running", pid=self.pid, pgid=self.pid, pid_start_ticks=process.start_ticks(self.pid),
-                   supervisor_pid=os.getpid(), supervisor_start_ticks=process.start_ticks(os.getpid()),
-                   boot_id=process.boot_id(), host=os.uname().nodename, started_at=now_iso())
+        raw.update(supervised_status(), pid=self.pid, pgid=self.pid, pid_start_ticks=process.start_ticks(self.pid))
         job.run.write_status(raw, durable=False)  # replaced when it ends
 
     def kill(self) -> None:
@@ -161,13 +168,14 @@ class LocalProcess:
         timeout = self.job.timeout
         status = self.server.wait(max(0.0, self.started + timeout - time.monotonic()) if timeout else None)
         if status is None:  # timed out
-            try:  # where was it stuck? the stack goes to stdout.log before the kill
+            try:  # where was it stuck? the unit writes its stack to stdout.log, then dies of SIGUSR1
                 os.kill(self.pid, signal.SIGUSR1)
-                time.sleep(0.2)
             except ProcessLookupError:
                 pass
-            self.kill()
-            self.server.wait(30)  # the server reaps it
+            if self.server.wait(5) is None:  # it would not die of it (a handler of its own for SIGUSR1)
+                self.kill()
+                self.server.wait(30)  # the server reaps it
+            self.kill()  # anything it started
             return Outcome("failed", f"timed out after {timeout:g}s: killed", None, signal.SIGKILL)
         self.kill()  # anything the handler left running in its group
         if os.WIFSIGNALED(status):

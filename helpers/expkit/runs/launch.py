@@ -294,12 +294,13 @@ def plan_seed(req: LaunchRequest, cwd: Path):
     return sp
 
 
-def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
-            durable: bool = True) -> tuple[Run, dict[str, str], list[str]]:
+def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: bool = True,
+            status: dict[str, Any] | None = None) -> tuple[Run, dict[str, str], list[str]]:
     """Validate, create the run dir and write manifest + status (queued). Returns (run, env, warnings).
 
     `context` (from capture_context) skips the capture when many runs share one code state. durable=False writes
     the files atomically without fsync: for a caller that fsyncs the manifest itself while the run starts (a plan).
+    `status` updates the first status.json: a caller that starts the run itself records it as running under it.
     """
     if not req.argv:
         raise ExpkitError("no command to launch", "put the command after --: expkit launch -- python train.py")
@@ -413,8 +414,8 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None,
         env[SCRUB_ENV] = json.dumps(red.sorted_values())
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],
-                      "command": manifest["command"]["shell"], "creator": process.identity(os.getpid())},
-                     durable=durable)
+                      "command": manifest["command"]["shell"], "creator": process.identity(os.getpid()),
+                      **(status or {})}, durable=durable)
     return run, env, warnings
 
 

@@ -481,6 +481,7 @@ def _child(request: Dict[str, Any], server_pid: int, out_fd: int = -1) -> None:
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by the server around the fork
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -489,7 +490,9 @@ def _child(request: Dict[str, Any], server_pid: int, out_fd: int = -1) -> None:
         import faulthandler
 
         faulthandler.enable()  # a segfault leaves the Python stack in stdout.log
-        faulthandler.register(signal.SIGUSR1, all_threads=True)  # so does a timeout (the runner sends SIGUSR1)
+        # so does a timeout: the runner sends SIGUSR1; the stack is written, then the signal's default action
+        # (chain) ends the unit, so the runner knows the stack is complete when it hears the unit ended
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=True)
         code = run_job(request["run_dir"])
     except BaseException:  # noqa: BLE001
         try:
@@ -547,12 +550,15 @@ def serve(runner_pid: int) -> int:
             log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             out_fd, pump = pumps.start(log_fd, secrets, close=(0, 1))  # not the runner's pipes
             os.close(log_fd)
+        # the runner's death (SIGTERM) waits until the new unit is in `current`, so it never outlives the server
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid == 0:
             _child(request, me, out_fd)
         if out_fd >= 0:
             os.close(out_fd)  # the unit holds the pipe now: the pump ends when it (and what it started) is gone
         current.append(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         _send({"started": pid})
         _, status = os.waitpid(pid, 0)
         current.clear()
