@@ -1172,7 +1172,7 @@ def test_a_secret_looking_hyperparameter_with_a_number_is_not_refused(git_repo, 
     (git_repo / "sweep.yaml").write_text("name: kd\nmethod: grid\ncommand: python3 train.py\n"
                                          "parameters:\n  key_dim: {values: [64, 128]}\n")
     r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--dry-run", cwd=git_repo, timeout=60)
-    assert r.returncode == 0 and "--key_dim=64" in r.stdout, r
+    assert r.returncode == 0 and "2 trial(s)" in r.stdout, r  # (printed masked: output passes the one redactor)
 
 
 @pytest.mark.timeout(180)
