@@ -198,23 +198,6 @@ class Redactor:
         return scrub(obj, self.sorted_values())
 
 
-class ScrubbingWriter:
-    """A text stream that replaces the given exact values with *** on every write (a process's own print())."""
-
-    def __init__(self, stream, values: Iterable[str]):
-        self._stream = stream
-        self._values = sorted((v for v in values if v), key=len, reverse=True)
-
-    def write(self, text: str) -> int:
-        for v in self._values:
-            if v in text:
-                text = text.replace(v, MASK)
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def secret_values(*envs: Mapping[str, str]) -> list[str]:
     """The values of secret-named variables, longest first, so they can be scrubbed from any text."""
     values = {v for env in envs for k, v in env.items() if is_secret_name(k) and v and scrubbable(v)}
