@@ -23,15 +23,17 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expkit import logpump
 from expkit.backends import Availability, Submission, SubmitRejected
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
-from expkit.redact import is_secret_name
+from expkit.redact import SCRUB_ENV, is_secret_name
 from expkit.runs.layout import STOP_REQUEST, TERMINAL
 from expkit.timeutil import now_iso, stamp
 
@@ -182,6 +184,7 @@ class SlurmBackend:
             "    _expkit_event requeue",
             '    kill -USR1 "$child" 2>/dev/null',
             '    wait "$child"',
+            '    [ -n "$_expkit_pump" ] && wait "$_expkit_pump"',
             '    scontrol requeue "$SLURM_JOB_ID"',
             "    exit 0",
             "}",
@@ -205,14 +208,39 @@ class SlurmBackend:
             "}",
             *requeue,
             "_expkit_event start",
-            f"{shell_join(argv)} &",
-            "child=$!",
+            *self.command_lines(shell_join(argv)),
             'wait "$child"',
             "rc=$?",
+            '[ -n "$_expkit_pump" ] && wait "$_expkit_pump"',
             '_expkit_event end ", \\"exit_code\\": $rc"',
             'exit "$rc"',
             "",
         ])
+
+    @staticmethod
+    def command_lines(command: str) -> list[str]:
+        """Start the command in the background ($child is its pid). When the run has secrets (their values come in
+        $EXPKIT_SCRUB_SECRETS from sbatch's environment, never written here), its output goes through expkit's log
+        pump (a FIFO in a private temp dir), so stdout.log gets them as ***; the command does not see the list."""
+        py, pump = shlex.quote(sys.executable), shlex.quote(str(Path(logpump.__file__).resolve()))
+        return [
+            '_expkit_scrub="${EXPKIT_SCRUB_SECRETS:-}"',
+            "unset EXPKIT_SCRUB_SECRETS",
+            '_expkit_pump=""',
+            f'if [ -n "$_expkit_scrub" ] && [ -x {py} ] && _expkit_tmp="$(mktemp -d)" '
+            '&& mkfifo -m 600 "$_expkit_tmp/out"; then',
+            "    trap 'rm -rf \"$_expkit_tmp\"' EXIT",
+            f'    EXPKIT_SCRUB_SECRETS="$_expkit_scrub" {py} -I {pump} < "$_expkit_tmp/out" &',
+            "    _expkit_pump=$!",
+            f'    {command} > "$_expkit_tmp/out" 2>&1 &',
+            "else",
+            f'    [ -n "$_expkit_scrub" ] && echo "expkit: {py} is not on this node: the log is not scrubbed of '
+            'secret values" >&2',
+            f"    {command} &",
+            "fi",
+            "child=$!",
+            "unset _expkit_scrub",
+        ]
 
     def _write_script(self, run, argv, cwd, env) -> Path:
         path = run.path / SCRIPT
@@ -294,9 +322,12 @@ class SlurmBackend:
         ])
         script = array_dir / "array.sbatch"
         _replace(script, text)
-        env = {}
+        env, scrub = {}, set()
         for _, _, item_env in items:
             env.update(item_env)
+            scrub.update(json.loads(item_env.get(SCRUB_ENV) or "[]"))  # every task's secret values
+        if scrub:
+            env[SCRUB_ENV] = json.dumps(sorted(scrub, key=len, reverse=True))
         array_id = self._sbatch([str(script)], _sbatch_env(env), runs)
         subs = []
         for i, run in enumerate(runs):
