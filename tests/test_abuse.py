@@ -978,20 +978,26 @@ def test_a_slurm_runs_log_is_scrubbed_as_it_is_written(slurm_cluster, git_repo, 
     environment, not in the script), so stdout.log holds *** for an inherited secret, a secret flag and what a
     subprocess prints; a sweep's job array does the same; the command never sees the list of values."""
     inherited, flag = "slurmInh-Secret-30817", "slurmFlag-Secret-55102"
+    url_pw = "slurmUrlPw-77120"
     (git_repo / "say.py").write_text(
         "import os, subprocess, sys\n"
         "print('env', os.environ['MY_API_KEY'], flush=True)\n"
         "print('argv', ' '.join(sys.argv[1:]), flush=True)\n"
         "subprocess.run(['sh', '-c', 'echo sub $MY_API_KEY >&2'], check=True)\n"
-        "print('list visible:', 'EXPKIT_SCRUB_SECRETS' in os.environ, flush=True)\n")
+        "print('list visible:', 'EXPKIT_SCRUB_SECRETS' in os.environ, flush=True)\n"
+        "print('args visible:', any(k.startswith('EXPKIT_ARG_') for k in os.environ), flush=True)\n")
     env = {**slurm_cluster.env, "MY_API_KEY": inherited}
     out = expkit("launch", "--backend", "slurm", "--json", "--", "python3", "say.py", "--api-key", flag,
-                 cwd=git_repo, env=env).json()
+                 f"--data=https://u:{url_pw}@host/x", cwd=git_repo, env=env).json()
     w = expkit("runs", "wait", out["run_id"], "--json", cwd=git_repo, env=env, timeout=120)
     assert w.json()["state"] == "succeeded", w
     run_dir = Path(out["run_dir"])
     log = (run_dir / "stdout.log").read_text()
-    assert "env ***" in log and "argv --api-key ***" in log and "sub ***" in log, log
+    assert "env ***" in log and "argv --api-key *** --data=https://" in log and "sub ***" in log, log
+    assert flag not in log and url_pw not in log, log
+    assert "args visible: False" in log, log  # nor the variables that carried its secret arguments
+    script = (run_dir / "slurm.sbatch").read_text()
+    assert flag not in script and url_pw not in script and "EXPKIT_ARG_" in script
     assert "list visible: False" in log, log
     # a sweep on Slurm: one job array, each task's log scrubbed too
     (git_repo / "sweep.yaml").write_text("name: slurm-secret\nmethod: grid\ncommand: python3 say.py --lr ${lr}\n"
@@ -1002,8 +1008,7 @@ def test_a_slurm_runs_log_is_scrubbed_as_it_is_written(slurm_cluster, git_repo, 
         if path.is_file():
             data = path.read_bytes()
             assert inherited.encode() not in data, path
-            # the batch script must run the real command: a secret given as a flag is in it (a documented limit)
-            assert flag.encode() not in data or path.name == "slurm.sbatch", path
+            assert flag.encode() not in data, path  # the batch script names a variable sbatch passes instead
     logs = [p.read_text() for p in (git_repo / "runs").glob("slurm-secret*/stdout.log")]
     assert len(logs) == 2 and all("env ***" in text and "sub ***" in text for text in logs), logs
 
