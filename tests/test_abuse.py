@@ -36,7 +36,10 @@ SECRETS = {
     "credentials": "cr3dentials-Secret-2231",          # untracked credentials.json
     "content": "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2",  # an untracked notes file holding a GitHub token
     "queue_env": "qu3ueEnv-Secret-6650",               # queue add --env WANDB_API_KEY=...
-    "plan_env": "pl4nEnv-Secret-1177",                 # a plan handler's environment
+    "plan_env": "pl4nEnv-Secret-1177",                 # a plan handler's environment (printed by a subprocess too)
+    "sweep_env": "sw33pEnv-Secret-5520",               # a sweep spec's env: {WANDB_API_KEY: ...}
+    "sweep_url": "sw33pUrlPa55-8834",                  # a sweep spec's env: {DATA_URL: https://u:PASS@host}
+    "sweep_flag": "sw33pFl4g-Secret-2290",             # a sweep spec's command: --api-key VALUE (refused)
 }
 
 
@@ -49,6 +52,7 @@ def _project(tmp_path: Path) -> Path:
         print("env", os.environ.get("MY_API_KEY"), os.environ.get("HF_TOKEN"), flush=True)
         print("argv", " ".join(sys.argv[1:]), flush=True)
         print("config", open(os.environ["EXPKIT_CONFIG"]).read() if os.environ.get("EXPKIT_CONFIG") else "", flush=True)
+        print("sweep env", os.environ.get("WANDB_API_KEY"), os.environ.get("DATA_URL"), flush=True)
         print("loss=0.5 step=1", flush=True)
     """))
     git(repo, "init", "-q", "-b", "main")
@@ -106,9 +110,13 @@ def _plan_project(repo: Path) -> None:
     (pkg / "__init__.py").write_text(textwrap.dedent(f"""\
         import os
 
+        import subprocess, sys
+
         def talk(runner):
             secret = os.environ.get("PLAN_AUTH_TOKEN")
             print("handler sees", secret, flush=True)
+            subprocess.run([sys.executable, "-c", "import os; print('subprocess sees', os.environ['PLAN_AUTH_TOKEN'])"],
+                           check=True)
             return {{"finding": "token was " + str(secret) + " and {SECRETS['token_shape']}",
                      "metrics": {{"score": 0.95}}, "artifacts": []}}
 
@@ -193,6 +201,39 @@ def test_planted_secrets_appear_nowhere(tmp_path):
         outputs.append((" ".join(args), r.stdout + r.stderr))
     results = repo / "research" / "experiments" / "leak-a" / "results.yaml"
     assert results.exists() and "***" in results.read_text()
+    plan_logs = [p.read_text() for p in (repo / "runs").glob("*/stdout.log") if "handler sees" in p.read_text()]
+    assert plan_logs and all("subprocess sees ***" in log for log in plan_logs), plan_logs
+
+    # a sweep whose spec holds secrets in env: (stored as ***, given to the trials) and one with a secret flag
+    (repo / "sweep.yaml").write_text(textwrap.dedent(f"""\
+        name: leaky-sweep
+        method: grid
+        command: python3 train.py --lr ${{lr}}
+        parameters:
+          lr: {{values: [0.1, 0.2]}}
+        env:
+          WANDB_API_KEY: {s['sweep_env']}
+          DATA_URL: "https://u:{s['sweep_url']}@data.example.com/x"
+          WANDB_MODE: offline
+    """))
+    (repo / "flag-sweep.yaml").write_text(f"name: flag-sweep\nmethod: grid\ncommand: python3 train.py --api-key "
+                                          f"{s['sweep_flag']} --lr ${{lr}}\nparameters:\n  lr: {{values: [0.1]}}\n")
+    for args in (("sweep", "run", "sweep.yaml", "--gpus", "none"), ("sweep", "run", "sweep.yaml", "--dry-run"),
+                 ("sweep", "run", "sweep.yaml", "--dry-run", "--json"),
+                 ("sweep", "resume", "leaky-sweep", "--gpus", "none", "--json"),
+                 ("sweep", "status", "leaky-sweep"), ("sweep", "status", "leaky-sweep", "--json"),
+                 ("sweep", "report", "leaky-sweep", "--no-plots"),
+                 ("sweep", "report", "leaky-sweep", "--no-plots", "--json"), ("runs", "list", "--group",
+                                                                               "leaky-sweep", "--json")):
+        r = cli(*args)
+        outputs.append((" ".join(args), r.stdout + r.stderr))
+    sweep_logs = [p.read_text() for p in (repo / "runs").glob("leaky-sweep-t*/stdout.log")]
+    assert len(sweep_logs) == 2 and all("loss=0.5" in log and "sweep env *** https://u:***@data" in log
+                                        for log in sweep_logs), sweep_logs
+    r = cli("sweep", "run", "flag-sweep.yaml", "--gpus", "none", check=False)
+    assert r.returncode == 2 and "environment variable" in r.stderr, r
+    outputs.append(("sweep run flag-sweep.yaml", r.stdout + r.stderr))
+    assert not (repo / "runs" / ".sweeps" / "flag-sweep").exists()
     assert list((repo / "research").rglob("FINDINGS.md")), "the plan wrote no FINDINGS.md to check"
 
     hits = _grep_tree(repo / "runs")
@@ -219,6 +260,8 @@ def test_redactor_policy_covers_names_flags_urls_and_shapes():
                                               "id_rsa", "id_rsa.pub", ".netrc", "my_secret.txt"))
     assert not any(looks_secret_file(n) for n in ("train.py", "environment.yml", "README.md"))
     assert looks_secret_content("export WANDB_API_KEY=0123abcd4567ef89aa01\n")
+    assert looks_secret_content("command: python train.py --api-key 9f8e7d6c5b4a3210ff --lr 0.1\n")
+    assert not looks_secret_content("parser.add_argument('--api-key', default=None)\n--tokenizer bert-base-uncased\n")
     assert looks_secret_content("mirror: https://u:pw@host/x\n") and looks_secret_content("t = 'ghp_" + "a1" * 18 + "'")
     assert not looks_secret_content("monitor_key: val_loss_epoch_2\nself.api_key = config.get('key')\n")
     from expkit.plan.runtime import expkit_plan_runtime
@@ -832,3 +875,338 @@ def test_a_queued_secret_comes_from_the_shell_that_runs_the_queue(git_repo, expk
     assert r.returncode == 0 and "HF_TOKEN not set in this shell" in r.stderr, r
     logs = sorted((p.stat().st_mtime, p.read_text()) for p in (git_repo / "runs").glob("show_*/stdout.log"))
     assert logs[-1][1] == "token <unset>\n"
+
+
+# ------------------------------------------------------------------------------------------------ scrubbed logs
+def _talking_plan(repo: Path, body: str) -> None:
+    """A plan whose one handler runs `body` (with os, subprocess, sys, time imported) and scores 0.95."""
+    (repo / "research").mkdir(exist_ok=True)
+    (repo / "research" / "research_plan.yaml").write_text(textwrap.dedent("""\
+        project: {name: talk, hypothesis: "secrets stay home"}
+        experiments:
+          talk-a:
+            name: "Handler with a chatty subprocess"
+            phase: 1
+            sub_experiments: [spawn]
+            success_criteria:
+              score: {target: 0.9, acceptable: 0.8, failure: 0.5, direction: higher}
+    """))
+    pkg = repo / "handlers" / "talk"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text("import os, subprocess, sys, time\n\n\ndef spawn(runner):\n"
+                                     + textwrap.indent(textwrap.dedent(body), "    ")
+                                     + "    return {'finding': 'done', 'metrics': {'score': 0.95}, 'artifacts': []}\n\n\n"
+                                       "def get_handlers():\n    return {'spawn': spawn}\n")
+
+
+def test_a_plan_handlers_subprocess_output_is_scrubbed(git_repo, expkit):
+    """A handler that starts a subprocess writing straight to fd 1/2 (and writes to fd 1 itself with os.write):
+    the unit's stdout.log is scrubbed by the same pump as a launched run, not only the handler's print()."""
+    secret = "subPr0c-Secret-99213"
+    _talking_plan(git_repo, """\
+        print("py print", os.environ["PLAN_AUTH_TOKEN"], flush=True)
+        os.write(1, ("fd1 " + os.environ["PLAN_AUTH_TOKEN"] + "\\n").encode())
+        subprocess.run([sys.executable, "-c", "import os, sys; print('child out', os.environ['PLAN_AUTH_TOKEN']);"
+                        "print('child err', os.environ['PLAN_AUTH_TOKEN'], file=sys.stderr)"], check=True)
+        subprocess.run(["sh", "-c", 'echo "shell $PLAN_AUTH_TOKEN"'], check=True)
+    """)
+    r = expkit("plan", "run", "talk-a", "--json", cwd=git_repo, env={"PLAN_AUTH_TOKEN": secret}, timeout=120)
+    assert r.returncode == 0, r
+    logs = [p.read_text() for p in (git_repo / "runs").glob("*/stdout.log")]
+    assert len(logs) == 1, logs
+    log = logs[0]
+    for line in ("py print ***", "fd1 ***", "child out ***", "child err ***", "shell ***"):
+        assert line in log, log
+    assert secret not in log and secret not in r.stdout + r.stderr
+
+
+def _processes_with(marker: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_of_a_plan_runner_with_a_scrubbed_log_leaves_nothing_running(git_repo, expkit):
+    """With a log pump between the unit and stdout.log, kill -9 of the runner still kills the handler and its
+    subprocess, and the pump ends with them: no process of the run is left (found by a marker in their env)."""
+    secret = "k1ll9-Secret-44120"
+    marker = f"EXPKIT_TEST_MARKER_{os.getpid()}_{time.monotonic_ns()}"
+    _talking_plan(git_repo, """\
+        child = subprocess.Popen([sys.executable, "-c", "import os, time\\nwhile True:\\n"
+                                  "    print('tick', os.environ['PLAN_AUTH_TOKEN'], flush=True); time.sleep(0.1)"])
+        child.wait()
+    """)
+    env = {**expkit_env(), "PLAN_AUTH_TOKEN": secret, marker: "1"}
+    runner = subprocess.Popen([sys.executable, "-m", "expkit", "plan", "run", "talk-a"], cwd=git_repo, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        log = None
+        while time.monotonic() < deadline:
+            log = next((git_repo / "runs").glob("*/stdout.log"), None) if (git_repo / "runs").is_dir() else None
+            if log is not None and log.read_text().count("tick ***") >= 3:
+                break
+            time.sleep(0.1)
+        assert log is not None and "tick ***" in log.read_text(), "the handler's subprocess never printed"
+        assert len(_processes_with(marker)) >= 4  # runner, unit server, unit, its subprocess, the pump
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _processes_with(marker):
+            time.sleep(0.1)
+        assert _processes_with(marker) == [], "processes of the killed plan run are still running"
+        assert secret not in log.read_text()
+    finally:
+        for pid in _processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+from slurm_cluster import slurm_cluster  # noqa: E402,F401  (a real one-node cluster on localhost)
+
+
+@pytest.mark.timeout(240)
+def test_a_slurm_runs_log_is_scrubbed_as_it_is_written(slurm_cluster, git_repo, expkit):
+    """On a real Slurm cluster: the job script runs the command through the log pump (the values come in sbatch's
+    environment, not in the script), so stdout.log holds *** for an inherited secret, a secret flag and what a
+    subprocess prints; a sweep's job array does the same; the command never sees the list of values."""
+    inherited, flag = "slurmInh-Secret-30817", "slurmFlag-Secret-55102"
+    url_pw = "slurmUrlPw-77120"
+    (git_repo / "say.py").write_text(
+        "import os, subprocess, sys\n"
+        "print('env', os.environ['MY_API_KEY'], flush=True)\n"
+        "print('argv', ' '.join(sys.argv[1:]), flush=True)\n"
+        "subprocess.run(['sh', '-c', 'echo sub $MY_API_KEY >&2'], check=True)\n"
+        "print('list visible:', 'EXPKIT_SCRUB_SECRETS' in os.environ, flush=True)\n"
+        "print('args visible:', any(k.startswith('EXPKIT_ARG_') for k in os.environ), flush=True)\n")
+    env = {**slurm_cluster.env, "MY_API_KEY": inherited}
+    out = expkit("launch", "--backend", "slurm", "--json", "--", "python3", "say.py", "--api-key", flag,
+                 f"--data=https://u:{url_pw}@host/x", cwd=git_repo, env=env).json()
+    w = expkit("runs", "wait", out["run_id"], "--json", cwd=git_repo, env=env, timeout=120)
+    assert w.json()["state"] == "succeeded", w
+    run_dir = Path(out["run_dir"])
+    log = (run_dir / "stdout.log").read_text()
+    assert "env ***" in log and "argv --api-key *** --data=https://" in log and "sub ***" in log, log
+    assert flag not in log and url_pw not in log, log
+    assert "args visible: False" in log, log  # nor the variables that carried its secret arguments
+    script = (run_dir / "slurm.sbatch").read_text()
+    assert flag not in script and url_pw not in script and "EXPKIT_ARG_" in script
+    assert "list visible: False" in log, log
+    # a sweep on Slurm: one job array, each task's log scrubbed too
+    (git_repo / "sweep.yaml").write_text("name: slurm-secret\nmethod: grid\ncommand: python3 say.py --lr ${lr}\n"
+                                         "parameters:\n  lr: {values: [0.1, 0.2]}\n")
+    r = expkit("sweep", "run", "sweep.yaml", "--backend", "slurm", "--json", cwd=git_repo, env=env, timeout=180)
+    assert r.returncode == 0, r
+    for path in (git_repo / "runs").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert inherited.encode() not in data, path
+            assert flag.encode() not in data, path  # the batch script names a variable sbatch passes instead
+    logs = [p.read_text() for p in (git_repo / "runs").glob("slurm-secret*/stdout.log")]
+    assert len(logs) == 2 and all("env ***" in text and "sub ***" in text for text in logs), logs
+
+
+def test_a_modal_runs_log_is_scrubbed_in_the_remote_body(git_repo, tmp_path):
+    """The Modal function body through Modal's own `.local()` path (a temp folder stands in for the Volume, the
+    one boundary that needs Modal's cloud): stdout.log on the "Volume" holds *** for a secret flag sent in the
+    call, a URL password and a variable of the container's own (a Modal Secret), also from a subprocess; a
+    secret that does not travel in the call (an --env value) is not sent just to be scrubbed."""
+    modal = pytest.importorskip("modal", reason="the optional modal extra is not installed")
+    import warnings
+
+    from expkit import backends
+    from expkit.backends import modal as mb
+    from expkit.runs.launch import LaunchRequest, prepare
+
+    flag, url_pw, container, local = "modalFlag-Secret-1200", "modalUrlPw-8871", "modalCont-Secret-3390", \
+        "modalLocal-Secret-6621"
+    (git_repo / "say.py").write_text(
+        "import os, subprocess, sys\n"
+        "print('argv', ' '.join(sys.argv[1:]), flush=True)\n"
+        "subprocess.run(['sh', '-c', 'echo container $WANDB_API_KEY'], check=True)\n")
+    argv = ["python3", "say.py", "--api-key", flag, "--data", f"https://u:{url_pw}@host/x"]
+    run, env, _ = prepare(LaunchRequest(argv=argv, cwd=git_repo, runs_dir=git_repo / "runs", backend="modal",
+                                        seed=1, env={"HF_TOKEN": local}))
+    app, fn, spec, _ = backends.get("modal").build_app(run, argv, git_repo, env)
+    assert set(spec["scrub"]) == {flag, url_pw}  # sent anyway in argv; the --env secret is not in the call
+    assert local not in json.dumps(spec)
+    spec.update(volume_mount=str(tmp_path / "volume"), cwd=str(git_repo))
+    os.environ["WANDB_API_KEY"] = container  # what a Modal Secret puts in the container's environment
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = fn.local(spec)
+    finally:
+        del os.environ["WANDB_API_KEY"]
+    assert result["state"] == "succeeded", result
+    mb.sync_files(run, mb.local_dir_files(tmp_path / "volume" / run.id))
+    log = run.log_path.read_text()
+    assert "argv --api-key *** --data https://u:***@host/x" in log and "container ***" in log, log
+    for path in list(run.path.rglob("*")) + list((tmp_path / "volume").rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(v.encode() in data for v in (flag, url_pw, container, local)), path
+
+
+# ------------------------------------------------------------------------------------------------ sweep specs
+SWEEP_SECRETS = {"env_token": "sweepEnv-Secret-40021", "env_url": "sweepUrlPa55-7713",
+                 "env_shape": "hf_" + "Sw33pSh4peAbCdEfGhIjKlMn"}
+
+
+def _secret_sweep(repo: Path) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(SWEEP_SECRETS["env_token"].encode()).hexdigest()
+    (repo / "show.py").write_text(textwrap.dedent(f"""\
+        import hashlib, os, pathlib, sys
+        tok = os.environ.get("HF_TOKEN")
+        print("tok", tok, "db", os.environ.get("DB_URL"), "note", os.environ.get("NOTE"), flush=True)
+        print("real token:", tok is not None and hashlib.sha256(tok.encode()).hexdigest() == "{digest}", flush=True)
+        marker = pathlib.Path("failed-once-" + sys.argv[-1])
+        if sys.argv[-1] == "--lr=0.2" and not marker.exists():
+            marker.touch()
+            sys.exit(3)
+    """))
+    s = SWEEP_SECRETS
+    (repo / "sweep.yaml").write_text(textwrap.dedent(f"""\
+        name: secret-sweep
+        method: grid
+        program: show.py
+        command: [python3, show.py, "${{args}}"]
+        parameters:
+          lr: {{values: [0.1, 0.2]}}
+        env:
+          HF_TOKEN: {s['env_token']}
+          DB_URL: "postgres://me:{s['env_url']}@db.example.com/x"
+          NOTE: {s['env_shape']}
+          WANDB_MODE: offline
+    """))
+
+
+def _grep_sweep_secrets(texts: dict[str, str], root: Path) -> dict[str, list[str]]:
+    hits: dict[str, list[str]] = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for name, value in SWEEP_SECRETS.items():
+                if value.encode() in data:
+                    hits.setdefault(name, []).append(str(path.relative_to(root)))
+    for where, text in texts.items():
+        for name, value in SWEEP_SECRETS.items():
+            if value in text:
+                hits.setdefault(name, []).append(where)
+    return hits
+
+
+@pytest.mark.timeout(240)
+def test_secrets_in_a_sweep_specs_env_stay_out_of_its_state_and_resume_takes_them_from_the_shell(git_repo, expkit):
+    """env: secrets (by name, a URL password, a token shape) reach the trials with their real values, but the
+    batch meta, spec.yaml, the job files, the run dirs and every command's output hold ***; `sweep resume` takes
+    the value from its own shell, and warns (the trial starts without it) when that shell does not have it."""
+    _secret_sweep(git_repo)
+    outputs: dict[str, str] = {}
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--json", cwd=git_repo, timeout=120)
+    assert r.returncode == 1 and r.json()["counts"]["succeeded"] == 1 and r.json()["counts"]["failed"] == 1, r
+    assert any("HF_TOKEN, DB_URL, NOTE from the spec's env: are not written" in w for w in r.json()["warnings"]), r
+    outputs["sweep run"] = r.stdout + r.stderr
+    state = git_repo / "runs" / ".sweeps" / "secret-sweep"
+    assert json.loads((state / "batch.json").read_text())["spec"]["env"] == {
+        "HF_TOKEN": "***", "DB_URL": "***", "NOTE": "***", "WANDB_MODE": "offline"}
+    assert "HF_TOKEN: ***" in (state / "spec.yaml").read_text()
+    logs = {p.parent.name: p.read_text() for p in (git_repo / "runs").glob("secret-sweep-t*/stdout.log")}
+    assert all("real token: True" in log and "tok *** db postgres://me:***@db.example.com/x note ***" in log
+               for log in logs.values()), logs
+
+    # resume from a shell that has the token: the failed trial runs again with the real value
+    r = expkit("sweep", "resume", "secret-sweep", "--gpus", "none", "--retry-failed", "--json", cwd=git_repo,
+               env={"HF_TOKEN": SWEEP_SECRETS["env_token"], "DB_URL": "x", "NOTE": "y"}, timeout=120)
+    assert r.returncode == 0 and r.json()["counts"]["succeeded"] == 2, r
+    assert not [w for w in r.json()["warnings"] if "not set in this shell" in w], r
+    outputs["sweep resume"] = r.stdout + r.stderr
+    newest = max((git_repo / "runs").glob("secret-sweep-t0002_*/stdout.log"), key=lambda p: p.stat().st_mtime)
+    assert "real token: True" in newest.read_text()
+    # resume from a shell without it: a warning, and the trial starts without it
+    (git_repo / "failed-once---lr=0.2").unlink()
+    job = json.loads((state / "jobs" / "t0002.json").read_text())
+    job["state"] = "failed"
+    (state / "jobs" / "t0002.json").write_text(json.dumps(job))
+    r = expkit("sweep", "resume", "secret-sweep", "--gpus", "none", "--retry-failed", cwd=git_repo, timeout=120)
+    assert "warning: HF_TOKEN, DB_URL, NOTE not set in this shell" in r.stderr, r
+    outputs["sweep resume (no token)"] = r.stdout + r.stderr
+    for args in (("sweep", "status", "secret-sweep"), ("sweep", "status", "secret-sweep", "--json"),
+                 ("sweep", "report", "secret-sweep", "--no-plots"), ("sweep", "report", "secret-sweep", "--json",
+                                                                     "--no-plots"),
+                 ("sweep", "run", "sweep.yaml", "--dry-run"), ("sweep", "run", "sweep.yaml", "--dry-run", "--json"),
+                 ("runs", "list", "--json"), ("runs", "list")):
+        r = expkit(*args, cwd=git_repo, timeout=60)
+        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, (args, r)
+        outputs[" ".join(args)] = r.stdout + r.stderr
+    assert _grep_sweep_secrets(outputs, git_repo / "runs") == {}
+
+
+@pytest.mark.parametrize("command,params,what", [
+    ("python3 show.py --api-key sk-proj-AbCdEf0123456789xyz --lr ${lr}", "", "flag --api-key"),
+    ("python3 show.py --token=tok123abc456 --lr ${lr}", "", "flag --token"),
+    ("python3 show.py --lr ${lr}", "  data: {value: 'https://u:pw99887766@host/x'}\n", "URL password"),
+    ("python3 show.py --lr ${lr}", "  note: {values: ['hf_AbCdEfGhIjKlMnOpQrStUv12']}\n", "token"),
+    ("python3 show.py --lr ${lr}", "  db_password: {values: [hunter2hunter]}\n", "flag --db_password"),
+    ("python3 show.py --token ${envvar:SOME_TOKEN} --lr ${lr}", "", "flag --token"),
+])
+def test_a_secret_literal_in_a_sweeps_command_or_parameters_is_refused(git_repo, expkit, command, params, what):
+    """It would be in every job file: exit 2 with a hint to use an environment variable, nothing written (a dry
+    run too, whose output would show it)."""
+    (git_repo / "sweep.yaml").write_text(f"name: lit\nmethod: grid\ncommand: {command}\nparameters:\n"
+                                         f"  lr: {{values: [0.1]}}\n{params}")
+    for extra in ((), ("--dry-run",)):
+        r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", *extra, cwd=git_repo, timeout=60,
+                   env={"SOME_TOKEN": "fromEnv-Secret-1234"})
+        assert r.returncode == 2 and "hold a secret" in r.stderr and what in r.stderr, (extra, r)
+        assert "hint:" in r.stderr and "environment variable" in r.stderr, r
+        assert "Traceback" not in r.stderr and "fromEnv-Secret" not in r.stdout + r.stderr
+    assert not (git_repo / "runs").exists() or not any((git_repo / "runs").rglob("*.json"))
+
+
+def test_a_secret_looking_hyperparameter_with_a_number_is_not_refused(git_repo, expkit):
+    (git_repo / "sweep.yaml").write_text("name: kd\nmethod: grid\ncommand: python3 train.py\n"
+                                         "parameters:\n  key_dim: {values: [64, 128]}\n")
+    r = expkit("sweep", "run", "sweep.yaml", "--gpus", "none", "--dry-run", cwd=git_repo, timeout=60)
+    assert r.returncode == 0 and "2 trial(s)" in r.stdout, r  # (printed masked: output passes the one redactor)
+
+
+@pytest.mark.timeout(180)
+def test_a_scheduled_sweep_takes_its_env_secret_from_the_scripts_shell(tmp_path, expkit):
+    """`expkit schedule --spec` writes the sweep's state with the env: secret as ***; the script's jobs take the
+    value from the shell that runs the script (and say so when it is missing there)."""
+    secret = "sched-Secret-88213"
+    (tmp_path / "t.py").write_text("import os\nprint('tok', os.environ.get('HF_TOKEN'), "
+                                   f"os.environ.get('HF_TOKEN') == {secret!r}, flush=True)\n")
+    (tmp_path / "s.yaml").write_text(f"name: nightly\nmethod: grid\nparameters: {{lr: {{values: [0.3]}}}}\n"
+                                     f"command: {sys.executable} t.py --lr ${{lr}}\nenv: {{HF_TOKEN: {secret}}}\n")
+    r = expkit("schedule", "--spec", "s.yaml", "-o", "night.sh", cwd=tmp_path)
+    assert r.returncode == 0, r
+    out = subprocess.run(["bash", str(tmp_path / "night.sh")], cwd=tmp_path, capture_output=True, text=True,
+                         env={**expkit_env(), "HF_TOKEN": secret}, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    logs = [p.read_text() for p in (tmp_path / "runs").glob("nightly-t*/stdout.log")]
+    assert logs == ["tok *** True\n"], logs
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name not in ("s.yaml", "t.py"):  # the two files the user wrote
+            assert secret.encode() not in path.read_bytes(), path
+    # the same job again from a shell without it: started without it, with a warning in the job's log
+    job = tmp_path / "runs" / ".sweeps" / "nightly" / "jobs" / "t0001.json"
+    data = json.loads(job.read_text())
+    data["state"] = "failed"
+    job.write_text(json.dumps(data))
+    for done in (tmp_path / "logs").glob("*.done"):
+        done.unlink()
+    out = subprocess.run(["bash", str(tmp_path / "night.sh")], cwd=tmp_path, capture_output=True, text=True,
+                         env=expkit_env(), timeout=120)
+    job_logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("t0001*.log"))
+    assert "HF_TOKEN not set in this shell" in job_logs, job_logs

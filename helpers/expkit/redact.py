@@ -198,23 +198,6 @@ class Redactor:
         return scrub(obj, self.sorted_values())
 
 
-class ScrubbingWriter:
-    """A text stream that replaces the given exact values with *** on every write (a process's own print())."""
-
-    def __init__(self, stream, values: Iterable[str]):
-        self._stream = stream
-        self._values = sorted((v for v in values if v), key=len, reverse=True)
-
-    def write(self, text: str) -> int:
-        for v in self._values:
-            if v in text:
-                text = text.replace(v, MASK)
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def secret_values(*envs: Mapping[str, str]) -> list[str]:
     """The values of secret-named variables, longest first, so they can be scrubbed from any text."""
     values = {v for env in envs for k, v in env.items() if is_secret_name(k) and v and scrubbable(v)}
@@ -253,12 +236,17 @@ _CONTENT_ASSIGN = re.compile(r"(?im)^\s*(?:export\s+)?[\"']?(?:[A-Za-z_][\w.-]*)
                              + r"[\w.-]*[\"']?\s*[=:]\s*[\"']?(?P<value>[A-Za-z0-9+/_.~-]{16,})[\"']?\s*,?\s*$")
 
 
+_CONTENT_FLAG = re.compile(r"(?i)(?<![\w.-])--?[\w.-]*" + _NAME_WORDS + r"[\w.-]*(?:[ \t]+|=)[\"']?"
+                           r"(?P<value>[A-Za-z0-9+/_.~-]{16,})")
+
+
 def looks_secret_content(text: str) -> bool:
-    """Text holding a private key, a well-known token, a URL password, or a line assigning a random-looking
-    literal to a secret name (`WANDB_API_KEY=0123abcd...`, `api_key: "9f8e..."`)."""
+    """Text holding a private key, a well-known token, a URL password, or a random-looking literal assigned to a
+    secret name (`WANDB_API_KEY=0123abcd...`, `api_key: "9f8e..."`) or given to a secret flag (a command written
+    down: `--api-key 9f8e...`)."""
     if "PRIVATE KEY-----" in text or _TOKEN_SHAPES.search(text) or _URL_CREDENTIALS_TEXT.search(text):
         return True
-    for m in _CONTENT_ASSIGN.finditer(text):
+    for m in list(_CONTENT_ASSIGN.finditer(text)) + list(_CONTENT_FLAG.finditer(text)):
         value = m.group("value")
         # random-looking: long, letters and digits, not words joined by _ . - (`sort_key: val_loss_epoch_2`)
         if len(value) >= 16 and re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value) \

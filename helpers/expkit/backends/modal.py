@@ -17,6 +17,7 @@ this was built) is listed in references/backends.md.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterable
 from expkit.backends import Availability, Submission, SubmitRejected
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_bytes, atomic_write_json
+from expkit.redact import SCRUB_ENV
 from expkit.timeutil import now_iso
 
 VOLUME = "expkit-runs"
@@ -174,7 +176,13 @@ class ModalBackend:
             argv[0] = "python"  # this machine's interpreter path means nothing in the container
         # paths on this machine mean nothing there: the run dir is on the Volume, the code at /root/project
         remote_env = {k: v for k, v in run_env(env).items() if k not in ("EXPKIT_RUN_DIR", "EXPKIT_CONFIG", "WANDB_DIR")}
-        return {"run_id": run.id, "argv": argv, "cwd": REMOTE_CODE, "env": remote_env, "volume_mount": MOUNT}
+        # the secret values expkit masked that travel in this call anyway (a flag, a URL password): the body scrubs
+        # them from stdout.log, with the values of the container's own secret variables; no secret is sent only
+        # to be scrubbed
+        sent = list(argv) + list(remote_env.values())
+        scrub = [v for v in json.loads(env.get(SCRUB_ENV) or "[]") if any(v in item for item in sent)]
+        return {"run_id": run.id, "argv": argv, "cwd": REMOTE_CODE, "env": remote_env, "volume_mount": MOUNT,
+                "scrub": scrub}
 
     def build_app(self, run, argv: list[str], cwd: Path, env: dict[str, str], call_extra: dict[str, Any] | None = None):
         """(app, function, call spec, image spec): everything Modal needs, built without touching the network.

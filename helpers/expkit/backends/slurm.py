@@ -18,20 +18,23 @@ accounting is on, else one `scontrol show job`; the exit code comes from the scr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expkit import logpump
 from expkit.backends import Availability, Submission, SubmitRejected
 from expkit.errors import ExpkitError
 from expkit.fsutil import atomic_write_json
-from expkit.redact import is_secret_name
+from expkit.redact import SCRUB_ENV, is_secret_name, redact_argv
 from expkit.runs.layout import STOP_REQUEST, TERMINAL
 from expkit.timeutil import now_iso, stamp
 
@@ -74,11 +77,15 @@ def map_state(job_state: str) -> str:
 RUN_DIR_VAR = re.compile(r"\$\{EXPKIT_RUN_DIR\}|\$EXPKIT_RUN_DIR(?![A-Za-z0-9_])")
 
 
-def shell_join(argv: list[str]) -> str:
+def shell_join(argv: list[str], hidden: dict[int, str] | None = None) -> str:
     """shlex.join, except that `$EXPKIT_RUN_DIR` in an argument stays a variable the job's shell expands (the
-    script exports it): `--save '$EXPKIT_RUN_DIR/model.pt'` writes into the run's own folder on the cluster too."""
+    script exports it): `--save '$EXPKIT_RUN_DIR/model.pt'` writes into the run's own folder on the cluster too.
+    `hidden` maps an argument's index to the shell variable that holds it (a secret the script must not contain)."""
     words = []
-    for arg in argv:
+    for i, arg in enumerate(argv):
+        if hidden and i in hidden:
+            words.append(f'"${{{hidden[i]}}}"')
+            continue
         parts = RUN_DIR_VAR.split(arg)
         if len(parts) == 1:
             words.append(shlex.quote(arg))
@@ -175,6 +182,13 @@ class SlurmBackend:
     def batch_script(self, run, argv: list[str], cwd: Path, env: dict[str, str]) -> str:
         """The script of one run: resources, the run's own environment, the command, start/end records."""
         exports = [f"export {k}={shlex.quote(v)}" for k, v in sorted(run_env(env).items())]
+        hidden = secret_args(run, argv)  # taken from sbatch's environment into variables the command does not inherit
+        hidden_lines = [line for i, (var, _) in sorted(hidden.items())
+                        for line in (f'_expkit_arg{i}="${{{var}:-}}"', f"unset {var}")]
+        if hidden:
+            hidden_lines.insert(0, "# Arguments holding a secret are not written here either: they come in "
+                                   + ", ".join(var for var, _ in hidden.values())
+                                   + " (export them to sbatch this script by hand).")
         requeue = [
             "_expkit_requeue() {",
             '    echo "expkit: SIGUSR1 from Slurm (time limit or preemption close): passing it to the command,'
@@ -182,6 +196,7 @@ class SlurmBackend:
             "    _expkit_event requeue",
             '    kill -USR1 "$child" 2>/dev/null',
             '    wait "$child"',
+            '    [ -n "$_expkit_pump" ] && wait "$_expkit_pump"',
             '    scontrol requeue "$SLURM_JOB_ID"',
             "    exit 0",
             "}",
@@ -205,14 +220,40 @@ class SlurmBackend:
             "}",
             *requeue,
             "_expkit_event start",
-            f"{shell_join(argv)} &",
-            "child=$!",
+            *hidden_lines,
+            *self.command_lines(shell_join(argv, {i: f"_expkit_arg{i}" for i in hidden})),
             'wait "$child"',
             "rc=$?",
+            '[ -n "$_expkit_pump" ] && wait "$_expkit_pump"',
             '_expkit_event end ", \\"exit_code\\": $rc"',
             'exit "$rc"',
             "",
         ])
+
+    @staticmethod
+    def command_lines(command: str) -> list[str]:
+        """Start the command in the background ($child is its pid). When the run has secrets (their values come in
+        $EXPKIT_SCRUB_SECRETS from sbatch's environment, never written here), its output goes through expkit's log
+        pump (a FIFO in a private temp dir), so stdout.log gets them as ***; the command does not see the list."""
+        py, pump = shlex.quote(sys.executable), shlex.quote(str(Path(logpump.__file__).resolve()))
+        return [
+            '_expkit_scrub="${EXPKIT_SCRUB_SECRETS:-}"',
+            "unset EXPKIT_SCRUB_SECRETS",
+            '_expkit_pump=""',
+            f'if [ -n "$_expkit_scrub" ] && [ -x {py} ] && _expkit_tmp="$(mktemp -d)" '
+            '&& mkfifo -m 600 "$_expkit_tmp/out"; then',
+            "    trap 'rm -rf \"$_expkit_tmp\"' EXIT",
+            f'    EXPKIT_SCRUB_SECRETS="$_expkit_scrub" {py} -I {pump} < "$_expkit_tmp/out" &',
+            "    _expkit_pump=$!",
+            f'    {command} > "$_expkit_tmp/out" 2>&1 &',
+            "else",
+            f'    [ -n "$_expkit_scrub" ] && echo "expkit: {py} is not on this node: the log is not scrubbed of '
+            'secret values" >&2',
+            f"    {command} &",
+            "fi",
+            "child=$!",
+            "unset _expkit_scrub",
+        ]
 
     def _write_script(self, run, argv, cwd, env) -> Path:
         path = run.path / SCRIPT
@@ -262,7 +303,7 @@ class SlurmBackend:
 
     def submit(self, run, argv: list[str], cwd: Path, env: dict[str, str]) -> Submission:
         script = self._write_script(run, argv, cwd, env)
-        job_id = self._sbatch([str(script)], _sbatch_env(env), [run])
+        job_id = self._sbatch([str(script)], _sbatch_env({**env, **dict(secret_args(run, argv).values())}), [run])
         self._record(run, job_id)
         return Submission(run.id, job_id, "queued")
 
@@ -294,9 +335,13 @@ class SlurmBackend:
         ])
         script = array_dir / "array.sbatch"
         _replace(script, text)
-        env = {}
-        for _, _, item_env in items:
+        env, scrub = {}, set()
+        for item_run, item_argv, item_env in items:
             env.update(item_env)
+            env.update(secret_args(item_run, item_argv).values())
+            scrub.update(json.loads(item_env.get(SCRUB_ENV) or "[]"))  # every task's secret values
+        if scrub:
+            env[SCRUB_ENV] = json.dumps(sorted(scrub, key=len, reverse=True))
         array_id = self._sbatch([str(script)], _sbatch_env(env), runs)
         subs = []
         for i, run in enumerate(runs):
@@ -472,6 +517,16 @@ def _replace(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def secret_args(run, argv: list[str]) -> dict[int, tuple[str, str]]:
+    """The arguments that hold a secret (`--api-key VALUE`, `--token=VALUE`, a URL password, a token shape), by
+    index: (the variable that carries it in sbatch's environment, its value). The batch script names the variable,
+    so the script in the run dir never holds the value; the names are unique per run, so a job array can carry
+    the secrets of every task in its one environment."""
+    tag = hashlib.sha1(run.id.encode()).hexdigest()[:8]
+    return {i: (f"EXPKIT_ARG_{tag}_{i}", arg) for i, (arg, masked) in enumerate(zip(argv, redact_argv(argv)))
+            if masked != arg}
 
 
 def run_env(env: dict[str, str]) -> dict[str, str]:

@@ -408,8 +408,9 @@ def prepare(req: LaunchRequest, context: dict[str, Any] | None = None, durable: 
     manifest["redacted"] = red.names  # what was masked, so `runs reproduce` can say what to supply
     manifest = red.scrub_obj(manifest)
     atomic_write_json(run_dir / MANIFEST, manifest, durable)
-    if req.backend == "local" and red.sorted_values():
-        # handed to the supervisor (never written): it scrubs these exact values from stdout.log
+    if red.sorted_values():
+        # handed to the log pump in the environment (never written): the supervisor's, the one a Slurm job script
+        # starts, or the one in a Modal container, which scrubs these exact values from stdout.log
         env[SCRUB_ENV] = json.dumps(red.sorted_values())
     run.write_status({"run_id": run.id, "name": name, "group": req.group, "state": "queued",
                       "backend": req.backend, "created_at": manifest["created_at"],

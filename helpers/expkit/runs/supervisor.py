@@ -15,9 +15,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from expkit import logpump
 from expkit.fsutil import atomic_write_json, read_json
 from expkit.redact import SCRUB_ENV
 from expkit.runs import process
@@ -40,74 +40,6 @@ def _exit_reason(rc: int) -> tuple[str, dict]:
     sig = -rc
     return f"killed by {process.signal_name(sig)}", {"exit_code": None, "signal": sig,
                                                       "signal_name": process.signal_name(sig)}
-
-
-def _partial_secret(data: bytes, secrets: list[bytes]) -> int:
-    """Length of the longest end of `data` that could be the start of a secret split across two reads."""
-    for k in range(min(len(data), max(map(len, secrets)) - 1), 0, -1):
-        end = data[-k:]
-        if any(s.startswith(end) for s in secrets):
-            return k
-    return 0
-
-
-def _pump(src: int, log, secrets: list[bytes]) -> OSError | None:
-    """Copy the command's output into stdout.log with every secret value replaced by ***, as it is written.
-
-    Returns the error that stopped the log from being written (a full disk), after draining the rest."""
-    pending, error = b"", None
-    while True:
-        chunk = os.read(src, 1 << 16)
-        data = pending + chunk
-        for s in secrets:
-            if s in data:
-                data = data.replace(s, b"***")
-        keep = _partial_secret(data, secrets) if chunk else 0
-        out, pending = data[:len(data) - keep], data[len(data) - keep:]
-        if out and error is None:
-            try:
-                log.write(out)
-            except OSError as exc:  # keep draining, so the command is never blocked on a full pipe
-                error = exc
-        if not chunk:
-            return error
-
-
-def _start_pump(log, secrets: list[bytes], notify_fd: int) -> tuple[int, int]:
-    """Fork the process that copies the command's output into stdout.log, scrubbed; returns (write end, pid).
-
-    It is a process of its own (own session, deaf to SIGTERM/SIGINT/SIGHUP) rather than a loop in this one, so a
-    killed supervisor does not take the command's output, and with it the command, down: it ends when the last
-    writer (the command and anything it started) closes the pipe. Exit code 28 means the log met a full disk."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.setsid()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)
-            os.close(write_fd)
-            os.close(notify_fd)  # the launcher waits for this pipe to close
-            error = _pump(read_fd, log, secrets)
-            code = 0 if error is None else 28 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 1
-        finally:
-            os._exit(code)
-    os.close(read_fd)
-    return write_fd, pid
-
-
-def _pump_result(pid: int, wait_s: float = 10.0) -> OSError | None:
-    """The pump's verdict once the command has ended: it finishes when the output is drained (a background
-    process still holding the pipe keeps it going: then it is left to finish on its own)."""
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) if code == 28 else None
-        time.sleep(0.02)
-    return None
 
 
 def _write_status(path: Path, status: dict) -> None:
@@ -175,10 +107,10 @@ def run(run_dir: Path, notify_fd: int) -> int:
 
     # the exact secret values expkit masked for this run: scrubbed from the log as it is written (only then does
     # the output go through a pump process; otherwise the command writes to the log directly)
-    secrets = sorted({v.encode() for v in json.loads(os.environ.pop(SCRUB_ENV, "[]") or "[]") if v},
-                     key=len, reverse=True)
+    secrets = logpump.secrets_from(os.environ.pop(SCRUB_ENV, None))
     log = open(run_dir / LOG, "ab", buffering=0)
-    out, pump = _start_pump(log, secrets, notify_fd) if secrets else (log.fileno(), None)
+    # the pump closes the launcher's pipe: the launcher waits for it to close
+    out, pump = logpump.start(log.fileno(), secrets, close=(notify_fd,)) if secrets else (log.fileno(), None)
     try:
         argv = expand_run_dir(spec["argv"], str(run_dir))
         child = subprocess.Popen(argv, cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=out,
@@ -212,7 +144,7 @@ def run(run_dir: Path, notify_fd: int) -> int:
     if pump is not None:
         os.close(out)  # the command holds the pipe now: the pump ends when it (and its children) close it
     rc = child.wait()
-    log_error = _pump_result(pump) if pump is not None else None
+    log_error = logpump.result(pump) if pump is not None else None
     ended = now_iso()
     if sampler is not None:
         sampler.stop()

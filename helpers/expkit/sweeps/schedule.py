@@ -206,7 +206,12 @@ def run_job(state_dir: Path, job_id: str, runs_dir: Path, env: dict[str, str], e
         from expkit.sweeps.spec import parse_spec
         from expkit.sweeps.trials import RunOptions, sweep_request
 
+        from expkit.sweeps.secrets import missing_warning, unmask_env
+
         spec = parse_spec(meta["spec"], default_name=batch.name)
+        missing = unmask_env(spec)  # secret env values are not kept in the sweep's state: they come from this shell
+        if missing:
+            echo("warning: " + missing_warning(missing, "run the script again"))
         req = sweep_request(spec, batch, RunOptions(env=env), runs_dir, gpu_machine=False)(job, Slot("schedule"))
     else:
         from expkit.sweeps.trials import job_request

@@ -16,6 +16,8 @@ from expkit.runs.store import Run, resolve_runs_dir
 from expkit.sweeps.batch import DONE, Batch, counts, queue_root, sweeps_root
 from expkit.sweeps.gpus import Slot, plan_slots
 from expkit.sweeps.scheduler import Policy, Scheduler
+from expkit.sweeps.secrets import (check_no_secret_literals, missing_warning, secret_env, stored_raw, stored_text,
+                                  unmask_env)
 from expkit.sweeps.spec import SweepSpec, build_argv, parse_spec
 from expkit.sweeps.trials import RunOptions, first_trial, job_request, plan_trials, sweep_request
 
@@ -29,14 +31,15 @@ def open_sweep(spec: SweepSpec, runs_dir: Path, cwd: Path, spec_text: str | None
             raise ExpkitError(f"a sweep named {spec.name} already exists with a different spec",
                               f"continue it with `expkit sweep resume {spec.name}`, or give this spec another name: "
                               "(name: ... in the YAML)")
-        if meta.get("spec") != spec.raw:  # same trials, other env: or retries: `sweep resume` uses the latest
-            batch.update_meta(spec=spec.raw)
+        if meta.get("spec") != stored_raw(spec):  # same trials, other env: or retries: `sweep resume` uses the latest
+            batch.update_meta(spec=stored_raw(spec))
         return batch, False
     trials = plan_trials(spec)
-    batch.write_meta({"kind": "sweep", "name": spec.name, "fingerprint": spec.fingerprint(), "spec": spec.raw,
+    check_no_secret_literals(spec, (build_argv(spec, p) for p in trials))  # before anything is written
+    batch.write_meta({"kind": "sweep", "name": spec.name, "fingerprint": spec.fingerprint(), "spec": stored_raw(spec),
                       "cwd": str(cwd), "method": spec.method, "metric": spec.metric, "planned": len(trials)})
     if spec_text is not None:
-        atomic_write_text(batch.root / "spec.yaml", spec_text)
+        atomic_write_text(batch.root / "spec.yaml", stored_text(spec, spec_text))
     for i, params in enumerate(trials):
         batch.new_job(f"t{i + 1:04d}", build_argv(spec, params), index=i, params=params, cwd=str(cwd),
                       name=f"{spec.name}-t{i + 1:04d}")
@@ -68,6 +71,8 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
               echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     cwd = Path(opts.cwd or os.getcwd()).resolve()
+    check_no_secret_literals(spec, [build_argv(spec, first_trial(spec))] if spec.method == "bayes"
+                             else (build_argv(spec, p) for p in plan_trials(spec)))
     if _on_backend(opts):
         from expkit.sweeps import remote
 
@@ -91,14 +96,21 @@ def run_sweep(spec: SweepSpec, opts: RunOptions, runs_dir: Path | None = None, s
                            for i, p in enumerate(trials)],
                 "note": "bayes trials are chosen one by one as results arrive" if spec.method == "bayes" else None}
     check_runs_dir(runs_dir)
+    hidden = secret_env(spec.env)
+    one = len(hidden) == 1
+    kept_out = [f"{', '.join(hidden)} from the spec's env: {'is' if one else 'are'} not written to the sweep's state: "
+                f"`expkit sweep resume` takes {'it' if one else 'them'} from the environment of its shell"] if hidden else []
     if _on_backend(opts):
         from expkit.sweeps import remote
 
         _check_backend(opts)
         batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
-        return remote.drive(batch, spec, opts, runs_dir, echo, created)
-    batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
-    return _drive(batch, spec, opts, runs_dir, slots, slot_desc, echo, created)
+        result = remote.drive(batch, spec, opts, runs_dir, echo, created)
+    else:
+        batch, created = open_sweep(spec, runs_dir, cwd, spec_text)
+        result = _drive(batch, spec, opts, runs_dir, slots, slot_desc, echo, created)
+    result["warnings"] = kept_out + list(result.get("warnings") or [])
+    return result
 
 
 def resume_sweep(name: str, opts: RunOptions, runs_dir: Path | None = None, retry_failed: bool = False,
@@ -106,6 +118,17 @@ def resume_sweep(name: str, opts: RunOptions, runs_dir: Path | None = None, retr
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     batch = find_sweep(name, runs_dir)
     spec = parse_spec(batch.meta()["spec"], default_name=batch.name)
+    missing = unmask_env(spec)  # secret env values are not kept in the sweep's state: they come from this shell
+    told = [missing_warning(missing, "resume again for the trials still to run")] if missing else []
+    for w in told:
+        (echo or (lambda _m: None))(f"warning: {w}")
+    result = _resume(batch, spec, opts, runs_dir, retry_failed, echo)
+    result["warnings"] = told + list(result.get("warnings") or [])
+    return result
+
+
+def _resume(batch: Batch, spec: SweepSpec, opts: RunOptions, runs_dir: Path, retry_failed: bool,
+            echo: Callable[[str], None] | None) -> dict[str, Any]:
     submitted_to = (batch.meta().get("backend") or {})
     if not _on_backend(opts) and submitted_to.get("name"):  # resume where the sweep was submitted
         opts.backend = submitted_to["name"]

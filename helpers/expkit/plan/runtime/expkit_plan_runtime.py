@@ -1,8 +1,9 @@
 """The plan runtime: everything a sub-experiment's process needs, in the project's Python. Standard library only.
 
 Handlers run in the project's interpreter (the one with torch, wandb and the project's own packages), never in
-expkit's. This file is the only part of expkit that interpreter loads: the runner starts it by path, so Python puts
-its folder (which holds nothing else) on sys.path, and nothing is installed into the project's environment.
+expkit's. This file is the only part of expkit that interpreter loads (with expkit's log pump, logpump.py, loaded by
+path when a run has secrets to scrub from its log): the runner starts it by path, so Python puts its folder (which
+holds nothing else) on sys.path, and nothing is installed into the project's environment.
 It works on Python 3.8 and newer.
 
     python expkit_plan_runtime.py RUN_DIR     run RUN_DIR/job.json once (a Slurm job, or by hand); RUN_DIR
@@ -449,32 +450,28 @@ def _send(msg: Dict[str, Any]) -> None:
     os.write(1, (json.dumps(msg) + "\n").encode("utf-8"))
 
 
-class _Scrubbing:
-    """A text stream that writes every given value as *** (the handler's own print() and logging)."""
+def _logpump() -> Any:
+    """expkit's log pump (standard library only), loaded by path from the package this file belongs to: the one
+    implementation that scrubs stdout.log, here too."""
+    import importlib.util
 
-    def __init__(self, stream: Any, values: List[str]) -> None:
-        self._stream = stream
-        self._values = sorted((v for v in values if v), key=len, reverse=True)
-
-    def write(self, text: str) -> int:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, "***")
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+    path = Path(__file__).resolve().parents[2] / "logpump.py"
+    spec = importlib.util.spec_from_file_location("expkit_logpump", str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
-def _child(request: Dict[str, Any], server_pid: int) -> None:
-    """The forked unit: its own session, its output in stdout.log, the run's environment. Never returns."""
+def _child(request: Dict[str, Any], server_pid: int, out_fd: int = -1) -> None:
+    """The forked unit: its own session, its output in stdout.log (or into `out_fd`, the log pump's pipe, when
+    the run has secrets to scrub), the run's environment. Never returns."""
     code = 1
     try:
         os.setsid()  # its own process group: a timeout kills the handler and anything it started
         die_with_parent()
         if os.getppid() != server_pid:  # the server died before the line above took effect
             os._exit(1)
-        log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log_fd = out_fd if out_fd >= 0 else os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
@@ -488,9 +485,7 @@ def _child(request: Dict[str, Any], server_pid: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        hidden = json.loads(os.environ.pop(SCRUB_ENV, "") or "[]")  # the secret values expkit masked for this run
-        if hidden:  # what the handler prints reaches stdout.log with them replaced by ***
-            sys.stdout, sys.stderr = _Scrubbing(sys.stdout, hidden), _Scrubbing(sys.stderr, hidden)
+        os.environ.pop(SCRUB_ENV, None)  # the values the server's log pump scrubs: not the handler's business
         sys.argv = [sys.argv[0], request["run_dir"]]  # as `python expkit_plan_runtime.py RUN_DIR` would see it
         import faulthandler
 
@@ -537,17 +532,31 @@ def serve(runner_pid: int) -> int:
     _send({"ready": True, "python": sys.executable, "version": platform.python_version(), "pid": os.getpid(),
            "prefix": sys.prefix, "wandb": importlib.util.find_spec("wandb") is not None})
     me = os.getpid()
+    pumps = None
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
         request = json.loads(line)
         sys.stdout.flush()
         sys.stderr.flush()
+        # the secret values expkit masked for this run: the unit's fds 1 and 2 (the handler, and every process it
+        # starts) go through the log pump, which writes stdout.log with them replaced by ***
+        secrets: List[bytes] = []
+        if request["env"].get(SCRUB_ENV):
+            pumps = pumps or _logpump()
+            secrets = pumps.secrets_from(request["env"][SCRUB_ENV])
+        out_fd = pump = -1
+        if secrets:
+            log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            out_fd, pump = pumps.start(log_fd, secrets, close=(0, 1))  # not the runner's pipes
+            os.close(log_fd)
         # the runner's death (SIGTERM) waits until the new unit is in `current`, so it never outlives the server
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid == 0:
-            _child(request, me)
+            _child(request, me, out_fd)
+        if out_fd >= 0:
+            os.close(out_fd)  # the unit holds the pipe now: the pump ends when it (and what it started) is gone
         current.append(pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         _send({"started": pid})
@@ -557,6 +566,8 @@ def serve(runner_pid: int) -> int:
             os.killpg(pid, signal.SIGKILL)  # anything the handler left running in its group
         except (ProcessLookupError, PermissionError):
             pass
+        if pump > 0:
+            pumps.result(pump)  # the log is complete before the runner hears the unit ended
         _send({"pid": pid, "status": status})
     return 0  # the runner closed our stdin: its run is over
 
