@@ -251,3 +251,38 @@ def test_help_and_version_do_not_import_heavy_modules():
 def test_unknown_command_suggests_the_closest(expkit):
     res = expkit("lanch")
     assert res.returncode == 2 and "no such command: lanch" in res.stderr and "launch" in res.stderr
+
+
+def test_fixed_output_default_is_read_again_when_the_script_changes(tmp_path, monkeypatch):
+    """The script's output flags are parsed once per version of the file (a plan or sweep runs it many times), and
+    parsed again after an edit: a longer file, and a same-size replacement with the old mtime (a new inode)."""
+    import expkit.entrypoints.analyze as analyze_mod
+    from expkit.runs.outputs import fixed_output_warnings
+
+    calls = []
+    real = analyze_mod.analyze
+    monkeypatch.setattr(analyze_mod, "analyze", lambda path, source=None: calls.append(path) or real(path, source))
+    script = tmp_path / "train.py"
+    text = ("import argparse\np = argparse.ArgumentParser()\np.add_argument('--save', default='model.pt')\n"
+            "p.parse_args()\n")
+    script.write_text(text)
+    argv = [sys.executable, "train.py", "--lr", "0.1"]
+    for _ in range(3):
+        warnings = fixed_output_warnings(argv, tmp_path)
+        assert len(warnings) == 1 and "--save model.pt (its default in train.py)" in warnings[0], warnings
+    assert len(calls) == 1  # the same file is not parsed again
+
+    script.write_text(text.replace("'model.pt'", "'/nonexistent-dir/model.pt'"))  # outside the repository now
+    assert fixed_output_warnings(argv, tmp_path) == []
+    assert len(calls) == 2
+
+    old = script.stat()
+    replacement = tmp_path / "train.py.new"
+    inside = "out/aaaaaaaaaaaa/model.pt"  # as long as /nonexistent-dir/model.pt, but inside the repository
+    replacement.write_text(text.replace("'model.pt'", f"'{inside}'"))
+    os.replace(replacement, script)  # an editor's atomic save: same size, new inode
+    os.utime(script, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert script.stat().st_size == old.st_size and script.stat().st_mtime_ns == old.st_mtime_ns
+    warnings = fixed_output_warnings(argv, tmp_path)
+    assert len(warnings) == 1 and f"--save {inside} (its default in train.py)" in warnings[0], warnings
+    assert len(calls) == 3

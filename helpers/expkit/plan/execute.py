@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import queue
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -328,7 +329,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
     source = source_for(plan, exp).to_json()
     report = RunReport(exp_id, stub, path, doc, warnings=warnings)
     multi = len(exp.seeds) > 1
-    syncing: list[threading.Thread] = []
+    syncing = _FSYNCS
 
     for sub, seed in units:
         label = f"{sub.id}" + (f" seed {seed}" if multi else "")
@@ -353,14 +354,15 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
         record["ended_at"] = now_iso()
         res.record_unit(doc, record)
         verdict = assess(exp, res.sub_outcomes(doc, exp), stub)
-        res.apply_verdict(doc, exp, verdict, final=False)
-        _join(syncing)  # the previous record and this unit's manifest are on disk ...
+        # after the first unit every summary is current: only the sub-experiment that ran since changes
+        res.apply_verdict(doc, exp, verdict, final=False, changed=[sub.id] if report.ran else None)
+        syncing.wait()  # the previous record and this unit's manifest are on disk ...
         res.save(path, doc, durable=False)  # ... and this record atomically in place: a killed runner loses nothing
-        _fsync_in_background(path, syncing)  # on disk (fsync) while the next unit starts
+        syncing.add(path)  # on disk (fsync) while the next unit starts
         report.ran.append({k: record.get(k) for k in ("sub", "seed", "status", "run_id", "reason")})
         echo(f"  {label}: {record['status']}" + (f": {record.get('reason')}" if record.get("reason") else ""))
 
-    _join(syncing)
+    syncing.wait()
     if in_flight(doc):  # on Modal: judged once `expkit plan sync` has brought every unit back
         echo(f"{len(in_flight(doc))} submitted to Modal: `expkit plan sync {exp_id}{' --stub' if stub else ''}` "
              "brings them back and judges the experiment")
@@ -372,7 +374,7 @@ def _run_locked(plan: Plan, exp: Experiment, path: Path, runs_dir: Path, *, sele
 def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ctx: dict[str, Any], runs_dir: Path,
                   exp_dir: Path, *, stub: bool, source: dict[str, Any], wandb_on: bool, import_error: dict[str, Any] | None,
                   backend: str, backend_options: dict[str, Any], argv: list[str], project: ProjectPython,
-                  syncing: list[threading.Thread], echo: Callable[[str], None]) -> dict[str, Any]:
+                  syncing: _Fsyncs, echo: Callable[[str], None]) -> dict[str, Any]:
     """One (sub-experiment, seed): an expkit run dir, job.json, the isolated process, its outcome.
 
     The manifest is written before the unit starts and made durable (fsync) by a thread in `syncing`, while the
@@ -388,7 +390,7 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
                                         "sub_experiment": sub.id, "seed": seed, "stub": stub, "command": command}})
     run, env, _ = prepare(req, context=ctx, durable=False,
                           status=supervised_status() if backend == "local" and import_error is None else None)
-    _fsync_in_background(run.path / MANIFEST, syncing)
+    syncing.add(run.path / MANIFEST)
     config = dict(exp.raw)
     config["_criteria"] = {c.metric: c.to_json() for c in exp.criteria}
     config["run"] = {"experiment_id": exp_id, "sub_experiment_id": sub.id, "seed": seed, "stub": stub,
@@ -431,17 +433,37 @@ def _execute_unit(plan: Plan, exp: Experiment, sub: SubExperiment, seed: int, ct
     return unit
 
 
-def _fsync_in_background(path: Path, syncing: list[threading.Thread]) -> None:
-    """fsync `path` in a thread (it waits on the disk, not the CPU), so the next unit starts meanwhile."""
-    thread = threading.Thread(target=fsync_path, args=(path,), daemon=True)
-    thread.start()
-    syncing.append(thread)
+class _Fsyncs:
+    """Files made durable (fsync) by one background thread, which waits on the disk, not the CPU, while the next
+    unit starts. One thread for the process, not one per file: starting a thread waits for a CPU on a busy machine."""
+
+    def __init__(self) -> None:
+        self._todo: queue.Queue[Path] = queue.Queue()
+        self._pid: int | None = None  # the process whose thread it is (a forked child has none)
+
+    def add(self, path: Path) -> None:
+        if self._pid != os.getpid():
+            self._todo, self._pid = queue.Queue(), os.getpid()
+            threading.Thread(target=self._work, args=(self._todo,), name="expkit-fsync", daemon=True).start()
+        self._todo.put(path)
+
+    def wait(self) -> None:
+        """Until every file added so far is on disk."""
+        self._todo.join()
+
+    @staticmethod
+    def _work(todo: queue.Queue[Path]) -> None:
+        while True:
+            path = todo.get()
+            try:
+                fsync_path(path)
+            except OSError as exc:  # the file stays as written; the disk said no
+                print(f"warning: could not sync {path} to disk: {exc}", file=sys.stderr)
+            finally:
+                todo.task_done()
 
 
-def _join(syncing: list[threading.Thread]) -> None:
-    for thread in syncing:
-        thread.join()
-    syncing.clear()
+_FSYNCS = _Fsyncs()
 
 
 def plan_context(plan: Plan, runs_dir: Path, argv: list[str] | None = None, chosen_by: str | None = None

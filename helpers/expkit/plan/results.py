@@ -55,15 +55,39 @@ def dump(doc: dict[str, Any]) -> str:
     return fast_dump(doc)
 
 
+class _Rendered:
+    """What the last save redacted and rendered, reused while it is unchanged: the runner saves results.yaml after
+    every unit, and all but one or two entries are as they were. One redactor across saves: a value it learned to
+    mask (a URL password, a token) is masked everywhere, so anything rendered before it learned it is redone."""
+
+    def __init__(self) -> None:
+        self.known: list[str] | None = None
+        self.redactor: Any = None
+        self.lines: dict = {}
+
+    def text(self, doc: dict[str, Any]) -> str:
+        from expkit.plan.yamlout import dump_reusing
+        from expkit.redact import Redactor, secret_values
+
+        known = secret_values(os.environ)
+        if known != self.known:
+            self.known, self.redactor, self.lines = known, Redactor(known), {}
+        while True:
+            learned = len(self.redactor.values)
+            text, self.lines = dump_reusing(doc, self.redactor.strings, self.lines)
+            if len(self.redactor.values) == learned:
+                return text
+            self.lines = {}
+
+
+_RENDERED = _Rendered()
+
+
 def save(path: Path, doc: dict[str, Any], durable: bool = True) -> None:
     """Atomic always; durable=False leaves the fsync to the caller (the plan runner does it in the background).
     Results are shared: no URL password, token or secret value of this environment goes into them."""
-    import os
-
-    from expkit.redact import Redactor, secret_values
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dump(Redactor(secret_values(os.environ)).strings(doc)), durable)
+    atomic_write_text(path, _RENDERED.text(doc), durable)
 
 
 def begin(doc: dict[str, Any], plan: Plan, exp: Experiment, ctx: dict[str, Any], *, stub: bool,
@@ -159,8 +183,12 @@ def match_keys(sub_ids: list[str], keys: list[str]) -> tuple[dict[str, str], lis
     (`e3_1_sanity_check` is e3_1; the longest planned id wins). Returns ({sub: key}, keys matching no sub)."""
     found: dict[str, str] = {}
     unplanned = []
+    planned = set(sub_ids)
     for key in keys:
-        cands = [s for s in sub_ids if key == s or (key.startswith(s) and key[len(s):len(s) + 1] in ("_", "-", "."))]
+        if key in planned:  # the id itself: no other id that matches is as long (what expkit writes)
+            found[key] = key
+            continue
+        cands = [s for s in sub_ids if key.startswith(s) and key[len(s):len(s) + 1] in ("_", "-", ".")]
         if not cands:
             unplanned.append(key)
             continue
@@ -231,11 +259,14 @@ def _sub_entry(exp: Experiment, sub: str, items: list[dict[str, Any]], status: s
     return entry
 
 
-def apply_verdict(doc: dict[str, Any], exp: Experiment, verdict: dict[str, Any], final: bool) -> None:
+def apply_verdict(doc: dict[str, Any], exp: Experiment, verdict: dict[str, Any], final: bool,
+                  changed: list[str] | None = None) -> None:
+    """The verdict and every sub-experiment's summary into the document; `changed`: only these sub-experiments
+    have new runs since the last call (the runner after one unit), the others' summaries stand."""
     runs = doc["expkit"]["runs"]
     experiments = doc["results"]["experiments"]
     for sub in exp.sub_ids:
-        if sub in runs:
+        if sub in runs and (changed is None or sub in changed):
             entry = _sub_entry(exp, sub, runs[sub], sub_status(doc, sub, exp.seeds))
             old = experiments.get(sub) if isinstance(experiments.get(sub), dict) else {}
             experiments[sub] = {**old, **entry}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@ -]*[A-Za-z0-9_./)]$|^[A-Za-z_]$")
 _UNPRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff\u2028\u2029\x85]")
@@ -88,3 +88,31 @@ def dump(data: dict[str, Any]) -> str:
     out: list[str] = []
     _lines(data, 0, out)
     return "\n".join(out) + "\n"
+
+
+def dump_reusing(data: dict[str, Any], prepare: Callable[[Any], Any], reuse: dict, depth: int = 2) -> tuple[str, dict]:
+    """dump(prepare(data)) for a document rewritten again and again with a few entries changed (results.yaml after
+    every unit): each entry `depth` mappings deep is prepared and rendered only when its value is new. `reuse` is
+    what the previous call returned, {(level, key, value's repr): lines}; returns (text, the entries used now)."""
+    if not data:
+        return "{}\n", {}
+    out: list[str] = []
+    used: dict = {}
+    _reusing(data, 0, prepare, reuse, used, depth, out)
+    return "\n".join(out) + "\n", used
+
+
+def _reusing(data: dict[str, Any], level: int, prepare: Callable[[Any], Any], reuse: dict, used: dict, depth: int,
+             out: list[str]) -> None:
+    for key, item in data.items():
+        if level < depth and isinstance(item, dict) and item:
+            out.append(f"{'  ' * level}{_scalar(key) if not isinstance(key, str) else _str(key)}:")
+            _reusing(item, level + 1, prepare, reuse, used, depth, out)
+            continue
+        memo = (level, repr(key), repr(item))
+        lines = reuse.get(memo)
+        if lines is None:
+            lines = []
+            _lines({key: prepare(item)}, level, lines)
+        used[memo] = lines
+        out.extend(lines)
