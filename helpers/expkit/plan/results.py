@@ -49,12 +49,6 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def dump(doc: dict[str, Any]) -> str:
-    from expkit.plan.yamlout import dump as fast_dump
-
-    return fast_dump(doc)
-
-
 class _Rendered:
     """What the last save redacted and rendered, reused while it is unchanged: the runner saves results.yaml after
     every unit, and all but one or two entries are as they were. One redactor across saves: a value it learned to
