@@ -150,20 +150,15 @@ def has_long_stretch(path: str, limit: int | None = None) -> bool:
     return False
 
 
-def _grep_file(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
-    """grep -a -n -b -E over the file itself; returns (hits, total number of matching lines).
-
-    grep's output is read in 1 MiB blocks and only the first and last `keep` lines are parsed, so a log where
-    every line matches costs little more than one where a single line does."""
-    grep = shutil.which("grep")
-    env = dict(os.environ, LC_ALL="C")
-    proc = subprocess.Popen([grep, "-a", "-n", "-b", "-E", "-e", pattern, "--", path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+def _first_and_last(out, keep: int) -> tuple[list[bytes], int]:
+    """grep's output read in 1 MiB blocks: (the first and last `keep` lines, each cut to MAX_HIT bytes; how many
+    lines in all). Only those lines are kept, so a log where every line matches costs little more than one where a
+    single line does, and a huge matching line never sits in memory whole."""
     head: list[bytes] = []
     tail: deque[bytes] = deque(maxlen=keep)
     total, pending, skipping = 0, b"", False
     while True:
-        chunk = proc.stdout.read(1 << 20)
+        chunk = out.read(1 << 20)
         if not chunk:
             break
         if skipping:  # the rest of a huge line: drop it up to its end
@@ -184,12 +179,22 @@ def _grep_file(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], in
     if pending:
         total += 1
         (head if len(head) < keep else tail).append(pending)
+    return head + list(tail), total
+
+
+def _grep_file(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
+    """grep -a -n -b -E over the file itself; returns (hits, total number of matching lines)."""
+    grep = shutil.which("grep")
+    env = dict(os.environ, LC_ALL="C")
+    proc = subprocess.Popen([grep, "-a", "-n", "-b", "-E", "-e", pattern, "--", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    kept, total = _first_and_last(proc.stdout, keep)
     err = proc.stderr.read()
     proc.wait()
     if proc.returncode not in (0, 1):
         raise OSError(f"grep failed: {err.decode(errors='replace').strip()}")
     hits = []
-    for raw in head + list(tail):
+    for raw in kept:
         lineno, _, rest = raw.partition(b":")
         offset, _, text = rest.partition(b":")
         if lineno.isdigit() and offset.isdigit():
@@ -200,40 +205,14 @@ def _grep_file(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], in
 def _grep_stream(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], int]:
     """grep -a -b -E over the log streamed through a _Feeder; returns (hits, total number of matching lines).
 
-    grep's output is read in 1 MiB blocks and only the first and last `keep` lines are parsed, so a log where
-    every line matches costs little more than one where a single line does. Memory stays bounded on any log:
-    a 2 GB line without a newline (tqdm's `\\r` redraws) reaches grep as many short lines."""
+    Memory stays bounded on any log: a 2 GB line without a newline (tqdm's `\\r` redraws) reaches grep as many short lines."""
     grep = shutil.which("grep")
     env = dict(os.environ, LC_ALL="C")
     proc = subprocess.Popen([grep, "-a", "-b", "-E", "-e", pattern], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
     feeder = _Feeder(path, proc.stdin)
     feeder.start()
-    head: list[bytes] = []
-    tail: deque[bytes] = deque(maxlen=keep)
-    total, pending, skipping = 0, b"", False
-    while True:
-        chunk = proc.stdout.read(1 << 20)
-        if not chunk:
-            break
-        if skipping:  # the rest of a huge line: drop it up to its end
-            nl = chunk.find(b"\n")
-            if nl < 0:
-                continue
-            chunk, skipping = chunk[nl:], False
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        if len(pending) > MAX_HIT:
-            pending, skipping = pending[:MAX_HIT], True
-        total += len(lines)
-        room = keep - len(head)
-        if room > 0:
-            head.extend(line[:MAX_HIT] for line in lines[:room])
-            lines = lines[room:]
-        tail.extend(line[:MAX_HIT] for line in lines[-keep:])
-    if pending:
-        total += 1
-        (head if len(head) < keep else tail).append(pending)
+    kept, total = _first_and_last(proc.stdout, keep)
     err = proc.stderr.read()
     proc.wait()
     feeder.join()
@@ -242,7 +221,7 @@ def _grep_stream(path: str, pattern: str, keep: int = KEEP) -> tuple[list[Hit], 
     if proc.returncode not in (0, 1):
         raise OSError(f"grep failed: {err.decode(errors='replace').strip()}")
     hits = []
-    for raw in head + list(tail):
+    for raw in kept:
         offset, _, text = raw.partition(b":")
         if offset.isdigit():
             hits.append(Hit(feeder.line_of(int(offset)), int(offset), text))
