@@ -46,6 +46,15 @@ def test_an_alias_bomb_is_refused_quickly_without_memory_growth():
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
 
 
+def test_large_alias_free_documents_are_read_and_aliases_have_a_small_budget():
+    big = "\n".join(f"k{i}: [{i}, {i + 1}, {i + 2}]" for i in range(60_000))  # 240k nodes, no alias
+    assert len(load_yaml(big)) == 60_000
+    ok = "base: &b {lr: 1, bs: 2}\n" + "\n".join(f"r{i}: *b" for i in range(1000))
+    assert load_yaml(ok)["r999"] == {"lr": 1, "bs": 2}
+    with pytest.raises(YamlError, match="extra nodes"):
+        load_yaml(ok, max_alias_nodes=1000)
+
+
 def test_a_recursive_alias_is_refused():
     with pytest.raises(YamlError, match="refers to itself"):
         load_yaml("a: &a [1, *a]\n")

@@ -5,7 +5,8 @@ PyYAML alone gets three things wrong for expkit's users:
   read as YAML 1.2 reads them (`1e-5`, `5E-4`, `+3`, `.inf`);
 - a key written twice in one mapping silently keeps the last value: here it is an error naming both lines;
 - aliases are expanded without limit, so a 1 KB "billion laughs" file takes all memory once anything walks it: here
-  the expanded size is counted on the node graph (shared nodes counted once per use) and refused beyond a budget,
+  the nodes aliases add once expanded are counted on the node graph (numbers only, nothing is expanded) and refused
+  beyond a small budget, whatever the size of an alias-free document,
   and files over a size limit are refused before they are parsed.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from expkit.errors import ExpkitError
 
 MAX_BYTES = 16 * 1024 * 1024        # larger than any hand-written plan, spec or config
-MAX_EXPANDED_NODES = 2_000_000      # nodes after alias expansion; a billion-laughs file has 10^9
+MAX_ALIAS_NODES = 100_000           # nodes aliases add once expanded; `<<: *defaults` adds a few, a billion-laughs 10^9
 MAX_DEPTH = 200                     # nesting deeper than this breaks every recursive reader downstream
 MERGE_TAG = "tag:yaml.org,2002:merge"
 _HINT = "check the indentation and quoting on that line (quote values containing ': ')"
@@ -88,7 +89,7 @@ def _syntax_error(exc: Exception, name: str) -> YamlError:
     return YamlError(f"{name} is not valid YAML{where}: {problem}", line=line, problem=problem)
 
 
-def _check(root: Any, name: str, max_nodes: int) -> None:
+def _check(root: Any, name: str, max_alias_nodes: int) -> None:
     """Duplicate keys, nesting depth and the alias-expanded size, in one pass over the node graph (no recursion)."""
     import yaml
 
@@ -102,9 +103,9 @@ def _check(root: Any, name: str, max_nodes: int) -> None:
             on_path.discard(key)
             children = _children(node)
             expanded[key] = 1 + sum(expanded[id(c)] for c in children)
-            if expanded[key] > max_nodes:
-                raise YamlError(f"{name}: its aliases expand to more than {max_nodes:,} nodes (an alias bomb?)",
-                                "write the values out instead of nesting aliases of aliases",
+            if expanded[key] - len(expanded) > max_alias_nodes:  # what aliases add beyond the nodes written
+                raise YamlError(f"{name}: its aliases expand to more than {max_alias_nodes:,} extra nodes "
+                                "(an alias bomb?)", "write the values out instead of nesting aliases of aliases",
                                 line=node.start_mark.line + 1)
             continue
         if key in expanded:
@@ -148,7 +149,7 @@ def _duplicate_keys(node: Any, name: str) -> None:
 
 
 def load_yaml_node(src: str | Path, *, source: str | None = None, max_bytes: int = MAX_BYTES,
-                   max_nodes: int = MAX_EXPANDED_NODES, fast: bool = True) -> tuple[Any, Any]:
+                   max_alias_nodes: int = MAX_ALIAS_NODES, fast: bool = True) -> tuple[Any, Any]:
     """(node graph, data) of a single-document YAML text or file, parsed once; raises YamlError."""
     import yaml
 
@@ -158,7 +159,7 @@ def load_yaml_node(src: str | Path, *, source: str | None = None, max_bytes: int
         node = loader.get_single_node()
         if node is None:
             return None, None
-        _check(node, name, max_nodes)
+        _check(node, name, max_alias_nodes)
         return node, loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, name) from None
