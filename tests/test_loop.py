@@ -465,3 +465,21 @@ def test_outputs_written_into_the_repository_are_flagged(expkit, tmp_path):
     _shift(repo, "-0.5")
     res = expkit("loop", "try", "lr", "-m", "better, outputs ignored", "--json", cwd=repo).json()
     assert res["decision"] == "keep" and "warnings" not in res and _porcelain(repo) == ""
+
+
+COARSE = """\
+import os, random
+seed = int(os.environ["EXPKIT_SEED"])
+print(f"| end of epoch 1 | valid loss {2.93 + random.Random(seed).gauss(0, 0.001):5.2f} |")
+"""
+
+
+def test_a_baseline_with_no_seed_to_seed_spread_is_flagged(expkit, tmp_path):
+    """word_language_model prints `valid loss  2.93`: at 2 decimals every seed gave the same value, seed sd 0,
+    and init said nothing, so any later change that moved the metric would look significant."""
+    repo = _repo(tmp_path, COARSE)
+    out = _init(expkit, repo, "--metric-regex", r"valid loss\s+([0-9.]+)")
+    assert out["noise_floor"] == 0 and set(out["baseline"]["values"]) == {2.93}
+    assert any("seed sd 0" in w and "too coarsely" in w for w in out["warnings"]), out
+    noisy = _init(expkit, _repo(tmp_path / "b"), )
+    assert "warnings" not in noisy

@@ -134,11 +134,22 @@ def init(name: str, argv: list[str], *, metric: str, goal: str, budget: str = "5
                       f"see `expkit runs logs {entry['crash'].get('run_id')}`; fix the command or the code, commit, "
                       "and run init again (nothing of the loop was kept)")
     left = [p for p in gitops.dirty_paths(root) if not _under(root / p, runs)]
+    warnings = ([_outputs_warning(left)] if left else []) + _no_noise_warning(entry, metric)
     return {"loop": name, "branch": branch, "baseline": _summary(entry, noise_groups(store.ledger())),
-            **({"warnings": [_outputs_warning(left)]} if left else {}),
+            **({"warnings": warnings} if warnings else {}),
             "noise_floor": entry["sd"], "state_dir": str(store.root), "ledger": str(store.ledger_path),
             "results_tsv": str(store.tsv_path), "test": stats.TEST_NAME,
             "next": f"edit the code, then `expkit loop try {name} -m \"what changed\"`"}
+
+
+def _no_noise_warning(entry: dict, metric: str) -> list[str]:
+    """Identical values on every seed leave the t-test no spread to judge by: say why that usually happens."""
+    values = entry.get("values") or []
+    if len(values) < 2 or len(set(values)) > 1:
+        return []
+    return [f"every baseline seed gave {metric} = {values[0]} (seed sd 0): either the seed does not reach the "
+            "script (the manifest's `seed.how` says) or the script prints the metric too coarsely (e.g. 2 decimals); print more digits or use a longer "
+            "budget, commit, and run init again, or any change that moves the metric will look significant"]
 
 
 def _under(path: Path, folder: Path) -> bool:
