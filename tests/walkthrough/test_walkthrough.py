@@ -189,3 +189,24 @@ def test_run_dir_variable_survives_the_slurm_script_and_modal():
     assert shell_join(["echo", "$HOME"]) == "echo '$HOME'"  # any other variable stays literal, as before
     source = (ROOT / "helpers" / "expkit" / "backends" / "modal_remote.py").read_text()
     assert '.replace("$EXPKIT_RUN_DIR", str(run_dir))' in source
+
+
+RUNNER = ROOT / "skills" / "ml-experiment-runner" / "SKILL.md"
+AUTORESEARCH = ROOT / "skills" / "autoresearch" / "SKILL.md"
+
+
+def test_runner_skill_says_to_rename_the_scaffolded_test_metric(tmp_path):
+    """word_language_model: after the criteria named valid_loss, `python handlers/c1/test_handlers.py` failed on a
+    bare `assert "loss" in metrics`; the skill now says the scaffolded test checks `loss` and to rename it."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    run_expkit_cmd("plan", "new", "c1-gru-vs-lstm", "--sub", "e1_1", cwd=tmp_path)
+    assert 'assert "loss" in metrics' in (tmp_path / "handlers" / "c1" / "test_handlers.py").read_text()
+    assert "It checks the metric `plan new` scaffolded (`loss`): rename it" in RUNNER.read_text()
+
+
+def test_autoresearch_skill_says_who_commits_and_reads_init_warnings():
+    """The skill forbids committing but `loop init` refuses a dirty tree: the user commits. A baseline with seed sd
+    0 (word_language_model prints 2 decimals) comes with a warning the skill now tells the agent to act on."""
+    text = AUTORESEARCH.read_text()
+    assert "ask the user to commit them" in text and "Bash(git commit" not in text
+    assert "`warnings` (seed sd 0" in text
