@@ -483,3 +483,17 @@ def test_a_baseline_with_no_seed_to_seed_spread_is_flagged(expkit, tmp_path):
     assert any("seed sd 0" in w and "too coarsely" in w for w in out["warnings"]), out
     noisy = _init(expkit, _repo(tmp_path / "b"), )
     assert "warnings" not in noisy
+
+
+def test_report_with_nothing_kept_skips_the_confirmation(expkit, tmp_path):
+    """word_language_model: two trials discarded, `loop report --confirm 2` ran the baseline commit against itself
+    (four runs) and called it "not confirmed". With nothing kept it now runs nothing and says so."""
+    repo = _repo(tmp_path)
+    _init(expkit, repo)
+    _shift(repo, "0.5")
+    assert expkit("loop", "try", "lr", "-m", "worse", "--json", cwd=repo).json()["decision"] == "discard"
+    runs_before = len(list((repo / "runs").glob("loop-lr-*")))
+    out = expkit("loop", "report", "lr", "--confirm", "3", "--json", cwd=repo).json()
+    assert out["confirmation"]["skipped"] and not out["confirmation"]["ok"]
+    assert len(list((repo / "runs").glob("loop-lr-*"))) == runs_before
+    assert "Skipped: no change was kept" in Path(out["findings"]).read_text()
