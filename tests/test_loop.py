@@ -481,8 +481,17 @@ def test_a_baseline_with_no_seed_to_seed_spread_is_flagged(expkit, tmp_path):
     out = _init(expkit, repo, "--metric-regex", r"valid loss\s+([0-9.]+)")
     assert out["noise_floor"] == 0 and set(out["baseline"]["values"]) == {2.93}
     assert any("seed sd 0" in w and "too coarsely" in w for w in out["warnings"]), out
-    noisy = _init(expkit, _repo(tmp_path / "b"), )
+    noisy = _init(expkit, _repo(tmp_path / "b"))
     assert "warnings" not in noisy
+
+
+def test_a_baseline_whose_script_ignores_the_seed_is_flagged_with_the_fix(expkit, tmp_path):
+    """nanoGPT seeds torch with a fixed 1337 and takes no seed flag: every loop seed gave val loss 2.7380."""
+    repo = _repo(tmp_path, "SEED = 1337\nprint(f'val_loss: {2.738:.4f}')\n")
+    out = _init(expkit, repo)
+    assert out["noise_floor"] == 0
+    (warning,) = out["warnings"]
+    assert "the seed never reaches the script" in warning and "EXPKIT_SEED" in warning and "new name" in warning
 
 
 def test_report_with_nothing_kept_skips_the_confirmation(expkit, tmp_path):
