@@ -210,3 +210,11 @@ def test_autoresearch_skill_says_who_commits_and_reads_init_warnings():
     text = AUTORESEARCH.read_text()
     assert "ask the user to commit them" in text and "Bash(git commit" not in text
     assert "`warnings` (seed sd 0" in text
+
+
+def test_plan_new_lists_every_sub_experiment_in_the_experiment_page(tmp_path):
+    """`plan new c1-gru-vs-lstm --sub e1_1,e1_2` on word_language_model wrote a page naming only e1_1."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    run_expkit_cmd("plan", "new", "c1-gru-vs-lstm", "--sub", "e1_1,e1_2", cwd=tmp_path)
+    page = (tmp_path / "research" / "experiments" / "c1-gru-vs-lstm.md").read_text()
+    assert "- **e1_1** - TODO" in page and "- **e1_2** - TODO" in page
