@@ -218,3 +218,21 @@ def test_plan_new_lists_every_sub_experiment_in_the_experiment_page(tmp_path):
     run_expkit_cmd("plan", "new", "c1-gru-vs-lstm", "--sub", "e1_1,e1_2", cwd=tmp_path)
     page = (tmp_path / "research" / "experiments" / "c1-gru-vs-lstm.md").read_text()
     assert "- **e1_1** - TODO" in page and "- **e1_2** - TODO" in page
+
+
+def test_sweep_dry_run_flags_a_configurator_out_dir_set_in_the_config_file(tmp_path):
+    """nanoGPT: `train.py config/train_shakespeare_char.py` writes ckpt.pt into the config file's
+    out_dir = 'out-shakespeare-char' on every trial; the dry run said nothing. It now names the file and the fix."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "train_char.py").write_text("out_dir = 'out-char'\ndropout = 0.2\n")
+    (tmp_path / "configurator.py").write_text("import sys\n")
+    (tmp_path / "train.py").write_text("out_dir = 'out'\ndropout = 0.0\nexec(open('configurator.py').read())\n"
+                                       "print('val loss 1.0')\n")
+    (tmp_path / "spec.yaml").write_text(
+        "name: d\nmethod: grid\nmetric: {name: val_loss, goal: minimize}\n"
+        "parameters:\n  dropout: {values: [0.0, 0.2]}\n"
+        f"command: {sys.executable} train.py config/train_char.py\nargs: flags\n")
+    git(tmp_path, "init", "-q", "-b", "main")
+    out = run_expkit_cmd("sweep", "run", "spec.yaml", "--dry-run", "--json", cwd=tmp_path).json()
+    (warning,) = [w for w in out["warnings"] if "--out_dir" in w]
+    assert "out-char (set in config/train_char.py)" in warning and "'$EXPKIT_RUN_DIR/out-char'" in warning
