@@ -235,4 +235,4 @@ def test_sweep_dry_run_flags_a_configurator_out_dir_set_in_the_config_file(tmp_p
     git(tmp_path, "init", "-q", "-b", "main")
     out = run_expkit_cmd("sweep", "run", "spec.yaml", "--dry-run", "--json", cwd=tmp_path).json()
     (warning,) = [w for w in out["warnings"] if "--out_dir" in w]
-    assert "out-char (set in config/train_char.py)" in warning and "'$EXPKIT_RUN_DIR/out-char'" in warning
+    assert "out-char (set in config/train_char.py)" in warning and "'--out_dir=$EXPKIT_RUN_DIR/out-char'" in warning

@@ -88,6 +88,7 @@ def _configurator_overrides(argv: list[str], cwd: Path, script: Path) -> dict[st
 def fixed_output_warnings(argv: list[str], cwd: Path) -> list[str]:
     """One warning per output flag that points inside the repository, given or defaulted."""
     found: dict[str, tuple[str, str]] = {}  # flag -> (value, given|default)
+    equals: set[str] = set()  # flags only --name=value sets (nanoGPT's configurator splits on "=")
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
         if not _OUTPUT_FLAG.match(name):
@@ -109,11 +110,14 @@ def fixed_output_warnings(argv: list[str], cwd: Path) -> list[str]:
                     and (configurator or Path(default).suffix
                          or name.lstrip("-").lower() in ("save", "checkpoint", "ckpt"))):
                 found[name] = (default, where)
+                if configurator:
+                    equals.add(name)
     out = []
     for name, (value, how) in found.items():
         if not _inside(value, cwd):
             continue
-        suggested = f"{name} '${RUN_DIR_VAR}/{Path(value).name}'"
+        suggested = (f"'{name}=${RUN_DIR_VAR}/{Path(value).name}'" if name in equals
+                     else f"{name} '${RUN_DIR_VAR}/{Path(value).name}'")
         origin = (f"its default in {script.name}" if how == "default" and script
                   else how if how == "given" else f"set in {how}")
         out.append(f"{name} {value} ({origin}) "
