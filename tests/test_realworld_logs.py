@@ -127,6 +127,7 @@ def test_config_a_script_echoes_is_not_a_metric():
         rows += list((r.get("metrics") or {}))
     assert "loss" in rows and "val_loss" in rows
     assert not {"batch_size", "eval_interval", "eval_iters", "block_size", "max_iters", "n_layer"} & set(rows)
+    assert "vocab_size" not in rows  # `found vocab_size = 15 (inside data/synth_char/meta.pkl)`
     assert progress.parse_segment("Namespace(lr=0.1, epochs=10)") is None
     assert progress.parse_segment("epoch 3: loss=0.25 lr=0.1")["metrics"] == {"loss": 0.25, "lr": 0.1}
 
