@@ -144,6 +144,19 @@ def test_sweep_reports_read_the_same_log_formats(tmp_path):
     assert "eval_interval" not in run_metrics(tmp_path)  # its config echo
 
 
+def test_sweep_reports_and_compare_skip_prose_numbers(tmp_path):
+    """Found walking the planner on nanoGPT: `sweep report` listed `be: 256` (`tokens per iteration will be: 256`)
+    and `tensors: 5` (`num non-decayed parameter tensors: 5, with 160 parameters`) as metrics."""
+    from expkit.analysis.metrics import run_metrics
+
+    shutil.copy(CORPUS / "nanogpt.log", tmp_path / "stdout.log")
+    with open(tmp_path / "stdout.log", "a") as fh:
+        fh.write("tokens per iteration will be: 256\nnum non-decayed parameter tensors: 5, with 160 parameters\n")
+    m = run_metrics(tmp_path)
+    assert "val_loss" in m and "loss" in m
+    assert not {"be", "tensors", "vocab_size", "batch_size"} & set(m), sorted(m)
+
+
 def test_a_warning_with_a_source_line_is_not_a_metric(tmp_path):
     """torch prints `(Triggered internally at /__w/pytorch/pytorch/torch/csrc/utils/tensor_numpy.cpp:84.)`:
     `runs compare` showed it as a metric column."""
