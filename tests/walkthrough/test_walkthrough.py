@@ -236,3 +236,29 @@ def test_sweep_dry_run_flags_a_configurator_out_dir_set_in_the_config_file(tmp_p
     out = run_expkit_cmd("sweep", "run", "spec.yaml", "--dry-run", "--json", cwd=tmp_path).json()
     (warning,) = [w for w in out["warnings"] if "--out_dir" in w]
     assert "out-char (set in config/train_char.py)" in warning and "'--out_dir=$EXPKIT_RUN_DIR/out-char'" in warning
+
+
+@pytest.mark.timeout(180)
+def test_reproduce_keeps_the_projects_venv_and_names_ignored_data(tmp_path):
+    """nanoGPT launched as `.venv/bin/python train.py ...`: the reproduction's worktree (a checkout of the commit)
+    has no .venv, so it failed with `command not found: .venv/bin/python`; and its gitignored data/*.bin were
+    missing with no word from the dry run. The interpreter is now the original one, and the dry run names data/."""
+    import subprocess as sp
+
+    repo = tmp_path / "gpt"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "train.bin").write_bytes(b"\0" * 64)
+    (repo / ".gitignore").write_text(".venv/\ndata/\nruns/\n")
+    (repo / "train.py").write_text("print('step 20: train loss 2.7398, val loss 2.7380')\n")
+    sp.run([sys.executable, "-m", "venv", "--without-pip", str(repo / ".venv")], check=True, timeout=120)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "gpt")
+    first = run_expkit_cmd("launch", "--json", "--", ".venv/bin/python", "train.py", cwd=repo).json()["run_id"]
+    assert run_expkit_cmd("runs", "wait", first, "--timeout", "60", "--json", cwd=repo).json()["state"] == "succeeded"
+    plan = run_expkit_cmd("runs", "reproduce", first, "--dry-run", "--json", cwd=repo).json()
+    assert plan["argv"][0] == str(repo / ".venv" / "bin" / "python") and plan["not_in_worktree"] == ["data/"]
+    text = run_expkit_cmd("runs", "reproduce", first, "--dry-run", cwd=repo).stdout
+    assert "not in the worktree (ignored or untracked, e.g. data): data/" in text
+    again = run_expkit_cmd("runs", "reproduce", first, "--json", cwd=repo).json()["run_id"]
+    assert run_expkit_cmd("runs", "wait", again, "--timeout", "60", "--json", cwd=repo).json()["state"] == "succeeded"
