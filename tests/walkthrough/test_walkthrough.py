@@ -204,6 +204,14 @@ def test_runner_skill_says_to_rename_the_scaffolded_test_metric(tmp_path):
     assert "It checks the metric `plan new` scaffolded (`loss`): rename it" in RUNNER.read_text()
 
 
+def test_runner_skill_asks_the_user_to_commit_the_plan_and_handlers():
+    """word_language_model: `plan run` warned about 9 untracked files (the new plan and handlers); the skill allows
+    only expkit, so it must ask the user to commit them."""
+    text = RUNNER.read_text()
+    assert "Uncommitted plan or handlers" in text and "ask the\nuser to commit them" in text
+    assert "Bash(git commit" not in text
+
+
 def test_autoresearch_skill_says_who_commits_and_reads_init_warnings():
     """The skill forbids committing but `loop init` refuses a dirty tree: the user commits. A baseline with seed sd
     0 (word_language_model prints 2 decimals) comes with a warning the skill now tells the agent to act on."""
