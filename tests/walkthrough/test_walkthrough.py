@@ -270,3 +270,7 @@ def test_reproduce_keeps_the_projects_venv_and_names_ignored_data(tmp_path):
     assert "not in the worktree (ignored or untracked, e.g. data): data/" in text
     again = run_expkit_cmd("runs", "reproduce", first, "--json", cwd=repo).json()["run_id"]
     assert run_expkit_cmd("runs", "wait", again, "--timeout", "60", "--json", cwd=repo).json()["state"] == "succeeded"
+    # the reproduction runs the same command (re-pointed at its worktree): compare shows no difference in it
+    cmp = run_expkit_cmd("runs", "compare", first, again, "--json", cwd=repo).json()
+    assert cmp["differing_keys"] == [] and cmp["same"]["command"] == ".venv/bin/python train.py"
+    assert cmp["runs"][1]["metrics"]["val_loss"]["final"] == 2.738
