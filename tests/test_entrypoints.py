@@ -148,3 +148,18 @@ def test_suggested_command_quotes_paths_but_not_placeholders(tmp_path):
         "import argparse\np = argparse.ArgumentParser()\np.add_argument('--data', required=True)\n"
         "import os\nrank = os.environ['LOCAL_RANK']\nif __name__ == '__main__':\n    p.parse_args()\n")
     assert find_entrypoints(tmp_path)["suggested"] == "torchrun --nproc_per_node=<N> 'exp 1/train.py' --data <DATA>"
+
+
+def test_a_configurator_script_lists_its_globals_as_flags(tmp_path):
+    """nanoGPT's train.py sets globals, then `exec(open('configurator.py').read())` lets `--dropout=0.1` override
+    them. `config.flags` was empty, so a sweep over `--dropout` could not be checked against the script."""
+    (tmp_path / "train.py").write_text(
+        "import os\nimport torch\nout_dir = 'out'\ndropout = 0.0\nlearning_rate = 6e-4\ncompile = True\n"
+        "config_keys = [k for k, v in globals().items() if not k.startswith('_')]\n"
+        "exec(open('configurator.py').read())\nlate = 1\nprint(torch.zeros(1))\n")
+    (tmp_path / "configurator.py").write_text("import sys\nfor arg in sys.argv[1:]:\n    pass\n")
+    cand = next(c for c in find_entrypoints(tmp_path)["candidates"] if c["path"] == "train.py")
+    assert cand["config"]["style"] == "configurator"
+    got = flags(cand)
+    assert got["--dropout"]["default"] == 0.0 and got["--learning_rate"]["default"] == 6e-4
+    assert "--out_dir" in got and "--compile" in got and "--late" not in got and "--config_keys" not in got

@@ -465,3 +465,44 @@ def test_outputs_written_into_the_repository_are_flagged(expkit, tmp_path):
     _shift(repo, "-0.5")
     res = expkit("loop", "try", "lr", "-m", "better, outputs ignored", "--json", cwd=repo).json()
     assert res["decision"] == "keep" and "warnings" not in res and _porcelain(repo) == ""
+
+
+COARSE = """\
+import os, random
+seed = int(os.environ["EXPKIT_SEED"])
+print(f"| end of epoch 1 | valid loss {2.93 + random.Random(seed).gauss(0, 0.001):5.2f} |")
+"""
+
+
+def test_a_baseline_with_no_seed_to_seed_spread_is_flagged(expkit, tmp_path):
+    """word_language_model prints `valid loss  2.93`: at 2 decimals every seed gave the same value, seed sd 0,
+    and init said nothing, so any later change that moved the metric would look significant."""
+    repo = _repo(tmp_path, COARSE)
+    out = _init(expkit, repo, "--metric-regex", r"valid loss\s+([0-9.]+)")
+    assert out["noise_floor"] == 0 and set(out["baseline"]["values"]) == {2.93}
+    assert any("seed sd 0" in w and "too coarsely" in w for w in out["warnings"]), out
+    noisy = _init(expkit, _repo(tmp_path / "b"))
+    assert "warnings" not in noisy
+
+
+def test_a_baseline_whose_script_ignores_the_seed_is_flagged_with_the_fix(expkit, tmp_path):
+    """nanoGPT seeds torch with a fixed 1337 and takes no seed flag: every loop seed gave val loss 2.7380."""
+    repo = _repo(tmp_path, "SEED = 1337\nprint(f'val_loss: {2.738:.4f}')\n")
+    out = _init(expkit, repo)
+    assert out["noise_floor"] == 0
+    (warning,) = out["warnings"]
+    assert "the seed never reaches the script" in warning and "EXPKIT_SEED" in warning and "new name" in warning
+
+
+def test_report_with_nothing_kept_skips_the_confirmation(expkit, tmp_path):
+    """word_language_model: two trials discarded, `loop report --confirm 2` ran the baseline commit against itself
+    (four runs) and called it "not confirmed". With nothing kept it now runs nothing and says so."""
+    repo = _repo(tmp_path)
+    _init(expkit, repo)
+    _shift(repo, "0.5")
+    assert expkit("loop", "try", "lr", "-m", "worse", "--json", cwd=repo).json()["decision"] == "discard"
+    runs_before = len(list((repo / "runs").glob("loop-lr-*")))
+    out = expkit("loop", "report", "lr", "--confirm", "3", "--json", cwd=repo).json()
+    assert out["confirmation"]["skipped"] and not out["confirmation"]["ok"]
+    assert len(list((repo / "runs").glob("loop-lr-*"))) == runs_before
+    assert "Skipped: no change was kept" in Path(out["findings"]).read_text()

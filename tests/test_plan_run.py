@@ -80,6 +80,15 @@ def test_one_lucky_seed_is_not_a_proceed(tmp_path, expkit):
     assert stats["n"] == 3 and abs(stats["std"] - 0.1) < 1e-9
 
 
+def test_each_seeds_finding_is_labelled_with_its_seed(tmp_path, expkit):
+    """nanoGPT with seeds: 2 read "dropout 0.0: val loss 2.7319 at step 20 dropout 0.0: val loss 2.7353 at step 20"
+    in FINDINGS.md, two seeds' sentences run together; each now says which seed it is."""
+    proj = project(tmp_path)
+    assert expkit("plan", "run", "lab-seeds", "--json", cwd=proj).returncode == 0
+    finding = results(proj, "lab-seeds")["results"]["experiments"]["noisy"]["finding"]
+    assert finding == "seed 0: seed 0. seed 1: seed 1. seed 2: seed 2."
+
+
 def _wait_for(predicate, what, limit=60):
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:

@@ -127,6 +127,7 @@ def test_config_a_script_echoes_is_not_a_metric():
         rows += list((r.get("metrics") or {}))
     assert "loss" in rows and "val_loss" in rows
     assert not {"batch_size", "eval_interval", "eval_iters", "block_size", "max_iters", "n_layer"} & set(rows)
+    assert "vocab_size" not in rows  # `found vocab_size = 15 (inside data/synth_char/meta.pkl)`
     assert progress.parse_segment("Namespace(lr=0.1, epochs=10)") is None
     assert progress.parse_segment("epoch 3: loss=0.25 lr=0.1")["metrics"] == {"loss": 0.25, "lr": 0.1}
 
@@ -141,6 +142,19 @@ def test_sweep_reports_read_the_same_log_formats(tmp_path):
     assert m["loss"]["count"] == 15
     shutil.copy(CORPUS / "nanogpt.log", tmp_path / "stdout.log")
     assert "eval_interval" not in run_metrics(tmp_path)  # its config echo
+
+
+def test_sweep_reports_and_compare_skip_prose_numbers(tmp_path):
+    """Found walking the planner on nanoGPT: `sweep report` listed `be: 256` (`tokens per iteration will be: 256`)
+    and `tensors: 5` (`num non-decayed parameter tensors: 5, with 160 parameters`) as metrics."""
+    from expkit.analysis.metrics import run_metrics
+
+    shutil.copy(CORPUS / "nanogpt.log", tmp_path / "stdout.log")
+    with open(tmp_path / "stdout.log", "a") as fh:
+        fh.write("tokens per iteration will be: 256\nnum non-decayed parameter tensors: 5, with 160 parameters\n")
+    m = run_metrics(tmp_path)
+    assert "val_loss" in m and "loss" in m
+    assert not {"be", "tensors", "vocab_size", "batch_size"} & set(m), sorted(m)
 
 
 def test_a_warning_with_a_source_line_is_not_a_metric(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from expkit.analysis.metrics import run_metrics
@@ -25,6 +26,14 @@ def run_config(run: Run) -> dict[str, Any]:
     cfg.update((m.get("sweep") or {}).get("params") or {})
     if not cfg:
         cfg["command"] = (m.get("command") or {}).get("shell")
+        source = (m.get("reproduces") or {}).get("run_id")
+        if source:  # its argv is the original's, re-pointed at the worktree: the command is the one reproduced
+            cfg["command"] = f"reproduces {source}"
+            try:
+                original = json.loads((run.path.parent / source / "manifest.json").read_text())
+                cfg["command"] = (original.get("command") or {}).get("shell") or cfg["command"]
+            except (OSError, ValueError):
+                pass
     # the seed the run used: a trial's own seed parameter (already in cfg) wins over what expkit exported
     if not any(k.split(".")[-1] in ("seed", "random_seed", "seed_everything") for k in cfg):
         cfg["seed"] = (m.get("seed") or {}).get("value")

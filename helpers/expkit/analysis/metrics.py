@@ -66,8 +66,10 @@ class MetricReader:
                 for seg in segments(line):  # the last value of each tqdm redraw, each line once
                     if is_config_echo(seg):
                         continue
+                    parsed = parse_segment(seg)
+                    if not parsed:  # prose like `tokens per iteration will be: 256`, as `runs metrics` reads it
+                        continue
                     values = {k: float(v) for k, v in _PAIR.findall(seg) if not _FILE_LIKE.search(k)}
-                    parsed = parse_segment(seg) or {}
                     values.update(parsed.get("metrics") or {})  # `valid loss 2.26`, quoted HF values, tables
                     for k, v in values.items():
                         if k.lower() not in _SKIP:

@@ -303,6 +303,10 @@ def reproduce(run_id, dry_run, runs_dir, as_json):
                 click.echo(f"  note:    {k} comes from your environment now, not from the recorded run")
             if p["redacted"]:
                 click.echo("  recorded as *** (supply these yourself): " + ", ".join(p["redacted"]))
+            if p["not_in_worktree"]:
+                click.echo("  warning: not in the worktree (ignored or untracked, e.g. data): "
+                           + ", ".join(p["not_in_worktree"]) + "; a script that reads them fails there: "
+                           "commit them, or make the command read them by absolute path")
 
         emit({"dry_run": True, **p}, as_json, text)
         return

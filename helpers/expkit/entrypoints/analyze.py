@@ -231,6 +231,9 @@ def config_style(f: _Facts, tree: ast.Module, path: Path) -> dict[str, Any]:
     if training_args and "hf_argparser" not in styles:
         styles.append("training_arguments")
         extra["training_arguments"] = {k: v for k, v in _kwargs(training_args[0]).items()}
+    if not styles and exec_files(f):
+        styles.append("configurator")
+        flags += _configurator_flags(tree, min(c.lineno for c in f.called("exec")))
     if not styles:
         consts = _constants(tree)
         if consts:
@@ -375,6 +378,21 @@ def _constants(tree: ast.Module) -> list[dict[str, Any]]:
             name = stmt.targets[0].id
             if name.isupper() and not name.startswith("_") and isinstance(stmt.value, (ast.Constant, ast.UnaryOp)):
                 out.append({"name": name, "default": _value(stmt.value), "kind": "constant"})
+    return out
+
+
+def _configurator_flags(tree: ast.Module, exec_line: int) -> list[dict[str, Any]]:
+    """nanoGPT's configurator: every plain global set before `exec(open('configurator.py').read())` can be
+    overridden as `--name=value` (and by a config file given as a positional argument)."""
+    out = []
+    for stmt in tree.body:
+        if stmt.lineno >= exec_line:
+            break
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name = stmt.targets[0].id
+            if not name.startswith("_") and isinstance(stmt.value, (ast.Constant, ast.UnaryOp)):
+                out.append({"name": f"--{name}", "default": _value(stmt.value), "kind": "configurator",
+                            "help": f"--{name}=VALUE"})
     return out
 
 

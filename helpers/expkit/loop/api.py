@@ -12,6 +12,7 @@ pending.json is removed last. `resume` redoes whatever step is missing, so ledge
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -134,11 +135,30 @@ def init(name: str, argv: list[str], *, metric: str, goal: str, budget: str = "5
                       f"see `expkit runs logs {entry['crash'].get('run_id')}`; fix the command or the code, commit, "
                       "and run init again (nothing of the loop was kept)")
     left = [p for p in gitops.dirty_paths(root) if not _under(root / p, runs)]
+    warnings = ([_outputs_warning(left)] if left else []) + _no_noise_warning(entry, metric, runs)
     return {"loop": name, "branch": branch, "baseline": _summary(entry, noise_groups(store.ledger())),
-            **({"warnings": [_outputs_warning(left)]} if left else {}),
+            **({"warnings": warnings} if warnings else {}),
             "noise_floor": entry["sd"], "state_dir": str(store.root), "ledger": str(store.ledger_path),
             "results_tsv": str(store.tsv_path), "test": stats.TEST_NAME,
             "next": f"edit the code, then `expkit loop try {name} -m \"what changed\"`"}
+
+
+def _no_noise_warning(entry: dict, metric: str, runs: Path) -> list[str]:
+    """Identical values on every seed leave the t-test no spread to judge by: say why, from the run's manifest."""
+    values = entry.get("values") or []
+    if len(values) < 2 or len(set(values)) > 1:
+        return []
+    try:
+        seed = json.loads((runs / entry["run_ids"][0] / "manifest.json").read_text()).get("seed") or {}
+    except (OSError, ValueError, IndexError, KeyError, AttributeError):
+        seed = {}
+    if seed.get("applied") is False:
+        why = (f"the seed never reaches the script ({seed.get('how')}): make it read EXPKIT_SEED "
+               "(torch.manual_seed(int(os.environ['EXPKIT_SEED'])))")
+    else:
+        why = "the script prints the metric too coarsely (2 decimals?): print more digits, or train longer"
+    return [f"every baseline seed gave {metric} = {values[0]} (seed sd 0): {why}, commit, and start a loop under "
+            "a new name; until then any change that moves the metric looks significant"]
 
 
 def _under(path: Path, folder: Path) -> bool:

@@ -46,6 +46,10 @@ def _confirm(store: LoopStore, cfg: dict[str, Any], ledger: list[dict], k: int, 
     """Best and baseline, each with k fresh seeds, the code checked out in turn; the branch is restored after."""
     root = Path(cfg["repo"])
     best, base = api.best_entry(ledger), ledger[0]
+    if best["commit"] == base["commit"]:  # nothing was kept: running the same commit twice would prove nothing
+        return {"seeds": [], "best_commit": best["commit"], "baseline_commit": base["commit"], "values": {},
+                "run_ids": {}, "at": now_iso(), "ok": False, "skipped": True,
+                "note": "no change was kept, so the best is the baseline: nothing to confirm, nothing was run"}
     store.lock()
     try:
         if store.pending():
@@ -171,7 +175,7 @@ def render(cfg: dict[str, Any], ledger: list[dict], confirmation: dict | None, p
                       f"{_g(d['delta'])} (95% CI {_g(d['ci_low'])} .. {_g(d['ci_high'])}, p = {_g(d['p_value'], 3)}): "
                       f"**{verdict}** ({confirmation['test']}).", ""]
         else:
-            lines += [f"Not conclusive: {confirmation.get('note')}.", ""]
+            lines += [f"{'Skipped' if confirmation.get('skipped') else 'Not conclusive'}: {confirmation.get('note')}.", ""]
     lines += [f"![progress]({plot_name})", "", "## Kept changes", "",
               "| trial | commit | change | mean | improvement (95% CI) | p |", "|---|---|---|---|---|---|"]
     for e in ledger:

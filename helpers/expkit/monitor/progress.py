@@ -47,8 +47,10 @@ _PER_SEC = re.compile(r"\b(?:SPS|sps|fps|steps_per_second|it_per_sec|samples_per
                       r"(?P<v>[0-9.]+)")
 _TABLE_ROW = re.compile(r"^\|\s+(?P<key>[A-Za-z][\w/ .-]*?)\s+\|\s+(?P<val>" + _NUM + r")\s+\|\s*$")
 # a script echoing its configuration (`Overriding: batch_size = 8`, `eval_iters = 200 # comment`,
+# `found vocab_size = 65 (inside meta.pkl)`,
 # `Namespace(lr=0.1, ...)`): settings, not measurements
-_CONFIG_ECHO = re.compile(r"^\s*(?:Overriding\b|Namespace\(|[A-Za-z_][\w.]*\s+=\s+[^=,]+$)")
+_CONFIG_ECHO = re.compile(r"^\s*(?:Overriding\b|Namespace\(|(?:found|using|setting)\s+[A-Za-z_][\w.]*\s+=\s|"
+                          r"[A-Za-z_][\w.]*\s+=\s+[^=,]+$)", re.I)
 _EVAL_PREFIX = re.compile(r"^(val|valid|validation|eval|test|dev)(_|/|\b)", re.I)
 # what an evaluation series measures (eval_loss, val_accuracy), not a setting (eval_interval) or a timing
 _EVAL_METRIC = re.compile(r"loss|acc|f1|auc|bleu|rouge|ppl|perplexity|precision|recall|iou|map|wer|cer|err|score|"

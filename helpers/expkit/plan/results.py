@@ -242,6 +242,10 @@ def _sub_entry(exp: Experiment, sub: str, items: list[dict[str, Any]], status: s
     for r in ok:
         if r.get("finding") and r["finding"] not in findings:
             findings.append(r["finding"])
+    if len(findings) > 1:  # one per seed: say which, so "val 2.73 val 2.74" does not read as one sentence
+        findings = [f"seed {r.get('seed')}: {r['finding']}" if len(exp.seeds) > 1 else r["finding"]
+                    for r in ok if r.get("finding")]
+        findings = [f.rstrip(".") + "." for f in findings]
     artifacts: list[str] = []
     for r in ok:
         artifacts += [a for a in r.get("artifacts") or [] if a not in artifacts]

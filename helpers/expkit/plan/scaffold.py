@@ -40,7 +40,7 @@ DOC = """# {title}
 **Claim.** TODO: one sentence a colleague could test.
 
 ## Sub-experiments
-- **{sub}** - TODO: what it measures, and which success criterion it reports.
+{subs}
 
 ## What would change our mind
 TODO: the result that would make you pivot.
@@ -268,7 +268,8 @@ def new_experiment(exp_id: str, plan_path: Path | None, cwd: Path, subs: list[st
     doc = plan.research_dir / "experiments" / f"{exp_id}.md"
     if not doc.exists():
         doc.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(doc, DOC.format(title=title, sub=subs[0]))
+        atomic_write_text(doc, DOC.format(title=title, subs="\n".join(
+            f"- **{sub}** - TODO: what it measures, and which success criterion it reports." for sub in subs)))
         created.append(str(doc))
     pkg = handlers_root(plan) / prefix
     notes = []

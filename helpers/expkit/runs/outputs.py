@@ -66,9 +66,29 @@ def script_output_flags(script: Path) -> list[dict]:
     return list(_FLAGS_SEEN[key])
 
 
+def _configurator_overrides(argv: list[str], cwd: Path, script: Path) -> dict[str, tuple[str, str]]:
+    """String values set by the config files a configurator script is given (`train.py config/x.py`)."""
+    import ast
+
+    out: dict[str, tuple[str, str]] = {}
+    for a in argv:
+        path = cwd / a
+        if a.endswith(".py") and "=" not in a and path.is_file() and path.resolve() != script.resolve():
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+            except (SyntaxError, ValueError, OSError):
+                continue
+            for stmt in tree.body:
+                if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                        and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
+                    out[stmt.targets[0].id] = (stmt.value.value, a)
+    return out
+
+
 def fixed_output_warnings(argv: list[str], cwd: Path) -> list[str]:
     """One warning per output flag that points inside the repository, given or defaulted."""
     found: dict[str, tuple[str, str]] = {}  # flag -> (value, given|default)
+    equals: set[str] = set()  # flags only --name=value sets (nanoGPT's configurator splits on "=")
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
         if not _OUTPUT_FLAG.match(name):
@@ -79,17 +99,28 @@ def fixed_output_warnings(argv: list[str], cwd: Path) -> list[str]:
     if script is not None:
         flags = script_output_flags(script)
         given = {n.replace("_", "-") for n in found}
+        overrides = _configurator_overrides(argv, cwd, script)
         for f in flags:
             name, default = f.get("name", ""), f.get("default")
+            configurator = f.get("kind") == "configurator"  # nanoGPT: out_dir is a folder every run writes
+            where = "default"
+            if configurator and name.lstrip("-") in overrides:
+                default, where = overrides[name.lstrip("-")]
             if (_OUTPUT_FLAG.match(name) and isinstance(default, str) and name.replace("_", "-") not in given
-                    and (Path(default).suffix or name.lstrip("-").lower() in ("save", "checkpoint", "ckpt"))):
-                found[name] = (default, "default")
+                    and (configurator or Path(default).suffix
+                         or name.lstrip("-").lower() in ("save", "checkpoint", "ckpt"))):
+                found[name] = (default, where)
+                if configurator:
+                    equals.add(name)
     out = []
     for name, (value, how) in found.items():
         if not _inside(value, cwd):
             continue
-        suggested = f"{name} '${RUN_DIR_VAR}/{Path(value).name}'"
-        out.append(f"{name} {value} ({'its default in ' + script.name if how == 'default' and script else how}) "
+        suggested = (f"'{name}=${RUN_DIR_VAR}/{Path(value).name}'" if name in equals
+                     else f"{name} '${RUN_DIR_VAR}/{Path(value).name}'")
+        origin = (f"its default in {script.name}" if how == "default" and script
+                  else how if how == "given" else f"set in {how}")
+        out.append(f"{name} {value} ({origin}) "
                    f"writes inside the repository: every run overwrites it. Give each run its own: {suggested} "
                    f"(expkit puts the run's folder there)")
     return out

@@ -33,7 +33,10 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
     if has.returncode != 0:
         raise ExpkitError(f"commit {commit[:12]} of run {run.id} is not in {root}",
                           "fetch it (`git fetch --all`), or restore the branch it was on; it may have been rebased away")
-    argv = m["command"]["argv"]
+    argv = list(m["command"]["argv"])
+    interpreter = _outside_interpreter(argv, Path(m["command"].get("cwd") or root), root, commit)
+    if interpreter:
+        argv[0] = interpreter
     env, missing = {}, []
     for key, value in (m.get("env_overrides") or {}).items():
         if MASK in str(value):  # the value, or a password inside it (a URL), was not recorded
@@ -67,6 +70,7 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         "seed": m["seed"].get("exported", m["seed"]["value"]),  # the same EXPKIT_SEED; a --seed on argv stays
         "gpus": (m.get("gpus") or {}).get("requested"), "config": str(config) if config else None, "env": env,
         "missing_secrets": missing, "inherited_secrets": inherited,
+        "not_in_worktree": _ignored_paths(root, runs_dir),
         "redacted": [r for r in (m.get("redacted") or []) if not r.startswith(("env ", "--env "))]
                     + [f"env {k}" for k in missing] + [f"file {f} (left out of git.patch)" for f in left_out],
         "wandb_project": (m.get("wandb") or {}).get("project"),
@@ -74,6 +78,40 @@ def plan(run: Run, runs_dir: Path) -> dict[str, Any]:
         "backend": (m.get("backend") or {}).get("name", "local"),
         "backend_options": (m.get("backend") or {}).get("options") or {},
     }
+
+
+def _ignored_paths(root: Path, runs_dir: Path) -> list[str]:
+    """Ignored or untracked files of the repository (data/*.bin, downloaded datasets) that a checkout of the commit
+    does not have: a script reading them fails in the reproduction. Environments, caches and runs left out."""
+    out = subprocess.run(["git", "ls-files", "--others", "--directory", "--exclude-standard", "--ignored"],
+                         cwd=root, capture_output=True, text=True)
+    skip = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints", "wandb", ".egg-info")
+    paths = []
+    for rel in out.stdout.splitlines():
+        path = root / rel
+        if (path / "pyvenv.cfg").exists() or (path / "conda-meta").exists() or any(s in rel for s in skip):
+            continue
+        try:
+            path.resolve().relative_to(runs_dir.resolve())
+            continue
+        except ValueError:
+            paths.append(rel)
+    return paths[:50]
+
+
+def _outside_interpreter(argv: list[str], cwd: Path, root: Path, commit: str) -> str | None:
+    """`.venv/bin/python train.py`: the project's env is not in the commit, so the worktree has no .venv; the
+    reproduction runs the original run's interpreter by its absolute path (the symlink kept, so it stays that env)."""
+    first = argv[0] if argv else ""
+    if "/" not in first or os.path.isabs(first):
+        return None
+    original = Path(os.path.normpath(cwd / first))
+    try:
+        rel = original.relative_to(root).as_posix()
+    except ValueError:
+        return None
+    tracked = subprocess.run(["git", "cat-file", "-e", f"{commit}:{rel}"], cwd=root, capture_output=True)
+    return str(original) if tracked.returncode != 0 and os.access(original, os.X_OK) else None
 
 
 def reproduce(run: Run, runs_dir: Path) -> tuple[LaunchResult, dict[str, Any]]:
