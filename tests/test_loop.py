@@ -506,3 +506,9 @@ def test_report_with_nothing_kept_skips_the_confirmation(expkit, tmp_path):
     assert out["confirmation"]["skipped"] and not out["confirmation"]["ok"]
     assert len(list((repo / "runs").glob("loop-lr-*"))) == runs_before
     assert "Skipped: no change was kept" in Path(out["findings"]).read_text()
+
+
+def test_a_p_value_that_underflows_reads_as_bounded_not_zero():
+    from expkit.loop.stats import format_p
+
+    assert format_p(0.0) == "< 1e-16" and format_p(0.0312) == "0.0312" and format_p(None) == "-"

@@ -92,6 +92,8 @@ def try_(ctx, name, message, runs_dir, as_json):
 
 
 def _print_try(out) -> None:
+    from expkit.loop.stats import format_p
+
     best = out["best"]
     if out["decision"] == "crash":
         click.echo(f"trial {out['trial']}: CRASH, reset to {best['commit'][:7]}: {out['reason']}")
@@ -102,7 +104,7 @@ def _print_try(out) -> None:
     again = f" ({_fmt(out['mean'])} over all {len(ref)} runs with its reference seeds)" if ref and len(ref) > k else ""
     click.echo(f"trial {out['trial']}: {out['decision'].upper()} {out['metric']} = "
                f"{_fmt(sum(out['values']) / k)} on {k} seeds{again}, "
-               f"improvement {_fmt(out['delta'])} (95% CI {_fmt(ci[0])} .. {_fmt(ci[1])}, p={_fmt(out['p_value'], 3)})"
+               f"improvement {_fmt(out['delta'])} (95% CI {_fmt(ci[0])} .. {_fmt(ci[1])}, p={format_p(out['p_value'])})"
                f": {out['reason']}")
     click.echo(f"best: {best['commit'][:7]} {out['metric']} = {_fmt(best['mean'])} ({best['description']})")
 

@@ -172,7 +172,7 @@ def render(cfg: dict[str, Any], ledger: list[dict], confirmation: dict | None, p
             lines += [f"Best `{confirmation['best_commit'][:7]}` vs baseline `{confirmation['baseline_commit'][:7]}`, "
                       f"{len(confirmation['seeds'])} seeds never used in the loop: {cfg['metric']} "
                       f"{_g(confirmation['best_mean'])} vs {_g(confirmation['baseline_mean'])}, improvement "
-                      f"{_g(d['delta'])} (95% CI {_g(d['ci_low'])} .. {_g(d['ci_high'])}, p = {_g(d['p_value'], 3)}): "
+                      f"{_g(d['delta'])} (95% CI {_g(d['ci_low'])} .. {_g(d['ci_high'])}, p = {stats.format_p(d['p_value'])}): "
                       f"**{verdict}** ({confirmation['test']}).", ""]
         else:
             lines += [f"{'Skipped' if confirmation.get('skipped') else 'Not conclusive'}: {confirmation.get('note')}.", ""]
@@ -184,7 +184,7 @@ def render(cfg: dict[str, Any], ledger: list[dict], confirmation: dict | None, p
         d = e.get("decision")
         imp = f"{_g(d['delta'])} ({_g(d['ci_low'])} .. {_g(d['ci_high'])})" if d else "baseline"
         lines.append(f"| {e['trial']} | `{e['commit'][:7]}` | {_cell(e['description'])} | {_g(e['mean'])} | {imp} | "
-                     f"{_g(d['p_value'], 3) if d else '-'} |")
+                     f"{stats.format_p(d['p_value']) if d else '-'} |")
     crashes = [e for e in ledger if e["status"] == "crash"]
     if crashes:
         lines += ["", "## Crashes", "", "| trial | change | diagnosis |", "|---|---|---|"]
@@ -199,7 +199,7 @@ def render(cfg: dict[str, Any], ledger: list[dict], confirmation: dict | None, p
         for e in sorted(near, key=lambda e: e["decision"]["p_value"])[:10]:
             d = e["decision"]
             lines.append(f"| {e['trial']} | {_cell(e['description'])} | {_g(d['delta'])} ({_g(d['ci_low'])} .. "
-                         f"{_g(d['ci_high'])}) | {_g(d['p_value'], 3)} |")
+                         f"{_g(d['ci_high'])}) | {stats.format_p(d['p_value'])} |")
     lines += ["", f"Ledger: `loop.jsonl` and `results.tsv` in the loop's folder. Written {now_iso()}.", ""]
     return "\n".join(lines)
 

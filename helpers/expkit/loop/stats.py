@@ -76,6 +76,13 @@ def t_sf(t: float, df: float) -> float:
     return tail if t > 0 else 1.0 - tail
 
 
+def format_p(p: float | None, digits: int = 3) -> str:
+    """A p-value for people: one that underflows to 0 (no seed-to-seed spread at all) reads "< 1e-16", not 0."""
+    if p is None:
+        return "-"
+    return "< 1e-16" if p < 1e-16 else f"{p:.{digits}g}"
+
+
 def t_ppf(q: float, df: float) -> float:
     """The q-quantile of Student's t (bisection on t_sf: exact to ~1e-10, fast enough for one call per trial)."""
     if not 0.0 < q < 1.0:
