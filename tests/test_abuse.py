@@ -93,21 +93,27 @@ def _grep_text(text: str, where: str, hits: dict[str, list[str]]) -> None:
             hits.setdefault(name, []).append(where)
 
 
-def _plan_project(repo: Path) -> None:
-    (repo / "research").mkdir()
-    (repo / "research" / "research_plan.yaml").write_text(textwrap.dedent("""\
-        project: {name: leak, hypothesis: "secrets stay home"}
+def _one_handler_plan(repo: Path, exp: str, sub: str, handler_source: str) -> None:
+    """A plan with one experiment `exp` whose one sub-experiment `sub` is the function of that name in
+    `handler_source` (handlers/<exp prefix>/); it scores 0.95 against a 0.9 target."""
+    (repo / "research").mkdir(exist_ok=True)
+    (repo / "research" / "research_plan.yaml").write_text(textwrap.dedent(f"""\
+        project: {{name: {exp}, hypothesis: "secrets stay home"}}
         experiments:
-          leak-a:
-            name: "Leaky handler"
+          {exp}:
+            name: "One handler"
             phase: 1
-            sub_experiments: [talk]
+            sub_experiments: [{sub}]
             success_criteria:
-              score: {target: 0.9, acceptable: 0.8, failure: 0.5, direction: higher}
+              score: {{target: 0.9, acceptable: 0.8, failure: 0.5, direction: higher}}
     """))
-    pkg = repo / "handlers" / "leak"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(textwrap.dedent(f"""\
+    pkg = repo / "handlers" / exp.split("-")[0]
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text(handler_source + f"\n\ndef get_handlers():\n    return {{{sub!r}: {sub}}}\n")
+
+
+def _plan_project(repo: Path) -> None:
+    _one_handler_plan(repo, "leak-a", "talk", textwrap.dedent(f"""\
         import os
 
         import subprocess, sys
@@ -119,9 +125,6 @@ def _plan_project(repo: Path) -> None:
                            check=True)
             return {{"finding": "token was " + str(secret) + " and {SECRETS['token_shape']}",
                      "metrics": {{"score": 0.95}}, "artifacts": []}}
-
-        def get_handlers():
-            return {{"talk": talk}}
     """))
 
 
@@ -880,23 +883,9 @@ def test_a_queued_secret_comes_from_the_shell_that_runs_the_queue(git_repo, expk
 # ------------------------------------------------------------------------------------------------ scrubbed logs
 def _talking_plan(repo: Path, body: str) -> None:
     """A plan whose one handler runs `body` (with os, subprocess, sys, time imported) and scores 0.95."""
-    (repo / "research").mkdir(exist_ok=True)
-    (repo / "research" / "research_plan.yaml").write_text(textwrap.dedent("""\
-        project: {name: talk, hypothesis: "secrets stay home"}
-        experiments:
-          talk-a:
-            name: "Handler with a chatty subprocess"
-            phase: 1
-            sub_experiments: [spawn]
-            success_criteria:
-              score: {target: 0.9, acceptable: 0.8, failure: 0.5, direction: higher}
-    """))
-    pkg = repo / "handlers" / "talk"
-    pkg.mkdir(parents=True, exist_ok=True)
-    (pkg / "__init__.py").write_text("import os, subprocess, sys, time\n\n\ndef spawn(runner):\n"
-                                     + textwrap.indent(textwrap.dedent(body), "    ")
-                                     + "    return {'finding': 'done', 'metrics': {'score': 0.95}, 'artifacts': []}\n\n\n"
-                                       "def get_handlers():\n    return {'spawn': spawn}\n")
+    _one_handler_plan(repo, "talk-a", "spawn", "import os, subprocess, sys, time\n\n\ndef spawn(runner):\n"
+                      + textwrap.indent(textwrap.dedent(body), "    ")
+                      + "    return {'finding': 'done', 'metrics': {'score': 0.95}, 'artifacts': []}\n")
 
 
 def test_a_plan_handlers_subprocess_output_is_scrubbed(git_repo, expkit):

@@ -18,6 +18,17 @@ import pytest
 from conftest import expkit_env
 
 
+def _ctrl_c(proc: subprocess.Popen, what: str) -> str:
+    """Send SIGINT as Ctrl-C does and return the process's stderr once it ended (fail if it goes on)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"Ctrl-C did not stop {what}")
+
+
 def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -42,13 +53,7 @@ def test_ctrl_c_stops_a_follower_that_inherited_sigint_ignored(long_run, followe
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
     first = proc.stdout.readline()  # the follower is in its loop once it printed something
     assert first, proc.stderr.read()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("Ctrl-C did not stop the follower: it went on following")
+    err = _ctrl_c(proc, "the follower: it went on following")
     assert proc.returncode == 130, err
     assert err.strip().startswith("error:") and "Traceback" not in err
     status = subprocess.run([sys.executable, "-m", "expkit", "runs", "show", run_id, "--json"], cwd=repo,
@@ -101,13 +106,7 @@ def test_ctrl_c_stops_runs_wait_started_with_sigint_ignored(long_run):
     while not _waiting(proc.pid):  # in its wait loop: the handler is installed before it starts polling
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    try:
-        _out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("Ctrl-C did not stop `runs wait`")
+    err = _ctrl_c(proc, "`runs wait`")
     assert proc.returncode == 130 and "Traceback" not in err
 
 
