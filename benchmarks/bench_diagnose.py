@@ -101,6 +101,20 @@ def watch_peak(log: Path) -> float:
     return int(out.stdout.strip()) / 1024
 
 
+def compare_full_scans(log: Path, repeat: int) -> None:
+    """diagnose's full scan against `grep -c -E` of the same patterns, interleaved so machine noise hits both."""
+    ratios, greps, fulls = [], [], []
+    for _ in range(repeat):
+        g = time_grep(log)
+        f = run_child(log, "full")
+        assert f["cause"] == "cuda_oom", f
+        greps.append(g)
+        fulls.append(f["seconds"])
+        ratios.append(f["seconds"] / g)
+    print(f"full scan:  diagnose {statistics.median(fulls):.3f}s (engine {f['engine']})  vs  "
+          f"grep -c -E {statistics.median(greps):.3f}s  ->  ratio {statistics.median(ratios):.2f}x (target <= 1.5)")
+
+
 def single_line(args) -> None:
     folder = Path(tempfile.mkdtemp(prefix="expkit-bench-"))
     log = folder / "single.log"
@@ -108,17 +122,8 @@ def single_line(args) -> None:
     make_single_line_log(log, args.size_mb)
     print(f"generated a {log.stat().st_size / 2**20:.0f} MiB log of ONE line in {time.perf_counter() - t:.1f}s")
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL)
-    ratios, greps, fulls = [], [], []
-    for _ in range(args.repeat):
-        g = time_grep(log)
-        f = run_child(log, "full")
-        assert f["cause"] == "cuda_oom", f
-        greps.append(g)
-        fulls.append(f["seconds"])
-        ratios.append(f["seconds"] / g)
+    compare_full_scans(log, args.repeat)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # includes grep -c's own peak
-    print(f"full scan:  diagnose {statistics.median(fulls):.3f}s (engine {f['engine']})  vs  "
-          f"grep -c -E {statistics.median(greps):.3f}s  ->  ratio {statistics.median(ratios):.2f}x (target <= 1.5)")
     dpeak = diagnose_peak(log)
     print(f"peak memory: diagnose {dpeak:.1f} MB (its grep included), runs watch --once {watch_peak(log):.1f} MB "
           f"(target <= 100); for scale, grep -c -E alone peaked at {peak:.0f} MB on this file")
@@ -187,17 +192,8 @@ def main() -> None:
     print(f"generated {size / 2**20:.0f} MiB log in {time.perf_counter() - t:.1f}s ({log})")
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL)  # same page-cache state for both tools
 
-    ratios, greps, fulls = [], [], []
-    for _ in range(args.repeat):  # interleaved, so machine noise hits both sides alike
-        g = time_grep(log)
-        f = run_child(log, "full")
-        assert f["cause"] == "cuda_oom", f
-        greps.append(g)
-        fulls.append(f["seconds"])
-        ratios.append(f["seconds"] / g)
+    compare_full_scans(log, args.repeat)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"full scan:  diagnose {statistics.median(fulls):.3f}s (engine {f['engine']})  vs  "
-          f"grep -c -E {statistics.median(greps):.3f}s  ->  ratio {statistics.median(ratios):.2f}x (target <= 1.5)")
     print(f"peak memory: {peak:.1f} MB max RSS of the largest child process (the diagnosing Python process; "
           f"its grep is a separate, smaller process) (target <= 100)")
 
