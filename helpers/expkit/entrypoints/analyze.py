@@ -150,6 +150,22 @@ def analyze(path: Path, source: str | None = None) -> dict[str, Any]:
     return out
 
 
+_ANALYSED: dict[tuple[str, int, int, int, int], dict[str, Any]] = {}
+
+
+def analyze_file(path: Path) -> dict[str, Any]:
+    """analyze() of a file, once per version of it: a plan runs one script for every unit and a sweep for every
+    trial, and each launch reads its seed flag and its output flags. A changed file (mtime, ctime, size or inode)
+    is parsed again. The result is shared: read it, never change it. Raises OSError when the file cannot be read."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+    if key not in _ANALYSED:
+        if len(_ANALYSED) >= 256:  # a long-lived process that saw many scripts keeps only the recent ones
+            _ANALYSED.pop(next(iter(_ANALYSED)))
+        _ANALYSED[key] = analyze(path)
+    return _ANALYSED[key]
+
+
 def _assignments_only(tree: ast.Module) -> bool:
     """A module of plain assignments (and imports, a docstring): config values, not a program."""
     body = [s for s in tree.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]

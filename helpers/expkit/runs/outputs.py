@@ -40,30 +40,16 @@ def _script(argv: list[str], cwd: Path) -> Path | None:
     return None
 
 
-_FLAGS_SEEN: dict[tuple[str, int, int, int, int], list[dict]] = {}
-
-
 def script_output_flags(script: Path) -> list[dict]:
     """The script's own output flags (`--save`, `--out-dir`, ...: dashed names only, so the script's text alone
-    decides them), parsed once per version of the file: a plan runs the same script for every unit and a sweep
-    for every job. A changed file (mtime, ctime, size or inode) is parsed again."""
-    from expkit.entrypoints.analyze import analyze
+    decides them), from its analysis (parsed once per version of the file)."""
+    from expkit.entrypoints.analyze import analyze_file
 
     try:
-        st = script.stat()
-        key = (str(script.resolve()), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-    except OSError:
+        flags = analyze_file(script)["config"]["flags"]
+    except (OSError, ValueError, KeyError):
         return []
-    if key not in _FLAGS_SEEN:
-        try:
-            flags = analyze(script)["config"]["flags"]
-        except (OSError, ValueError, KeyError):
-            flags = []
-        flags = [f for f in flags if isinstance(f, dict) and _OUTPUT_FLAG.match(str(f.get("name", "")))]
-        if len(_FLAGS_SEEN) >= 256:  # a long-lived process that saw many scripts keeps only the recent ones
-            _FLAGS_SEEN.pop(next(iter(_FLAGS_SEEN)))
-        _FLAGS_SEEN[key] = flags
-    return list(_FLAGS_SEEN[key])
+    return [f for f in flags if isinstance(f, dict) and _OUTPUT_FLAG.match(str(f.get("name", "")))]
 
 
 def _configurator_overrides(argv: list[str], cwd: Path, script: Path) -> dict[str, tuple[str, str]]:

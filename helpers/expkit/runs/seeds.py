@@ -16,7 +16,6 @@ The manifest's `seed.value` is the seed the script used, or null when nothing sh
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,17 +77,12 @@ def entry_script(argv: list[str], cwd: Path) -> Path | None:
 
 def seed_flag(script: Path) -> tuple[str, Any, str] | None:
     """(how to pass it: '--seed' / 'seed=' / '--seed_everything', the script's default, the config style)."""
+    from expkit.entrypoints.analyze import analyze_file
+
     try:
-        return _seed_flag(str(script), script.stat().st_mtime_ns)
+        info = analyze_file(script)  # parsed once per version of the file: a sweep launches it for every trial
     except OSError:
         return None
-
-
-@functools.lru_cache(maxsize=64)  # a sweep prepares hundreds of trials of one script
-def _seed_flag(script: str, _mtime_ns: int) -> tuple[str, Any, str] | None:
-    from expkit.entrypoints.analyze import analyze
-
-    info = analyze(Path(script))
     config = info.get("config") or {}
     style = config.get("style")
     for flag in config.get("flags") or []:
